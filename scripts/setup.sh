@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what ParetoPipe needs on Debian 12, only what is missing (idempotent).
+#   scripts/setup.sh           build and run: compiler, CMake, LibTorch, OpenBLAS, CLI11, JSON, fmt
+#   scripts/setup.sh --tests   also GoogleTest, Google Benchmark, PyTorch + torchvision for cross-checks
+# Runs apt-get as root, or through sudo.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build ccache   # Build: CMake >= 3.25 (bookworm has 3.25.1), Ninja, ccache.
+  libtorch-dev                   # LibTorch 1.13: the inference engine.
+  libopenblas0-pthread           # Optimized BLAS behind LibTorch (the reference BLAS is ~5x slower).
+  libcli11-dev                   # Command line parsing.
+  nlohmann-json3-dev             # JSON output.
+  libfmt-dev                     # Formatting.
+)
+if [[ "${1:-}" == "--tests" ]]; then
+  packages+=(
+    libgtest-dev                 # Unit tests (GoogleTest under CTest).
+    libbenchmark-dev             # Benchmarks under bench/.
+    python3-torch python3-torchvision  # Cross-check against real PyTorch and torchvision.
+  )
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
+  fi
+}
+
+if (( ${#missing[@]} > 0 )); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q
+  as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# LibTorch links Debian's generic libblas.so.3; update-alternatives decides which BLAS that is.
+# OpenBLAS wins in automatic mode, but a manual choice of the reference BLAS would stay.
+arch_triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine)
+alternative="libblas.so.3-${arch_triplet}"
+current=$(update-alternatives --query "$alternative" 2>/dev/null | sed -n 's/^Value: //p')
+if [[ -n "$current" && "$current" != *openblas* ]]; then
+  openblas=$(update-alternatives --list "$alternative" | grep openblas | head -n1 || true)
+  if [[ -n "$openblas" ]]; then
+    echo "setup: libblas.so.3 pointed at $current; switching it to $openblas"
+    as_root update-alternatives --set "$alternative" "$openblas"
+  fi
+fi

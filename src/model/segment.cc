@@ -1,0 +1,133 @@
+// Segment: building and running a contiguous range of blocks.
+#include "model/segment.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include "model/state_dict.h"
+#include "model/tensor_file.h"
+
+namespace paretopipe {
+namespace {
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+std::string ShapeString(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
+
+}  // namespace
+
+Status CatchTorchErrors(const std::function<Status()>& fn) {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    return Status::Internal(FirstLine(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return Status::Internal(FirstLine(e.what()));
+  }
+}
+
+Segment::Segment(ModelDef def, BlockRange range, torch::Device device, std::vector<Block> blocks)
+    : def_(std::move(def)), range_(range), device_(device), blocks_(std::move(blocks)) {}
+
+Result<std::unique_ptr<Segment>> Segment::Build(const ModelSpec& spec, BlockRange range,
+                                                const std::string& device_name) {
+  PP_ASSIGN_OR_RETURN(ModelDef def, DefineModel(spec));
+  PP_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(device_name));
+  const int64_t n = def.entry.num_blocks;
+  if (range.end < 0) range.end = n;
+  if (range.begin < 0 || range.begin >= range.end || range.end > n) {
+    return Status::InvalidArgument(fmt::format(
+        "block range [{}, {}) out of range: {} has blocks 0..{} (--from 0..{}, --to 1..{})",
+        range.begin, range.end, def.entry.name, n - 1, n - 1, n));
+  }
+
+  NamedTensors weights;
+  if (!spec.weights_path.empty()) {
+    PP_ASSIGN_OR_RETURN(weights, ReadStateDict(spec.weights_path));
+  }
+
+  std::vector<Block> blocks;
+  Status status = CatchTorchErrors([&] {
+    for (int64_t k = range.begin; k < range.end; ++k) {
+      Block block = def.blocks[k].build();
+      InitializeBlock(*block, def.init,
+                      at::make_generator<at::CPUGeneratorImpl>(BlockSeed(spec.seed, k)));
+      block->eval();
+      blocks.push_back(block);
+    }
+    if (!spec.weights_path.empty()) {
+      PP_RETURN_IF_ERROR(LoadStateDict(weights, spec.weights_path, def, range.begin, blocks));
+    }
+    for (Block& block : blocks) block->to(device);
+    return Status::Ok();
+  });
+  PP_RETURN_IF_ERROR(status);
+  return std::unique_ptr<Segment>(new Segment(std::move(def), range, device, std::move(blocks)));
+}
+
+Result<torch::Tensor> Segment::Run(const torch::Tensor& input) {
+  return RunBlocks(range_.begin, range_.end, input);
+}
+
+Result<torch::Tensor> Segment::RunBlocks(int64_t from, int64_t to, const torch::Tensor& input) {
+  const std::string where = fmt::format("{} blocks [{}, {})", def_.entry.name, from, to);
+  if (from < range_.begin || to > range_.end || from > to) {
+    return Status::InvalidArgument(fmt::format("{}: outside this segment's blocks [{}, {})", where,
+                                               range_.begin, range_.end));
+  }
+  if (!input.defined()) return Status::InvalidArgument(where + ": input tensor is undefined");
+  if (input.scalar_type() != torch::kFloat) {
+    return Status::InvalidArgument(fmt::format("{}: input has dtype {}, expected float32", where,
+                                               std::string(c10::toString(input.scalar_type()))));
+  }
+  if (input.dim() != 4) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: input has shape {}, expected 4 dimensions [batch, channels, height, width]", where,
+        ShapeString(input)));
+  }
+  if (from == 0) {
+    const ZooEntry& e = def_.entry;
+    if (input.size(1) != e.input_channels || input.size(2) < e.min_input_size ||
+        input.size(3) < e.min_input_size) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: input has shape {}, expected [N, {}, H, W] with H, W >= {} (nominal {}x{})", where,
+          ShapeString(input), e.input_channels, e.min_input_size, e.input_size, e.input_size));
+    }
+  }
+
+  torch::Tensor x;
+  Status status = CatchTorchErrors([&] {
+    c10::InferenceMode inference;
+    x = input.to(device_);
+    for (int64_t k = from; k < to; ++k) x = blocks_[k - range_.begin]->forward(x);
+    return Status::Ok();
+  });
+  if (!status.ok()) {
+    return Status::InvalidArgument(
+        fmt::format("{} cannot take input of shape {}: {}", where, ShapeString(input), status.message()));
+  }
+  return x;
+}
+
+int64_t Segment::ParameterCount() const {
+  int64_t count = 0;
+  for (int64_t k = range_.begin; k < range_.end; ++k) count += BlockParameterCount(k);
+  return count;
+}
+
+int64_t Segment::BlockParameterCount(int64_t index) const {
+  int64_t count = 0;
+  for (const torch::Tensor& p : blocks_[index - range_.begin]->parameters()) count += p.numel();
+  return count;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Segment::StateTensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const Block& block : blocks_) {
+    auto tensors = block->StateTensors();
+    out.insert(out.end(), tensors.begin(), tensors.end());
+  }
+  return out;
+}
+
+}  // namespace paretopipe

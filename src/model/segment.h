@@ -1,0 +1,77 @@
+// A Segment is a contiguous range of a model's blocks, materialized on one
+// device: what one pipeline stage computes. Only the blocks in its range are
+// built, so a stage holding VGG-16's first convolutions never allocates its
+// 400 MB classifier. Torch-facing: include only from .cc files.
+//
+// Thread safety: Run() may be called from one thread at a time. Not copyable.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/model.h"
+#include "util/status.h"
+
+namespace paretopipe {
+
+// Blocks [begin, end) of a model.
+struct BlockRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// Parses "cpu", "cuda" or "cuda:N" and checks that the device is usable here.
+Result<torch::Device> ParseDevice(const std::string& device);
+
+// Runs `fn` and turns a LibTorch exception into a Status carrying its first
+// line (never a backtrace).
+Status CatchTorchErrors(const std::function<Status()>& fn);
+
+class Segment {
+ public:
+  // Builds blocks `range` of model `spec` on `device` in inference (eval)
+  // mode. With spec.weights_path set, loads the tensors of those blocks from
+  // that state dict (keys of other blocks are ignored; unknown keys, missing
+  // keys and shape mismatches are errors). Otherwise initializes each block
+  // from BlockSeed(spec.seed, index).
+  // `range.end` = -1 means the model's last block.
+  static Result<std::unique_ptr<Segment>> Build(const ModelSpec& spec, BlockRange range,
+                                                const std::string& device = "cpu");
+
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  // Runs every block of the segment on `input` (moved to the segment's
+  // device) in inference mode. Returns the output on the segment's device, or
+  // an error naming the blocks and the shape they could not take.
+  Result<torch::Tensor> Run(const torch::Tensor& input);
+
+  // Runs blocks [from, to) only. REQUIRES: range().begin <= from <= to <= range().end.
+  Result<torch::Tensor> RunBlocks(int64_t from, int64_t to, const torch::Tensor& input);
+
+  const ModelDef& def() const { return def_; }
+  BlockRange range() const { return range_; }
+  torch::Device device() const { return device_; }
+
+  // Parameters (not buffers) of the materialized blocks, as torchvision counts them.
+  int64_t ParameterCount() const;
+
+  // Parameters of block `index` alone. REQUIRES: index inside range().
+  int64_t BlockParameterCount(int64_t index) const;
+
+  // (torchvision state-dict key, tensor) of every parameter and buffer of the
+  // materialized blocks. The tensors alias the segment's weights.
+  std::vector<std::pair<std::string, torch::Tensor>> StateTensors() const;
+
+ private:
+  Segment(ModelDef def, BlockRange range, torch::Device device, std::vector<Block> blocks);
+
+  ModelDef def_;
+  BlockRange range_;
+  torch::Device device_;
+  std::vector<Block> blocks_;  // blocks_[i] is block range_.begin + i.
+};
+
+}  // namespace paretopipe

@@ -1,0 +1,133 @@
+#include "profile/profiler.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "model/device.h"
+#include "model/flop_counter.h"
+#include "model/segment.h"
+
+namespace paretopipe {
+namespace {
+
+void Synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
+}
+
+nlohmann::json SummaryToJson(const Summary& s) {
+  return {{"n", s.n},       {"median", s.median},  {"p95", s.p95},
+          {"mean", s.mean}, {"min", s.min},        {"max", s.max},
+          {"median_ci95", {s.median_ci_low, s.median_ci_high}}};
+}
+
+}  // namespace
+
+Result<Profile> RunProfile(const ProfileRequest& request) {
+  if (request.batch < 1) return Status::InvalidArgument(fmt::format("--batch must be at least 1, got {}", request.batch));
+  if (request.repeat < 1) return Status::InvalidArgument(fmt::format("--repeat must be at least 1, got {}", request.repeat));
+  if (request.warmup < 0) return Status::InvalidArgument(fmt::format("--warmup must be at least 0, got {}", request.warmup));
+  Profile profile;
+  profile.request = request;
+  if (profile.request.threads == 0) profile.request.threads = DefaultThreads();
+  PP_RETURN_IF_ERROR(SetComputeThreads(profile.request.threads));
+  profile.machine = DescribeMachine();
+
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> model,
+                      Segment::Build(request.model, {0, -1}, request.device));
+  const ZooEntry& entry = model->def().entry;
+  const int64_t side = request.input_size > 0 ? request.input_size : entry.input_size;
+  profile.request.input_size = side;
+  const int64_t n = entry.num_blocks;
+
+  // Deterministic synthetic input: the block times do not depend on its values.
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(request.model.seed);
+  profile.input_shape = {request.batch, entry.input_channels, side, side};
+  const torch::Tensor input = torch::rand(profile.input_shape, generator);
+
+  // Each block's input, from one untimed pass that also counts MACs.
+  std::vector<torch::Tensor> inputs(n);
+  profile.blocks.resize(n);
+  {
+    MacCounter counter;
+    torch::Tensor x = input;
+    for (int64_t k = 0; k < n; ++k) {
+      inputs[k] = x.to(model->device());
+      counter.Reset();
+      PP_ASSIGN_OR_RETURN(x, model->RunBlocks(k, k + 1, inputs[k]));
+      BlockProfile& block = profile.blocks[k];
+      block.index = k;
+      block.name = model->def().blocks[k].name;
+      block.output_shape = x.sizes().vec();
+      block.output_bytes = x.numel() * static_cast<int64_t>(x.element_size());
+      block.macs = counter.macs();
+      block.parameters = model->BlockParameterCount(k);
+    }
+  }
+
+  std::vector<std::vector<double>> samples(n);
+  std::vector<double> totals;
+  for (int pass = 0; pass < request.warmup + request.repeat; ++pass) {
+    const bool timed = pass >= request.warmup;
+    double total_ms = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      Synchronize(model->device());
+      const auto start = std::chrono::steady_clock::now();
+      PP_ASSIGN_OR_RETURN(torch::Tensor out, model->RunBlocks(k, k + 1, inputs[k]));
+      Synchronize(model->device());
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      if (timed) samples[k].push_back(ms);
+      total_ms += ms;
+    }
+    if (timed) totals.push_back(total_ms);
+  }
+  for (int64_t k = 0; k < n; ++k) profile.blocks[k].compute_ms = Summarize(samples[k]);
+  profile.total_ms = Summarize(totals);
+  return profile;
+}
+
+nlohmann::json ProfileToJson(const Profile& p) {
+  nlohmann::json blocks = nlohmann::json::array();
+  for (const BlockProfile& b : p.blocks) {
+    blocks.push_back({{"index", b.index},
+                      {"name", b.name},
+                      {"compute_ms", SummaryToJson(b.compute_ms)},
+                      {"output_shape", b.output_shape},
+                      {"output_bytes", b.output_bytes},
+                      {"macs", b.macs},
+                      {"parameters", b.parameters}});
+  }
+  const MachineInfo& m = p.machine;
+  return {
+      {"format", "paretopipe.profile"},
+      {"version", 1},
+      {"model",
+       {{"name", p.request.model.name},
+        {"num_classes", p.request.model.num_classes},
+        {"seed", p.request.model.seed},
+        {"weights", p.request.model.weights_path}}},
+      {"settings",
+       {{"batch", p.request.batch},
+        {"input_shape", p.input_shape},
+        {"repeat", p.request.repeat},
+        {"warmup", p.request.warmup},
+        {"threads", p.request.threads},
+        {"device", p.request.device},
+        {"clock", "steady_clock"}}},
+      {"machine",
+       {{"hostname", m.hostname},
+        {"cpu_model", m.cpu_model},
+        {"logical_cpus", m.logical_cpus},
+        {"kernel", m.kernel},
+        {"arch", m.arch},
+        {"blas", m.blas},
+        {"blas_path", m.blas_path},
+        {"libtorch_version", m.libtorch_version},
+        {"compiler", m.compiler}}},
+      {"blocks", blocks},
+      {"total_compute_ms", SummaryToJson(p.total_ms)},
+  };
+}
+
+}  // namespace paretopipe

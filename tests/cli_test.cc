@@ -1,0 +1,168 @@
+// The paretopipe binary, as a user runs it: every bad input is one line on
+// stderr and a non-zero exit, never a stack trace or an abort.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "model/segment.h"
+#include "model/tensor_file.h"
+#include "test_util.h"
+
+namespace paretopipe {
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  bool signaled = false;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  Outcome Run(const std::string& args) {
+    const std::string out = dir_ + "/stdout", err = dir_ + "/stderr";
+    const std::string command = std::string(PARETOPIPE_BINARY) + " " + args + " >" + out + " 2>" + err;
+    const int status = std::system(command.c_str());
+    Outcome o;
+    o.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
+    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    o.out = Slurp(out);
+    o.err = Slurp(err);
+    return o;
+  }
+
+  // Expects a clean failure whose one-line message contains `needle`.
+  void ExpectOneLineError(const std::string& args, const std::string& needle) {
+    const Outcome o = Run(args);
+    EXPECT_FALSE(o.signaled) << args << " crashed: " << o.err;
+    EXPECT_NE(o.exit_code, 0) << args;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << args << " stderr:\n" << o.err;
+    EXPECT_NE(o.err.find(needle), std::string::npos) << args << " stderr: " << o.err;
+    EXPECT_EQ(o.err.find("Exception raised from"), std::string::npos) << o.err;
+    EXPECT_EQ(o.err.find("terminate called"), std::string::npos) << o.err;
+  }
+
+  std::string WriteTensor(const std::string& name, const torch::Tensor& t) {
+    const std::string path = dir_ + "/" + name;
+    EXPECT_TRUE(WriteTensorFile(t, path).ok());
+    return path;
+  }
+
+  std::string dir_ = testing::TempDir();
+};
+
+TEST_F(CliTest, HelpWorksOnEverySubcommand) {
+  for (const char* cmd : {"", "models", "cuts", "profile", "run"}) {
+    const Outcome o = Run(std::string(cmd) + " --help");
+    EXPECT_EQ(o.exit_code, 0) << cmd;
+    EXPECT_NE(o.out.find("Usage"), std::string::npos) << cmd << ": " << o.out;
+  }
+}
+
+TEST_F(CliTest, ModelsListsTheZoo) {
+  const Outcome o = Run("models");
+  EXPECT_EQ(o.exit_code, 0);
+  for (const char* name : {"mobilenet_v2", "resnet18", "resnet50", "vgg16", "alexnet", "inception_v3"}) {
+    EXPECT_NE(o.out.find(name), std::string::npos) << name;
+  }
+}
+
+TEST_F(CliTest, CutsJsonForMobileNetV2AtBatch8) {
+  const Outcome o = Run("cuts mobilenet_v2 --batch 8 --json");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j["cuts"].size(), 18u);
+  EXPECT_EQ(j["cuts"][0]["bytes"].get<int64_t>(), 12'845'056);
+  EXPECT_EQ(j["cuts"][0]["shape"], nlohmann::json({8, 32, 112, 112}));
+}
+
+TEST_F(CliTest, RunWritesWhatTheSegmentComputes) {
+  torch::manual_seed(0);
+  const torch::Tensor x = torch::randn({2, 3, 32, 32});
+  const std::string in = WriteTensor("in.pt", x), out = dir_ + "/out.pt";
+  const Outcome o = Run("run mobilenet_v2 --num-classes 10 --seed 4 --from 0 --to 7 -i " + in + " -o " + out);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  Result<torch::Tensor> written = ReadTensorFile(out);
+  ASSERT_TRUE(written.ok()) << written.status().message();
+  auto segment = testing::BuildOrDie({"mobilenet_v2", 10, 4, ""}, {0, 7});
+  EXPECT_TRUE(torch::allclose(*written, testing::RunOrDie(*segment, x), 1e-5, 1e-6));
+}
+
+TEST_F(CliTest, UnknownModel) { ExpectOneLineError("cuts resnet1000", "unknown model 'resnet1000'"); }
+
+TEST_F(CliTest, UnknownOptionAndMissingArgument) {
+  ExpectOneLineError("cuts mobilenet_v2 --bogus", "--bogus");
+  ExpectOneLineError("run mobilenet_v2", "--input");
+  ExpectOneLineError("cuts mobilenet_v2 --batch eight", "eight");
+}
+
+TEST_F(CliTest, CutIndexOutOfRange) {
+  const std::string in = WriteTensor("x.pt", torch::zeros({1, 3, 32, 32}));
+  ExpectOneLineError("run mobilenet_v2 --from 19 -i " + in + " -o " + dir_ + "/y.pt", "out of range");
+  ExpectOneLineError("run mobilenet_v2 --to 20 -i " + in + " -o " + dir_ + "/y.pt", "out of range");
+  ExpectOneLineError("run mobilenet_v2 --from 5 --to 3 -i " + in + " -o " + dir_ + "/y.pt", "out of range");
+}
+
+TEST_F(CliTest, MissingInputFile) {
+  ExpectOneLineError("run alexnet -i " + dir_ + "/nope.pt -o " + dir_ + "/y.pt", "nope.pt");
+}
+
+TEST_F(CliTest, MalformedInputAndWeightsFiles) {
+  const std::string garbage = dir_ + "/garbage.pt";
+  std::ofstream(garbage) << "this is not a torch.save file";
+  ExpectOneLineError("run alexnet -i " + garbage + " -o " + dir_ + "/y.pt", "garbage.pt");
+  const std::string in = WriteTensor("x.pt", torch::zeros({1, 3, 64, 64}));
+  ExpectOneLineError("run alexnet --weights " + garbage + " -i " + in + " -o " + dir_ + "/y.pt", "garbage.pt");
+  // A tensor file where a state dict belongs.
+  ExpectOneLineError("run alexnet --weights " + in + " -i " + in + " -o " + dir_ + "/y.pt", in);
+}
+
+TEST_F(CliTest, WrongInputShape) {
+  const std::string in = WriteTensor("x.pt", torch::zeros({1, 5, 64, 64}));
+  ExpectOneLineError("run alexnet -i " + in + " -o " + dir_ + "/y.pt", "[1, 5, 64, 64]");
+  const std::string mid = WriteTensor("m.pt", torch::zeros({1, 7, 8, 8}));
+  ExpectOneLineError("run alexnet --from 3 -i " + mid + " -o " + dir_ + "/y.pt", "[1, 7, 8, 8]");
+}
+
+TEST_F(CliTest, BadNumbers) {
+  ExpectOneLineError("cuts mobilenet_v2 --batch 0", "--batch");
+  ExpectOneLineError("cuts mobilenet_v2 --num-classes 0", "--num-classes");
+  ExpectOneLineError("profile alexnet --repeat 0", "--repeat");
+  ExpectOneLineError("profile alexnet --threads 0 --repeat 1", "--threads");
+}
+
+TEST_F(CliTest, CudaDeviceOnACpuOnlyBuild) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this LibTorch has CUDA; the CPU-only error path does not apply";
+  const std::string in = WriteTensor("x.pt", torch::zeros({1, 3, 64, 64}));
+  ExpectOneLineError("run alexnet --device cuda -i " + in + " -o " + dir_ + "/y.pt", "CUDA");
+  ExpectOneLineError("profile alexnet --device cuda:1 --repeat 1", "CUDA");
+}
+
+TEST_F(CliTest, ProfileWritesVersionedJsonWithOneEntryPerBlock) {
+  const std::string path = dir_ + "/profile.json";
+  const Outcome o = Run("profile alexnet --num-classes 10 --input-size 63 --repeat 3 --warmup 1 --threads 1 -o " + path);
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(Slurp(path));
+  EXPECT_EQ(j["format"], "paretopipe.profile");
+  EXPECT_EQ(j["version"], 1);
+  ASSERT_EQ(j["blocks"].size(), 13u);
+  EXPECT_EQ(j["settings"]["threads"], 1);
+  EXPECT_EQ(j["blocks"][0]["compute_ms"]["n"], 3);
+  EXPECT_GT(j["blocks"][0]["compute_ms"]["median"].get<double>(), 0.0);
+  EXPECT_GT(j["blocks"][0]["macs"].get<int64_t>(), 0);
+  EXPECT_FALSE(j["machine"]["cpu_model"].get<std::string>().empty());
+}
+
+}  // namespace
+}  // namespace paretopipe

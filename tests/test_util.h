@@ -1,0 +1,32 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "model/segment.h"
+
+namespace paretopipe::testing {
+
+// Builds a segment or fails the test.
+inline std::unique_ptr<Segment> BuildOrDie(const ModelSpec& spec, BlockRange range = {0, -1}) {
+  Result<std::unique_ptr<Segment>> segment = Segment::Build(spec, range);
+  EXPECT_TRUE(segment.ok()) << segment.status().message();
+  return segment.ok() ? std::move(segment).value() : nullptr;
+}
+
+inline torch::Tensor RunOrDie(Segment& segment, const torch::Tensor& x) {
+  Result<torch::Tensor> y = segment.Run(x);
+  EXPECT_TRUE(y.ok()) << y.status().message();
+  return y.ok() ? std::move(y).value() : torch::Tensor();
+}
+
+// A fresh temporary directory for one test.
+inline std::string TempDir() {
+  std::string pattern = ::testing::TempDir() + "pp_test_XXXXXX";
+  char* dir = mkdtemp(pattern.data());
+  return dir ? std::string(dir) : ::testing::TempDir();
+}
+
+}  // namespace paretopipe::testing
