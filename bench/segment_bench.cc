@@ -1,16 +1,19 @@
 // Does splitting a model cost compute? For every mobilenet_v2 cut, the whole
-// model against its two stages run back to back on one thread of control.
-// Both are timed in the same iteration, alternating which goes first, so
-// machine noise hits both alike; the counter `overhead_pct` is
-// 100 x (sum of split times / sum of whole times - 1) over the run.
+// model against its two stages (built separately, as two devices would) run
+// back to back on one thread of control. Each iteration times both, in
+// alternating order, so drift and noise of a shared machine hit both alike;
+// the counter `overhead_pct` is the median over iterations of
+// 100 x (split time / whole time - 1), a paired comparison that a few
+// disturbed iterations cannot move. `whole_ms` and `split_ms` are medians.
 //
-//   build/bench/segment_bench --benchmark_min_time=2 [--benchmark_filter=...]
+//   build/bench/segment_bench --benchmark_min_time=5 [--benchmark_filter=...]
 // Environment: PP_BENCH_BATCH (default 1), PP_BENCH_THREADS (default: all CPUs).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <cstdlib>
 
+#include "metrics/stats.h"
 #include "model/device.h"
 #include "model/segment.h"
 
@@ -47,7 +50,7 @@ void BM_MobileNetV2Split(benchmark::State& state) {
   const torch::Tensor x = torch::rand({batch, 3, 224, 224});
   for (int i = 0; i < 3; ++i) (void)stage2->Run(stage1->Run(x).value()), (void)whole->Run(x);  // Warm-up.
 
-  double whole_ms = 0, split_ms = 0;
+  std::vector<double> whole_ms, split_ms, overhead_pct;
   bool split_first = false;
   for (auto _ : state) {
     auto run_whole = [&] { benchmark::DoNotOptimize(whole->Run(x).value()); };
@@ -61,13 +64,14 @@ void BM_MobileNetV2Split(benchmark::State& state) {
       s = TimeMs(run_split);
     }
     split_first = !split_first;
-    whole_ms += w;
-    split_ms += s;
+    whole_ms.push_back(w);
+    split_ms.push_back(s);
+    overhead_pct.push_back(100.0 * (s / w - 1.0));
     state.SetIterationTime(s / 1e3);
   }
-  state.counters["whole_ms"] = whole_ms / static_cast<double>(state.iterations());
-  state.counters["split_ms"] = split_ms / static_cast<double>(state.iterations());
-  state.counters["overhead_pct"] = 100.0 * (split_ms / whole_ms - 1.0);
+  state.counters["whole_ms"] = Summarize(whole_ms).median;
+  state.counters["split_ms"] = Summarize(split_ms).median;
+  state.counters["overhead_pct"] = Summarize(overhead_pct).median;
 }
 BENCHMARK(BM_MobileNetV2Split)->DenseRange(1, 18)->UseManualTime()->Unit(benchmark::kMillisecond);
 

@@ -3,6 +3,8 @@
 #   scripts/build.sh [TARGET...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-# Two parallel jobs: each LibTorch translation unit needs ~1 GB of memory to compile.
+generator=()
+[[ -f build/CMakeCache.txt ]] || generator=(-G Ninja)  # An existing build keeps its generator.
+cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# One job per CPU; a LibTorch translation unit needs about 1 GB of memory to compile.
 cmake --build build --parallel "${PARETOPIPE_JOBS:-$(nproc)}" ${1:+--target "$@"}

@@ -5,20 +5,11 @@
 # Runs apt-get as root, or through sudo.
 set -euo pipefail
 
-packages=(
-  g++ cmake ninja-build ccache   # Build: CMake >= 3.25 (bookworm has 3.25.1), Ninja, ccache.
-  libtorch-dev                   # LibTorch 1.13: the inference engine.
-  libopenblas0-pthread           # Optimized BLAS behind LibTorch (the reference BLAS is ~5x slower).
-  libcli11-dev                   # Command line parsing.
-  nlohmann-json3-dev             # JSON output.
-  libfmt-dev                     # Formatting.
-)
+# Why each one: README.md, "Dependencies". CMake must be >= 3.25 (bookworm has 3.25.1).
+packages=(g++ cmake ninja-build ccache libtorch-dev libopenblas0-pthread libcli11-dev
+          nlohmann-json3-dev libfmt-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(
-    libgtest-dev                 # Unit tests (GoogleTest under CTest).
-    libbenchmark-dev             # Benchmarks under bench/.
-    python3-torch python3-torchvision  # Cross-check against real PyTorch and torchvision.
-  )
+  packages+=(libgtest-dev libbenchmark-dev python3-torch python3-torchvision)
 fi
 
 missing=()
@@ -36,18 +27,18 @@ as_root() {
 
 if (( ${#missing[@]} > 0 )); then
   echo "setup: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -q
-  as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # env, not export: sudo resets the environment.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
 # LibTorch links Debian's generic libblas.so.3; update-alternatives decides which BLAS that is.
 # OpenBLAS wins in automatic mode, but a manual choice of the reference BLAS would stay.
-arch_triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -dumpmachine)
+arch_triplet=$(gcc -print-multiarch 2>/dev/null || true)
 alternative="libblas.so.3-${arch_triplet}"
-current=$(update-alternatives --query "$alternative" 2>/dev/null | sed -n 's/^Value: //p')
+current=$(update-alternatives --query "$alternative" 2>/dev/null | sed -n 's/^Value: //p' || true)
 if [[ -n "$current" && "$current" != *openblas* ]]; then
-  openblas=$(update-alternatives --list "$alternative" | grep openblas | head -n1 || true)
+  openblas=$(update-alternatives --list "$alternative" 2>/dev/null | grep openblas | head -n1 || true)
   if [[ -n "$openblas" ]]; then
     echo "setup: libblas.so.3 pointed at $current; switching it to $openblas"
     as_root update-alternatives --set "$alternative" "$openblas"

@@ -59,7 +59,8 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  std::string dir_ = testing::TempDir();
+  testing::ScopedTempDir temp_;
+  std::string dir_ = temp_.path();
 };
 
 TEST_F(CliTest, HelpWorksOnEverySubcommand) {
@@ -97,6 +98,24 @@ TEST_F(CliTest, RunWritesWhatTheSegmentComputes) {
   ASSERT_TRUE(written.ok()) << written.status().message();
   auto segment = testing::BuildOrDie({"mobilenet_v2", 10, 4, ""}, {0, 7});
   EXPECT_TRUE(torch::allclose(*written, testing::RunOrDie(*segment, x), 1e-5, 1e-6));
+}
+
+TEST_F(CliTest, ModelsJsonGivesEachModelsValidCuts) {
+  const Outcome o = Run("models --json");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.size(), 6u);
+  EXPECT_EQ(j[0]["name"], "mobilenet_v2");
+  EXPECT_EQ(j[0]["valid_cuts"]["first"], 1);
+  EXPECT_EQ(j[0]["valid_cuts"]["last"], 18);
+}
+
+TEST_F(CliTest, CutsTableNamesTheBlocksOnEachSide) {
+  const Outcome o = Run("cuts resnet18 --batch 2");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("stem+layer1.0"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("2x64x56x56"), std::string::npos) << o.out;  // Cut 1 at batch 2.
+  EXPECT_NE(o.out.find("1,605,632"), std::string::npos) << o.out;   // 2*64*56*56*4 bytes.
 }
 
 TEST_F(CliTest, UnknownModel) { ExpectOneLineError("cuts resnet1000", "unknown model 'resnet1000'"); }
@@ -140,6 +159,15 @@ TEST_F(CliTest, BadNumbers) {
   ExpectOneLineError("cuts mobilenet_v2 --num-classes 0", "--num-classes");
   ExpectOneLineError("profile alexnet --repeat 0", "--repeat");
   ExpectOneLineError("profile alexnet --threads 0 --repeat 1", "--threads");
+}
+
+TEST_F(CliTest, UnwritableProfilePathFailsBeforeProfiling) {
+  ExpectOneLineError("profile vgg16 -o " + dir_ + "/no/such/dir/profile.json", "no/such/dir/profile.json");
+}
+
+TEST_F(CliTest, UnknownDevice) {
+  const std::string in = WriteTensor("x.pt", torch::zeros({1, 3, 64, 64}));
+  ExpectOneLineError("run alexnet --device tpu -i " + in + " -o " + dir_ + "/y.pt", "tpu");
 }
 
 TEST_F(CliTest, CudaDeviceOnACpuOnlyBuild) {

@@ -1,4 +1,7 @@
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "model/cuts.h"
 #include "model/flop_counter.h"
@@ -43,16 +46,22 @@ TEST(FlopsTest, CountsConvolutionAndLinearExactly) {
   EXPECT_EQ(counter.macs(), 0);
 }
 
-TEST(FlopsTest, CounterStopsWhenDestroyed) {
-  int64_t after = 0;
+TEST(FlopsTest, CounterStopsObservingWhenDestroyed) {
+  ASSERT_FALSE(at::hasThreadLocalCallbacks()) << "another observer is installed; the test cannot tell";
   {
     MacCounter counter;
+    EXPECT_TRUE(at::hasThreadLocalCallbacks());
     torch::mm(torch::ones({2, 2}), torch::ones({2, 2}));
     EXPECT_EQ(counter.macs(), 8);
   }
-  MacCounter fresh;
-  after = fresh.macs();
-  EXPECT_EQ(after, 0);
+  EXPECT_FALSE(at::hasThreadLocalCallbacks());
+}
+
+TEST(FlopsTest, OperatorsOnOtherThreadsAreNotCounted) {
+  MacCounter counter;
+  std::thread other([] { torch::mm(torch::ones({4, 4}), torch::ones({4, 4})); });
+  other.join();
+  EXPECT_EQ(counter.macs(), 0);
 }
 
 }  // namespace

@@ -14,8 +14,10 @@ using testing::RunOrDie;
 
 struct SplitCase {
   const char* model;
-  int64_t input_size;  // Small, to keep the suite fast; the architecture allows it.
+  int64_t input_side_px;  // Small, to keep the suite fast; the architecture allows it.
 };
+
+void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.model << " at " << c.input_side_px; }
 
 class SplitTest : public ::testing::TestWithParam<SplitCase> {
  protected:
@@ -39,7 +41,7 @@ TEST_P(SplitTest, SplitAtEveryCutEqualsWholeModel) {
   const int64_t n = whole->def().entry.num_blocks;
   torch::manual_seed(11);
   for (int64_t batch : {1, 8}) {
-    const torch::Tensor x = torch::randn({batch, 3, c.input_size, c.input_size});
+    const torch::Tensor x = torch::randn({batch, 3, c.input_side_px, c.input_side_px});
     const torch::Tensor expected = RunOrDie(*whole, x);
     for (int64_t cut = 1; cut < n; ++cut) {
       Result<torch::Tensor> activation = whole->RunBlocks(0, cut, x);
@@ -83,7 +85,7 @@ TEST_P(SplitTest, SeparatelyBuiltStagesEqualWholeModel) {
   auto stage2 = BuildOrDie(spec, {cut, n});
   ASSERT_TRUE(stage1 && stage2);
   torch::manual_seed(12);
-  const torch::Tensor x = torch::randn({8, 3, c.input_size, c.input_size});
+  const torch::Tensor x = torch::randn({8, 3, c.input_side_px, c.input_side_px});
   ExpectClose(RunOrDie(*stage2, RunOrDie(*stage1, x)), RunOrDie(*whole, x),
               std::string(c.model) + " cut " + std::to_string(cut));
 }

@@ -115,16 +115,69 @@ std::string FloatBytes(const std::vector<float>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
 }
 
-// Serves storage records from memory, as LoadArchive serves them from a zip.
-StorageRecordReader MemoryRecords(const Records* records) {
-  return [records](const std::string& key) -> Result<c10::Storage> {
-    auto it = records->find("data/" + key);
-    if (it == records->end()) return Status::InvalidArgument("no record data/" + key);
+// Serves storage records from memory, as the archive serves them from a zip,
+// and notes which records were read.
+class MemoryRecords final : public StorageRecords {
+ public:
+  explicit MemoryRecords(const Records* records) : records_(records) {}
+
+  Result<uint64_t> RecordBytes(const std::string& key) override {
+    auto it = records_->find("data/" + key);
+    if (it == records_->end()) return Status::InvalidArgument("no record data/" + key);
+    return it->second.size();
+  }
+
+  Result<c10::Storage> ReadRecord(const std::string& key) override {
+    auto it = records_->find("data/" + key);
+    if (it == records_->end()) return Status::InvalidArgument("no record data/" + key);
+    keys_read_.push_back(key);
     c10::Storage storage(c10::Storage::use_byte_size_t(), it->second.size(),
                          c10::GetCPUAllocator());
     if (!it->second.empty()) std::memcpy(storage.data(), it->second.data(), it->second.size());
     return storage;
-  };
+  }
+
+  // The keys of the records read, in order.
+  const std::vector<std::string>& keys_read() const { return keys_read_; }
+
+ private:
+  const Records* records_;
+  std::vector<std::string> keys_read_;
+};
+
+// Builds the tensors of `object`'s root (a tensor, or the values of a dict)
+// and returns the first error.
+Status BuildEveryTensor(const PickleObject& object, StorageRecords* records) {
+  TensorBuilder builder(records);
+  std::vector<const PickleValue*> tensors = {&object.root()};
+  for (const auto& entry : object.root().entries) tensors.push_back(entry.second);
+  for (const PickleValue* value : tensors) {
+    if (value->kind != PickleValue::Kind::kTensor) continue;
+    Result<torch::Tensor> tensor = builder.Build(*value);
+    if (!tensor.ok()) return tensor.status();
+  }
+  return Status::Ok();
+}
+
+// Returns the offset of the local header of the zip entry whose name ends
+// with `suffix` in the archive `zip`, or std::string::npos.
+size_t LocalHeaderOffset(const std::string& zip, const std::string& suffix) {
+  for (size_t at = zip.find("PK\x03\x04"); at != std::string::npos && at + 30 <= zip.size();
+       at = zip.find("PK\x03\x04", at + 1)) {
+    const size_t name_bytes = static_cast<uint8_t>(zip[at + 26]) |
+                              (static_cast<size_t>(static_cast<uint8_t>(zip[at + 27])) << 8);
+    const std::string name = zip.substr(at + 30, name_bytes);
+    if (name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return at;
+    }
+  }
+  return std::string::npos;
+}
+
+std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // The data.pkl and storage records of the archive at `path`.
@@ -428,6 +481,151 @@ TEST_F(TensorFileTest, WrittenFilesLoadInPyTorch) {
 }
 
 // ---------------------------------------------------------------------------
+// Reading only the wanted tensors.
+
+TEST_F(TensorFileTest, FilterReturnsEveryKeyInOrderButOnlyTheWantedTensor) {
+  ASSERT_TRUE(WriteStateDict({{"conv.weight", Pattern({4, 3}, torch::kFloat, 0)},
+                              {"conv.bias", Pattern({4}, torch::kFloat, 1)},
+                              {"bn.count", Pattern({}, torch::kLong, 2)},
+                              {"fc.weight", Pattern({2, 4}, torch::kDouble, 3)}},
+                             TempPath("sd.pth"))
+                  .ok());
+  std::vector<std::string> asked;
+
+  Result<NamedTensors> tensors = ReadStateDict(TempPath("sd.pth"), [&](const std::string& key) {
+    asked.push_back(key);
+    return key == "conv.bias";
+  });
+
+  ASSERT_TRUE(tensors.ok()) << tensors.status().message();
+  const std::vector<std::string> keys = {"conv.weight", "conv.bias", "bn.count", "fc.weight"};
+  EXPECT_EQ(asked, keys);
+  ASSERT_EQ(tensors->size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ((*tensors)[i].first, keys[i]);
+    EXPECT_EQ((*tensors)[i].second.defined(), keys[i] == "conv.bias") << keys[i];
+  }
+  EXPECT_TRUE(SameTensor((*tensors)[1].second, Pattern({4}, torch::kFloat, 1)));
+}
+
+TEST_F(TensorFileTest, StorageRecordsOfUnwantedTensorsAreNeverRead) {
+  ASSERT_TRUE(WriteStateDict({{"small", Pattern({3}, torch::kFloat, 0)},
+                              {"big", Pattern({256, 256}, torch::kFloat, 1)}},
+                             TempPath("sd.pth"))
+                  .ok());
+  // Break the local header of big's record (data/1): reading the record
+  // fails, while the central directory, which lists it, stays intact.
+  std::string zip = ReadFileBytes(TempPath("sd.pth"));
+  const size_t header = LocalHeaderOffset(zip, "/data/1");
+  ASSERT_NE(header, std::string::npos);
+  zip[header] = 'X';
+  std::ofstream(TempPath("sd.pth"), std::ios::binary | std::ios::trunc) << zip;
+
+  Result<NamedTensors> everything = ReadStateDict(TempPath("sd.pth"));
+  Result<NamedTensors> small =
+      ReadStateDict(TempPath("sd.pth"), [](const std::string& key) { return key == "small"; });
+
+  ASSERT_FALSE(everything.ok());
+  EXPECT_TRUE(
+      HasSubstr(everything.status().message(), "key 'big': storage record 'data/1' is unreadable"))
+      << everything.status().message();
+  ASSERT_TRUE(small.ok()) << small.status().message();
+  ASSERT_EQ(small->size(), 2u);
+  EXPECT_TRUE(SameTensor((*small)[0].second, Pattern({3}, torch::kFloat, 0)));
+  EXPECT_FALSE((*small)[1].second.defined());
+}
+
+TEST_F(TensorFileTest, WantedViewOfASharedStorageHasItsValues) {
+  const torch::Tensor base = Pattern({3, 4}, torch::kFloat, 0);
+  ASSERT_TRUE(WriteStateDict({{"base", base}, {"row", base[1]}, {"columns", base.narrow(1, 1, 2)}},
+                             TempPath("sd.pth"))
+                  .ok());
+
+  Result<NamedTensors> tensors =
+      ReadStateDict(TempPath("sd.pth"), [](const std::string& key) { return key == "row"; });
+
+  ASSERT_TRUE(tensors.ok()) << tensors.status().message();
+  ASSERT_EQ(tensors->size(), 3u);
+  EXPECT_FALSE((*tensors)[0].second.defined());
+  EXPECT_TRUE(SameTensor((*tensors)[1].second, base[1]));
+  EXPECT_EQ((*tensors)[1].second.storage_offset(), 4);
+  EXPECT_FALSE((*tensors)[2].second.defined());
+}
+
+TEST_F(TensorFileTest, WantedViewsOfOneStorageStillShareIt) {
+  const torch::Tensor base = Pattern({3, 4}, torch::kFloat, 0);
+  ASSERT_TRUE(WriteStateDict({{"base", base},
+                              {"other", Pattern({2}, torch::kFloat, 5)},
+                              {"row", base[1]},
+                              {"columns", base.narrow(1, 1, 2)}},
+                             TempPath("sd.pth"))
+                  .ok());
+
+  Result<NamedTensors> tensors = ReadStateDict(
+      TempPath("sd.pth"), [](const std::string& key) { return key == "row" || key == "columns"; });
+
+  ASSERT_TRUE(tensors.ok()) << tensors.status().message();
+  ASSERT_EQ(tensors->size(), 4u);
+  const torch::Tensor& row = (*tensors)[2].second;
+  const torch::Tensor& columns = (*tensors)[3].second;
+  EXPECT_TRUE(SameTensor(row, base[1]));
+  EXPECT_TRUE(SameTensor(columns, base.narrow(1, 1, 2)));
+  EXPECT_EQ(StorageOf(row), StorageOf(columns));
+  row.fill_(-1.0f);  // Shared storage: the other view sees it.
+  EXPECT_EQ(columns[1][0].item<float>(), -1.0f);
+}
+
+TEST_F(TensorFileTest, UnpickleReadsNoRecordAndBuilderReadsEachWantedOnceOnly) {
+  const Records records = {{"data/0", FloatBytes({1, 2, 3, 4})}, {"data/1", FloatBytes({5, 6})}};
+  MemoryRecords source(&records);
+  // {"a": storage 0, "b": storage 1, "c": a view of storage 0}.
+  const std::string program = kProto + "}(" + PStr("a") + PTensor("0", 4, 0, {4}, {1}) + PStr("b") +
+                              PTensor("1", 2, 0, {2}, {1}) + PStr("c") +
+                              PTensor("0", 4, 2, {2}, {1}) + "u.";
+
+  Result<PickleObject> object = Unpickle(program, &source);
+
+  ASSERT_TRUE(object.ok()) << object.status().message();
+  EXPECT_TRUE(source.keys_read().empty());
+  const auto& entries = object->root().entries;
+  ASSERT_EQ(entries.size(), 3u);
+  TensorBuilder builder(&source);
+  Result<torch::Tensor> c = builder.Build(*entries[2].second);
+  Result<torch::Tensor> a = builder.Build(*entries[0].second);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(source.keys_read(), std::vector<std::string>{"0"});
+  EXPECT_TRUE(SameTensor(*c, torch::tensor({3.0f, 4.0f})));
+  EXPECT_TRUE(SameTensor(*a, torch::tensor({1.0f, 2.0f, 3.0f, 4.0f})));
+  EXPECT_EQ(StorageOf(*a), StorageOf(*c));
+}
+
+TEST_F(TensorFileTest, UnwantedTensorIsStillCheckedAgainstItsRecordSize) {
+  // "bad" declares 5 floats on a 16-byte record; the zip directory's size of
+  // the record catches it without reading the record.
+  WriteArchive(TempPath("sd.pth"),
+               kProto + "}(" + PStr("good") + PTensor("0", 1, 0, {1}, {1}) + PStr("bad") +
+                   PTensor("1", 5, 0, {1}, {1}) + "u.",
+               {{"data/0", FloatBytes({1})}, {"data/1", FloatBytes({1, 2, 3, 4})}});
+
+  Result<NamedTensors> tensors =
+      ReadStateDict(TempPath("sd.pth"), [](const std::string& key) { return key == "good"; });
+
+  ASSERT_FALSE(tensors.ok());
+  EXPECT_TRUE(HasSubstr(tensors.status().message(),
+                        "storage '1' declares 5 elements of Float but its record holds 16 bytes"))
+      << tensors.status().message();
+}
+
+TEST_F(TensorFileTest, NonTensorValueIsAnErrorEvenWhenUnwanted) {
+  Result<NamedTensors> tensors =
+      ReadStateDict(DataPath("dict_with_none.pt"), [](const std::string&) { return false; });
+  ASSERT_FALSE(tensors.ok());
+  EXPECT_EQ(tensors.status().message(), "weights " + DataPath("dict_with_none.pt") +
+                                            ": key 'config' holds None, expected a tensor");
+}
+
+// ---------------------------------------------------------------------------
 // Errors.
 
 TEST_F(TensorFileTest, MissingFileIsNotFoundAndNamedByRole) {
@@ -476,10 +674,10 @@ TEST_F(TensorFileTest, TruncatedZipIsRejectedWithoutBacktrace) {
 
 TEST_F(TensorFileTest, TruncatedDataPklIsAnErrorAtEveryLength) {
   const auto [pickle, records] = ReadRawArchive(DataPath("state_dict_net.pth"));
-  const StorageRecordReader read_record = MemoryRecords(&records);
-  ASSERT_TRUE(Unpickle(pickle, read_record).ok());
+  MemoryRecords source(&records);
+  ASSERT_TRUE(Unpickle(pickle, &source).ok());
   for (size_t length = 0; length < pickle.size(); ++length) {
-    EXPECT_FALSE(Unpickle(std::string_view(pickle).substr(0, length), read_record).ok()) << length;
+    EXPECT_FALSE(Unpickle(std::string_view(pickle).substr(0, length), &source).ok()) << length;
   }
 }
 
@@ -487,16 +685,19 @@ TEST_F(TensorFileTest, GarbledDataPklGivesAnErrorOrAValueNeverACrash) {
   // Meant to be run under AddressSanitizer too: flips every byte of a real
   // data.pkl to values that make lengths, memo indices and opcodes wrong.
   const auto [pickle, records] = ReadRawArchive(DataPath("state_dict_net.pth"));
-  const StorageRecordReader read_record = MemoryRecords(&records);
+  MemoryRecords source(&records);
   int failures = 0;
   for (size_t i = 0; i < pickle.size(); ++i) {
     for (char replacement : {'\x00', '\x01', '\x7f', '\xff', '(', 't', 'R', 'Q', 'h', 'u', '.'}) {
       std::string garbled = pickle;
       garbled[i] = replacement;
-      Result<PickleObject> object = Unpickle(garbled, read_record);
-      if (!object.ok()) {
+      Result<PickleObject> object = Unpickle(garbled, &source);
+      // The tensors of a program that runs are built too: a garbled
+      // description must fail or build, never index past its storage.
+      const Status status = object.ok() ? BuildEveryTensor(*object, &source) : object.status();
+      if (!status.ok()) {
         ++failures;
-        const std::string& message = object.status().message();
+        const std::string& message = status.message();
         EXPECT_TRUE(HasSubstr(message, "data.pkl") || HasSubstr(message, "no record")) << message;
       }
     }
@@ -515,8 +716,9 @@ TEST_F(TensorFileTest, UnsupportedGlobalIsNamed) {
 
 TEST_F(TensorFileTest, UnsupportedOpcodeIsNamedWithItsOffset) {
   const Records none;
-  Result<PickleObject> set = Unpickle(kProto + "\x8f.", MemoryRecords(&none));  // EMPTY_SET
-  Result<PickleObject> junk = Unpickle(kProto + "N\xf0.", MemoryRecords(&none));
+  MemoryRecords source(&none);
+  Result<PickleObject> set = Unpickle(kProto + "\x8f.", &source);  // EMPTY_SET
+  Result<PickleObject> junk = Unpickle(kProto + "N\xf0.", &source);
   ASSERT_FALSE(set.ok());
   ASSERT_FALSE(junk.ok());
   EXPECT_EQ(set.status().message(),
@@ -526,9 +728,10 @@ TEST_F(TensorFileTest, UnsupportedOpcodeIsNamedWithItsOffset) {
 
 TEST_F(TensorFileTest, StackMisuseIsAnError) {
   const Records none;
+  MemoryRecords source(&none);
   for (const std::string& program :
        {kProto + "R.", kProto + "t.", kProto + "h\x05.", kProto + "."}) {
-    Result<PickleObject> object = Unpickle(program, MemoryRecords(&none));
+    Result<PickleObject> object = Unpickle(program, &source);
     EXPECT_FALSE(object.ok()) << program;
   }
 }
@@ -547,15 +750,17 @@ TEST_F(TensorFileTest, TensorReachingPastItsStorageIsRejected) {
       {PTensor("0", 5, 0, {1}, {1}), "declares 5 elements of Float but its record holds 16 bytes"},
       {PTensor("0", int64_t{1} << 62, 0, {1}, {1}), "but its record holds 16 bytes"},
   };
+  MemoryRecords source(&records);
   for (const auto& [program, message] : cases) {
-    Result<PickleObject> object = Unpickle(kProto + program + ".", MemoryRecords(&records));
+    Result<PickleObject> object = Unpickle(kProto + program + ".", &source);
     ASSERT_FALSE(object.ok()) << message;
     EXPECT_TRUE(HasSubstr(object.status().message(), message)) << object.status().message();
   }
-  Result<PickleObject> fits =
-      Unpickle(kProto + PTensor("0", 4, 1, {3}, {1}) + ".", MemoryRecords(&records));
+  Result<PickleObject> fits = Unpickle(kProto + PTensor("0", 4, 1, {3}, {1}) + ".", &source);
   ASSERT_TRUE(fits.ok()) << fits.status().message();
-  EXPECT_TRUE(SameTensor(fits->root().tensor, torch::tensor({2.0f, 3.0f, 4.0f})));
+  Result<torch::Tensor> tensor = TensorBuilder(&source).Build(fits->root());
+  ASSERT_TRUE(tensor.ok()) << tensor.status().message();
+  EXPECT_TRUE(SameTensor(*tensor, torch::tensor({2.0f, 3.0f, 4.0f})));
 }
 
 TEST_F(TensorFileTest, MissingStorageRecordIsRejected) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "model/segment.h"
@@ -22,11 +23,25 @@ inline torch::Tensor RunOrDie(Segment& segment, const torch::Tensor& x) {
   return y.ok() ? std::move(y).value() : torch::Tensor();
 }
 
-// A fresh temporary directory for one test.
-inline std::string TempDir() {
-  std::string pattern = ::testing::TempDir() + "pp_test_XXXXXX";
-  char* dir = mkdtemp(pattern.data());
-  return dir ? std::string(dir) : ::testing::TempDir();
-}
+// A fresh temporary directory, removed with everything in it when this object dies.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    std::string pattern = ::testing::TempDir() + "pp_test_XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~ScopedTempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace paretopipe::testing

@@ -8,7 +8,8 @@ Python user would, then checks that
     output (max abs diff <= 1e-4 x max |output|);
   * running the model as two stages (`--to k`, then `--from k`) does too;
   * `paretopipe cuts --json` counts exactly the multiply-accumulates of the
-    model's Conv2d and Linear layers, measured here with forward hooks.
+    model's Conv2d and Linear layers (1000 classes, nominal input), measured
+    here with forward hooks.
 Exits 77 (CTest's skip) when torch or torchvision cannot be imported.
 """
 import argparse
@@ -38,10 +39,10 @@ NOMINAL = {"inception_v3": 299}
 
 
 def torchvision_model(name, num_classes):
-    if name == "inception_v3":
-        return torchvision.models.inception_v3(weights=None, aux_logits=False,
-                                               init_weights=True, num_classes=num_classes)
-    return getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+    # torchvision's defaults, as a user gets them: inception_v3 with its
+    # training-only auxiliary classifier, whose weights paretopipe skips.
+    kwargs = {"init_weights": True} if name == "inception_v3" else {}
+    return getattr(torchvision.models, name)(weights=None, num_classes=num_classes, **kwargs)
 
 
 def count_macs(model, side):
@@ -106,8 +107,8 @@ def main():
             split = relative_error(torch.load(out), expected)
 
             nominal = NOMINAL.get(name, 224)
-            cuts = json.loads(run(args.paretopipe, "cuts", name, "--num-classes", "10", "--json"))
-            macs_expected = count_macs(model, nominal)
+            cuts = json.loads(run(args.paretopipe, "cuts", name, "--json"))
+            macs_expected = count_macs(torchvision_model(name, 1000).eval(), nominal)
             ok = whole <= 1e-4 and split <= 1e-4 and cuts["macs"] == macs_expected
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {name:13s} whole: rel. max diff {whole:.2e}; "

@@ -32,7 +32,8 @@ class WeightsTest : public ::testing::Test {
     return segment.ok() ? "" : segment.status().message();
   }
 
-  std::string dir_ = testing::TempDir();
+  testing::ScopedTempDir temp_;
+  std::string dir_ = temp_.path();
   int files_ = 0;
   torch::Tensor input_ = torch::randn({2, 3, 32, 32}, torch::TensorOptions().dtype(torch::kFloat));
 };

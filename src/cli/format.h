@@ -1,4 +1,5 @@
-// Number formatting for the CLI's tables.
+// Number formatting for the CLI's tables: presentation only, no arithmetic
+// that a number's definition depends on. Pure functions.
 #pragma once
 
 #include <cstdint>

@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -53,10 +55,10 @@ int CmdModels(bool json) {
     for (const ZooEntry& e : ZooModels()) {
       out.push_back({{"name", e.name},
                      {"description", e.description},
-                     {"input_shape", {e.input_channels, e.input_size, e.input_size}},
-                     {"min_input_size", e.min_input_size},
+                     {"input_shape", {e.input_channels, e.input_side_px, e.input_side_px}},
+                     {"min_input_side_px", e.min_input_side_px},
                      {"blocks", e.num_blocks},
-                     {"cuts", {1, e.num_blocks - 1}}});
+                     {"valid_cuts", {{"first", 1}, {"last", e.num_blocks - 1}}}});
     }
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -64,15 +66,15 @@ int CmdModels(bool json) {
   fmt::print("{:<14} {:>9} {:>7} {:>6}  {}\n", "model", "input", "blocks", "cuts", "description");
   for (const ZooEntry& e : ZooModels()) {
     fmt::print("{:<14} {:>9} {:>7} {:>6}  {}\n", e.name,
-               fmt::format("{}x{}x{}", e.input_channels, e.input_size, e.input_size), e.num_blocks,
+               fmt::format("{}x{}x{}", e.input_channels, e.input_side_px, e.input_side_px), e.num_blocks,
                fmt::format("1..{}", e.num_blocks - 1), e.description);
   }
   return 0;
 }
 
-int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_size, bool json) {
+int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_side_px, bool json) {
   if (batch < 1) return Fail(Status::InvalidArgument(fmt::format("--batch must be at least 1, got {}", batch)));
-  Result<ModelAnalysis> analysis = AnalyzeModel(m.Spec(), input_size);
+  Result<ModelAnalysis> analysis = AnalyzeModel(m.Spec(), input_side_px);
   if (!analysis.ok()) return Fail(analysis.status());
   const std::vector<CutInfo> cuts = CutsAtBatch(*analysis, batch);
   const ModelAnalysis& a = *analysis;
@@ -80,7 +82,7 @@ int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_size, bool json)
     nlohmann::json out = {{"model", a.entry.name},
                           {"num_classes", a.num_classes},
                           {"batch", batch},
-                          {"input_shape", {batch, a.entry.input_channels, a.input_size, a.input_size}},
+                          {"input_shape", {batch, a.entry.input_channels, a.input_side_px, a.input_side_px}},
                           {"dtype", "float32"},
                           {"blocks", a.entry.num_blocks},
                           {"parameters", a.total_parameters},
@@ -103,7 +105,7 @@ int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_size, bool json)
   }
   fmt::print("{}: {} blocks, valid cuts 1..{}; batch {}, input {}x{}x{}x{} fp32; {} parameters, {} MACs\n",
              a.entry.name, a.entry.num_blocks, a.entry.num_blocks - 1, batch, batch,
-             a.entry.input_channels, a.input_size, a.input_size, WithCommas(a.total_parameters),
+             a.entry.input_channels, a.input_side_px, a.input_side_px, WithCommas(a.total_parameters),
              Short(static_cast<double>(a.total_macs * batch)));
   fmt::print("cut k: stage 1 runs blocks [0, k), stage 2 runs [k, {}); the activation is block k-1's output\n\n",
              a.entry.num_blocks);
@@ -117,6 +119,12 @@ int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_size, bool json)
 }
 
 int CmdProfile(const ProfileRequest& request, const std::string& output) {
+  // Opened before profiling, so a bad path fails in a second, not after the run.
+  std::ofstream out;
+  if (!output.empty()) {
+    out.open(output);
+    if (!out) return Fail(Status::IoError(fmt::format("cannot write profile to {}: {}", output, std::strerror(errno))));
+  }
   Result<Profile> profile = RunProfile(request);
   if (!profile.ok()) return Fail(profile.status());
   const Profile& p = *profile;
@@ -126,11 +134,11 @@ int CmdProfile(const ProfileRequest& request, const std::string& output) {
                  "slower than with OpenBLAS (apt-get install libopenblas0-pthread)\n",
                  p.machine.blas_path.c_str());
   }
-  const std::string json = ProfileToJson(p).dump(2) + "\n";
   if (!output.empty()) {
-    std::ofstream out(output);
-    out << json;
-    if (!out.good()) return Fail(Status::IoError(fmt::format("cannot write profile to {}", output)));
+    // Replace, not throw, on a hostname or path that is not UTF-8.
+    out << ProfileToJson(p).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    out.close();
+    if (!out) return Fail(Status::IoError(fmt::format("cannot write profile to {}", output)));
   }
   fmt::print("{} on {} ({} CPUs, {}), {} thread(s), LibTorch {}\n", p.request.model.name,
              p.machine.cpu_model, p.machine.logical_cpus, p.machine.blas, p.request.threads,
@@ -155,7 +163,7 @@ int CmdRun(const RunFileRequest& request) {
   Result<RunFileResult> result = RunOnTensorFile(request);
   if (!result.ok()) return Fail(result.status());
   fmt::print("{} blocks [{}, {}): {} -> {} in {:.1f} ms; wrote {}\n", request.model.name,
-             request.from, request.to, ShapeText(result->input_shape),
+             result->from, result->to, ShapeText(result->input_shape),
              ShapeText(result->output_shape), result->compute_ms, request.output_path);
   return 0;
 }
@@ -177,7 +185,7 @@ int Main(int argc, char** argv) {
   int64_t cuts_batch = 1, cuts_input = 0;
   bool cuts_json = false;
   CLI::App* cuts = app.add_subcommand(
-      "cuts", "Per cut index: the blocks on each side, the activation crossing it and the FLOPs before it");
+      "cuts", "Per cut index: the blocks on each side, the activation crossing it and the multiply-accumulates (MACs) before it");
   AddModelOptions(cuts, cuts_model, /*with_weights=*/false);
   cuts->add_option("--batch,-b", cuts_batch, "Batch size")->capture_default_str();
   cuts->add_option("--input-size", cuts_input, "Square input side (default: the model's nominal size)");
@@ -195,7 +203,7 @@ int Main(int argc, char** argv) {
   profile->add_option("--threads,-t", profile_request.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
   profile->add_option("--device", profile_request.device, "cpu, cuda or cuda:N")->capture_default_str();
-  profile->add_option("--input-size", profile_request.input_size,
+  profile->add_option("--input-size", profile_request.input_side_px,
                       "Square input side (default: the model's nominal size)");
   profile->add_option("-o,--output", profile_output, "Write the profile JSON to this file");
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "model/device.h"
+#include "util/cpus.h"
 
 namespace paretopipe {
 namespace {
@@ -40,32 +40,40 @@ int CollectLibrary(struct dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
-// Finds the BLAS among the loaded libraries and names it from its resolved
-// path (Debian's libblas.so.3 is a symlink chosen by update-alternatives).
+// Names the BLAS among the loaded libraries by its resolved file name
+// (Debian's libblas.so.3 is a symlink chosen by update-alternatives), or
+// returns "" when `basename` is no BLAS. GPU BLAS libraries (libcublas) are
+// not the CPU BLAS and are ignored.
+std::string BlasName(const std::string& path) {
+  const std::string base = path.substr(path.rfind('/') + 1);
+  auto starts = [&](const char* prefix) { return base.rfind(prefix, 0) == 0; };
+  if (starts("libopenblas")) return "OpenBLAS";
+  if (starts("libblis")) return "BLIS";
+  if (starts("libmkl_rt") || starts("libmkl_core")) return "Intel MKL";
+  if (starts("libsatlas") || starts("libtatlas")) return "ATLAS";
+  if (starts("libblas.so")) {
+    // Debian installs OpenBLAS's and BLIS's libblas.so.3 under their own directories.
+    if (path.find("/openblas") != std::string::npos) return "OpenBLAS";
+    if (path.find("/blis") != std::string::npos) return "BLIS";
+    if (path.find("/atlas") != std::string::npos) return "ATLAS";
+    return "reference BLAS (Netlib)";
+  }
+  return "";
+}
+
 void DetectBlas(MachineInfo& m) {
   std::vector<std::string> libs;
   dl_iterate_phdr(CollectLibrary, &libs);
-  m.blas = "unknown";
+  m.blas = "unknown (none loaded as a shared library)";
   for (const std::string& lib : libs) {
     char resolved[PATH_MAX];
     const std::string path = realpath(lib.c_str(), resolved) ? resolved : lib;
-    const bool is_blas = path.find("blas") != std::string::npos || path.find("mkl") != std::string::npos;
-    if (!is_blas || path.find("cblas") != std::string::npos) continue;
+    const std::string name = BlasName(path);
+    if (name.empty()) continue;
+    const std::string dir = path.substr(0, path.rfind('/'));
+    m.blas = name + " (" + dir.substr(dir.rfind('/') + 1) + ")";
     m.blas_path = path;
-    if (path.find("openblas") != std::string::npos) {
-      const auto dir_end = path.rfind('/');
-      const auto dir_begin = path.rfind('/', dir_end - 1);
-      m.blas = "OpenBLAS (" + path.substr(dir_begin + 1, dir_end - dir_begin - 1) + ")";
-    } else if (path.find("blis") != std::string::npos) {
-      m.blas = "BLIS";
-    } else if (path.find("mkl") != std::string::npos) {
-      m.blas = "Intel MKL";
-    } else if (path.find("atlas") != std::string::npos) {
-      m.blas = "ATLAS";
-    } else {
-      m.blas = "reference BLAS (Netlib)";
-    }
-    if (path.find("openblas") != std::string::npos) return;  // Prefer it if several match.
+    if (name != "reference BLAS (Netlib)") return;  // An optimized one wins if several load.
   }
 }
 
@@ -76,7 +84,7 @@ MachineInfo DescribeMachine() {
   char host[256] = {};
   m.hostname = gethostname(host, sizeof(host) - 1) == 0 ? host : "unknown";
   m.cpu_model = CpuModel();
-  m.logical_cpus = DefaultThreads();
+  m.logical_cpus = AvailableCpus();
   struct utsname u;
   if (uname(&u) == 0) {
     m.kernel = std::string(u.sysname) + " " + u.release;

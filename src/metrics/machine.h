@@ -1,5 +1,8 @@
 // The machine a measurement ran on, recorded beside every number so that
 // profiles from different devices are never confused.
+//
+// Owns: reading facts about this machine (CPU, kernel, loaded BLAS, build).
+// Must not touch: models, timing; it measures nothing.
 #pragma once
 
 #include <string>

@@ -1,5 +1,7 @@
-// Summary statistics of repeated measurements. Owns only arithmetic on
-// samples; knows nothing of models or clocks.
+// Summary statistics of repeated measurements.
+//
+// Owns: arithmetic on samples. Must not touch: models, clocks, I/O.
+// Thread safety: pure functions.
 #pragma once
 
 #include <cstdint>

@@ -6,19 +6,22 @@
 
 #include "model/flop_counter.h"
 #include "model/segment.h"
+#include "model/torch_util.h"
 
 namespace paretopipe {
 
-Result<ModelAnalysis> AnalyzeModel(const ModelSpec& spec, int64_t input_size) {
+namespace {
+
+Result<ModelAnalysis> Analyze(const ModelSpec& spec, int64_t input_side_px) {
   ModelSpec random_weights = spec;
   random_weights.weights_path.clear();
   PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> model, Segment::Build(random_weights, {0, -1}));
   ModelAnalysis analysis;
   analysis.entry = model->def().entry;
   analysis.num_classes = spec.num_classes;
-  analysis.input_size = input_size > 0 ? input_size : analysis.entry.input_size;
+  analysis.input_side_px = input_side_px > 0 ? input_side_px : analysis.entry.input_side_px;
 
-  torch::Tensor x = torch::zeros({1, analysis.entry.input_channels, analysis.input_size, analysis.input_size});
+  torch::Tensor x = torch::zeros({1, analysis.entry.input_channels, analysis.input_side_px, analysis.input_side_px});
   MacCounter counter;
   for (int64_t k = 0; k < analysis.entry.num_blocks; ++k) {
     counter.Reset();
@@ -35,6 +38,12 @@ Result<ModelAnalysis> AnalyzeModel(const ModelSpec& spec, int64_t input_size) {
     analysis.blocks.push_back(std::move(block));
   }
   return analysis;
+}
+
+}  // namespace
+
+Result<ModelAnalysis> AnalyzeModel(const ModelSpec& spec, int64_t input_side_px) {
+  return GuardTorch([&] { return Analyze(spec, input_side_px); });
 }
 
 std::vector<CutInfo> CutsAtBatch(const ModelAnalysis& analysis, int64_t batch) {

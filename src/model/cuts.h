@@ -24,17 +24,17 @@ struct BlockAnalysis {
 struct ModelAnalysis {
   ZooEntry entry;
   int64_t num_classes = 0;
-  int64_t input_size = 0;  // Square input side the analysis ran at.
+  int64_t input_side_px = 0;  // Square input side the analysis ran at.
   std::vector<BlockAnalysis> blocks;
   int64_t total_macs = 0;
   int64_t total_parameters = 0;
 };
 
 // Builds the whole model `spec` and runs it once at batch 1 on a
-// `input_size` x `input_size` input (0: the model's nominal size), recording
+// `input_side_px` x `input_side_px` input (0: the model's nominal size), recording
 // each block's output shape, MACs and parameters. Shapes and MACs do not
 // depend on the weights, so spec.weights_path is ignored.
-Result<ModelAnalysis> AnalyzeModel(const ModelSpec& spec, int64_t input_size = 0);
+Result<ModelAnalysis> AnalyzeModel(const ModelSpec& spec, int64_t input_side_px = 0);
 
 struct CutInfo {
   int64_t cut = 0;                     // Blocks [0, cut) | [cut, n).

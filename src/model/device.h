@@ -19,8 +19,4 @@ int DefaultThreads();
 // Returns InvalidArgument for threads < 1.
 Status SetComputeThreads(int threads);
 
-// Checks that `device` ("cpu", "cuda", "cuda:N") names a device this build
-// and machine can use. Debian's LibTorch has no CUDA: "cuda" is Unavailable.
-Status CheckDevice(const std::string& device);
-
 }  // namespace paretopipe

@@ -6,12 +6,16 @@
 #include <cstring>
 
 namespace paretopipe {
+
+struct MacCounterAccess {
+  static int& Depth(MacCounter& c) { return c.depth_; }
+};
+
 namespace {
 
 enum class OpKind { kNone, kConv, kTransposedConv, kMatmul };
 
-thread_local int64_t tl_macs = 0;
-thread_local int tl_depth = 0;  // Counted operators currently open on this thread.
+thread_local MacCounter* tl_counter = nullptr;  // The counter active on this thread.
 
 OpKind Classify(const char* name) {
   static const char* const kConvs[] = {"aten::conv1d", "aten::conv2d", "aten::conv3d",
@@ -43,9 +47,10 @@ const at::Tensor* TensorAt(c10::ArrayRef<const c10::IValue> inputs, size_t i) {
 std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction& fn) {
   const OpKind kind = Classify(fn.name());
   if (kind == OpKind::kNone) return nullptr;
+  if (tl_counter == nullptr) return nullptr;
   auto ctx = std::make_unique<OpContext>();
   ctx->kind = kind;
-  ctx->outermost = tl_depth++ == 0;
+  ctx->outermost = MacCounterAccess::Depth(*tl_counter)++ == 0;
   if (!ctx->outermost) return ctx;
   const auto inputs = fn.inputs();
   if (kind == OpKind::kMatmul) {
@@ -72,33 +77,31 @@ std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction& fn) {
 
 void OnEnd(const at::RecordFunction& fn, at::ObserverContext* base) {
   auto* ctx = static_cast<OpContext*>(base);
-  if (ctx == nullptr) return;
-  --tl_depth;
+  if (ctx == nullptr || tl_counter == nullptr) return;
+  --MacCounterAccess::Depth(*tl_counter);
   if (!ctx->outermost) return;
   if (ctx->transposed) {
     // Each input element scatters into (out/groups) x kernel-area outputs.
-    tl_macs += ctx->input_numel * ctx->macs_per_output;
+    tl_counter->Add(ctx->input_numel * ctx->macs_per_output);
     return;
   }
   const auto& outputs = fn.outputs();
   if (!outputs.empty() && outputs[0].isTensor()) {
-    tl_macs += outputs[0].toTensor().numel() * ctx->macs_per_output;
+    tl_counter->Add(outputs[0].toTensor().numel() * ctx->macs_per_output);
   }
 }
 
 }  // namespace
 
 MacCounter::MacCounter() {
-  tl_macs = 0;
-  tl_depth = 0;
+  tl_counter = this;
   handle_ = at::addThreadLocalCallback(
       at::RecordFunctionCallback(OnStart, OnEnd).needsInputs(true).needsOutputs(true));
 }
 
-MacCounter::~MacCounter() { at::removeCallback(handle_); }
-
-int64_t MacCounter::macs() const { return tl_macs; }
-
-void MacCounter::Reset() { tl_macs = 0; }
+MacCounter::~MacCounter() {
+  at::removeCallback(handle_);
+  tl_counter = nullptr;
+}
 
 }  // namespace paretopipe

@@ -25,11 +25,17 @@ class MacCounter {
   MacCounter& operator=(const MacCounter&) = delete;
 
   // MACs counted since construction or the last Reset().
-  int64_t macs() const;
-  void Reset();
+  int64_t macs() const { return macs_; }
+  void Reset() { macs_ = 0; }
+
+  // Called by the operator observer. Not for other callers.
+  void Add(int64_t macs) { macs_ += macs; }
 
  private:
   uint64_t handle_;
+  int64_t macs_ = 0;
+  int depth_ = 0;  // Counted operators currently open, so nested calls count once.
+  friend struct MacCounterAccess;
 };
 
 }  // namespace paretopipe

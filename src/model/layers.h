@@ -42,4 +42,10 @@ inline Chain ConvBnRelu6(int64_t in, int64_t out, int64_t kernel,
                                BatchNorm(out), torch::nn::ReLU6());
 }
 
+// Global average pooling to 1x1, then flatten: what MobileNetV2 and ResNet
+// run between their features and their classifier.
+inline torch::Tensor PoolFlatten(torch::Tensor x) {
+  return torch::flatten(torch::adaptive_avg_pool2d(x, {1, 1}), 1);
+}
+
 }  // namespace paretopipe::layers

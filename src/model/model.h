@@ -65,6 +65,9 @@ struct ModelDef {
   ZooEntry entry;
   InitScheme init = InitScheme::kPyTorchDefault;
   std::vector<BlockDef> blocks;
+  // State-dict prefixes of torchvision modules this model leaves out and whose
+  // keys loading skips (Inception v3's training-only "AuxLogits").
+  std::vector<std::string> skipped_state_prefixes;
 };
 
 // Returns the definition of zoo model `spec.name` with `spec.num_classes`.

@@ -145,6 +145,20 @@ bool IsCallableGlobal(const std::string& name) {
   return false;
 }
 
+// True if `numel` elements of `dtype` fit in `record_bytes`.
+bool FitsInRecord(int64_t numel, c10::ScalarType dtype, uint64_t record_bytes) {
+  const int64_t item_bytes = static_cast<int64_t>(c10::elementSize(dtype));
+  int64_t bytes = 0;
+  return !__builtin_mul_overflow(numel, item_bytes, &bytes) &&
+         static_cast<uint64_t>(bytes) <= record_bytes;
+}
+
+std::string DeclaredTooMuch(const std::string& key, int64_t numel, c10::ScalarType dtype,
+                            uint64_t record_bytes) {
+  return "storage '" + key + "' declares " + std::to_string(numel) + " elements of " +
+         c10::toString(dtype) + " but its record holds " + std::to_string(record_bytes) + " bytes";
+}
+
 std::string Join(const std::vector<int64_t>& values) {
   std::string out = "[";
   for (size_t i = 0; i < values.size(); ++i) {
@@ -197,8 +211,7 @@ std::string DescribePickleValue(const PickleValue& value) {
 // befriends it. One instance per Unpickle() call.
 class Unpickler {
  public:
-  Unpickler(std::string_view data, const StorageRecordReader& read_record)
-      : data_(data), read_record_(read_record) {}
+  Unpickler(std::string_view data, StorageRecords* records) : data_(data), records_(records) {}
 
   Unpickler(const Unpickler&) = delete;
   Unpickler& operator=(const Unpickler&) = delete;
@@ -246,9 +259,10 @@ class Unpickler {
                                      bool requires_grad);
   Result<std::vector<int64_t>> IntTuple(const std::string& function, const char* what,
                                         const PickleValue& value);
+  Status CheckRequiresGrad(const PickleValue& storage, bool requires_grad) const;
 
   const std::string_view data_;
-  const StorageRecordReader& read_record_;
+  StorageRecords* const records_;
   size_t pos_ = 0;
   size_t op_offset_ = 0;  // Where the opcode being run starts.
   uint8_t op_ = 0;
@@ -257,7 +271,7 @@ class Unpickler {
   std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;  // Stack heights at each open MARK.
   std::unordered_map<uint64_t, PickleValue*> memo_;
-  std::unordered_map<std::string, c10::Storage> storages_;  // By record key.
+  std::unordered_map<std::string, uint64_t> record_bytes_;  // By storage key.
   // Position of each str key in each dict, so a repeated key replaces its
   // value as in Python instead of appearing twice.
   std::unordered_map<const PickleValue*, std::unordered_map<std::string, size_t>> dict_keys_;
@@ -416,13 +430,10 @@ Result<PickleValue*> Unpickler::Call(const std::string& function,
                   ", expected a tensor");
     }
     if (args[1]->kind != Kind::kBool) return Fail("'" + function + "' requires_grad is not a bool");
-    PickleValue* parameter = New(Kind::kTensor);
-    try {
-      parameter->tensor = args[0]->tensor.detach();  // A new tensor on the same storage.
-      parameter->tensor.set_requires_grad(args[1]->bool_value);
-    } catch (const c10::Error& e) {
-      return Fail(e.what_without_backtrace());
-    }
+    PP_RETURN_IF_ERROR(CheckRequiresGrad(*args[0]->storage, args[1]->bool_value));
+    PickleValue* parameter = New(Kind::kTensor);  // A new tensor on the same storage.
+    *parameter = *args[0];
+    parameter->requires_grad = args[1]->bool_value;
     return parameter;
   }
   if (function == kRestoreTypeTag) {
@@ -490,16 +501,26 @@ Result<PickleValue*> Unpickler::RebuildTensor(const std::string& function,
                 "', which holds " + std::to_string(storage.storage_numel));
   }
 
+  PP_RETURN_IF_ERROR(CheckRequiresGrad(storage, requires_grad));
+
   PickleValue* value = New(Kind::kTensor);
-  try {
-    value->tensor =
-        at::empty({0}, at::TensorOptions().dtype(storage.storage_dtype).device(at::kCPU));
-    value->tensor.set_(storage.storage, offset, sizes, strides);
-    if (requires_grad) value->tensor.set_requires_grad(true);
-  } catch (const c10::Error& e) {
-    return Fail(shape + ": " + e.what_without_backtrace());
-  }
+  value->storage = &storage;
+  value->storage_offset = offset;
+  value->sizes = std::move(sizes);
+  value->strides = std::move(strides);
+  value->requires_grad = requires_grad;
   return value;
+}
+
+// Checked here, not left to set_requires_grad() when the tensor is built, so
+// that a file fails the same way whichever of its tensors are built.
+Status Unpickler::CheckRequiresGrad(const PickleValue& storage, bool requires_grad) const {
+  const c10::ScalarType dtype = storage.storage_dtype;
+  if (requires_grad && !c10::isFloatingType(dtype) && !c10::isComplexType(dtype)) {
+    return Fail(std::string("tensor of dtype ") + c10::toString(dtype) +
+                " requires grad; only floating point and complex tensors can");
+  }
+  return Status::Ok();
 }
 
 Status Unpickler::PersistentLoad() {
@@ -526,22 +547,16 @@ Status Unpickler::PersistentLoad() {
   const std::string& key = f[2]->text;
   const int64_t numel = f[4]->int_value;
 
-  auto it = storages_.find(key);
-  if (it == storages_.end()) {
-    PP_ASSIGN_OR_RETURN(c10::Storage record, read_record_(key));
-    it = storages_.emplace(key, std::move(record)).first;
+  auto it = record_bytes_.find(key);
+  if (it == record_bytes_.end()) {
+    PP_ASSIGN_OR_RETURN(uint64_t record_bytes, records_->RecordBytes(key));
+    it = record_bytes_.emplace(key, record_bytes).first;
   }
-  const int64_t item_bytes = static_cast<int64_t>(c10::elementSize(dtype));
-  int64_t bytes = 0;
-  if (__builtin_mul_overflow(numel, item_bytes, &bytes) ||
-      static_cast<uint64_t>(bytes) > it->second.nbytes()) {
-    return Fail("storage '" + key + "' declares " + std::to_string(numel) + " elements of " +
-                c10::toString(dtype) + " but its record holds " +
-                std::to_string(it->second.nbytes()) + " bytes");
+  if (!FitsInRecord(numel, dtype, it->second)) {
+    return Fail(DeclaredTooMuch(key, numel, dtype, it->second));
   }
   PickleValue* storage = New(Kind::kStorage);
   storage->text = key;
-  storage->storage = it->second;
   storage->storage_dtype = dtype;
   storage->storage_numel = numel;
   stack_.push_back(storage);
@@ -777,9 +792,41 @@ Result<PickleObject> Unpickler::Run() {
   return std::move(object_);
 }
 
-Result<PickleObject> Unpickle(std::string_view data, const StorageRecordReader& read_record) {
-  Unpickler unpickler(data, read_record);
+Result<PickleObject> Unpickle(std::string_view data, StorageRecords* records) {
+  Unpickler unpickler(data, records);
   return unpickler.Run();
+}
+
+Result<torch::Tensor> TensorBuilder::Build(const PickleValue& value) {
+  auto built = tensors_.find(&value);
+  if (built != tensors_.end()) return built->second;
+
+  const PickleValue& storage = *value.storage;
+  auto it = storages_.find(storage.text);
+  if (it == storages_.end()) {
+    PP_ASSIGN_OR_RETURN(c10::Storage record, records_->ReadRecord(storage.text));
+    it = storages_.emplace(storage.text, std::move(record)).first;
+  }
+  // Unpickle() checked the declared count against the size the archive's
+  // directory states; the bytes actually read are what the tensor will index.
+  if (!FitsInRecord(storage.storage_numel, storage.storage_dtype, it->second.nbytes())) {
+    return Status::InvalidArgument("data.pkl: " +
+                                   DeclaredTooMuch(storage.text, storage.storage_numel,
+                                                   storage.storage_dtype, it->second.nbytes()));
+  }
+  torch::Tensor tensor;
+  try {
+    tensor = at::empty({0}, at::TensorOptions().dtype(storage.storage_dtype).device(at::kCPU));
+    tensor.set_(it->second, value.storage_offset, value.sizes, value.strides);
+    if (value.requires_grad) tensor.set_requires_grad(true);
+  } catch (const c10::Error& e) {
+    return Status::InvalidArgument("data.pkl: tensor of size " + Join(value.sizes) + ", stride " +
+                                   Join(value.strides) + ", offset " +
+                                   std::to_string(value.storage_offset) + " on storage '" +
+                                   storage.text + "': " + e.what_without_backtrace());
+  }
+  tensors_.emplace(&value, tensor);
+  return tensor;
 }
 
 }  // namespace paretopipe

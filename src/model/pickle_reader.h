@@ -10,24 +10,30 @@
 // that rebuild tensors, storages and OrderedDicts. Anything else is refused
 // with an error that names the opcode or the global, so a file can never make
 // us run code. Every read is bounds-checked: a truncated or hostile data.pkl
-// gives an error, never a crash, and a tensor is only built when its sizes,
-// strides and offset fit inside its storage.
+// gives an error, never a crash, and a tensor is only described when its
+// sizes, strides and offset fit inside its storage.
 //
-// The zip archive itself is not handled here (see tensor_file.h); storages
-// arrive through a callback.
+// Loading is lazy, so that a pipeline stage that needs a few tensors of a big
+// state dict reads only their storages: Unpickle() reads no storage record
+// (it validates tensors against the record sizes the archive's directory
+// reports) and returns tensors as descriptions; a TensorBuilder then reads
+// the records of the tensors it is asked to build, each at most once.
+//
+// The zip archive itself is not handled here (see tensor_file.h); storage
+// records are reached through the StorageRecords interface.
 //
 // Thread safety: Unpickle() keeps no global state and may run on several
 // threads at once. A PickleObject is not modified after Unpickle() returns it
-// and may be read from several threads.
+// and may be read from several threads. A TensorBuilder is not thread-safe.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -63,13 +69,18 @@ struct PickleValue {
   std::vector<std::pair<const PickleValue*, const PickleValue*>> entries;
   bool ordered = false;
 
-  // kStorage: the record's bytes (shared by every value that names the same
-  // key), the element type its persistent id declares, and its element count.
-  c10::Storage storage;
+  // kStorage: the element type its persistent id declares and its element
+  // count, which fits in the record's bytes. The bytes are not read here.
   c10::ScalarType storage_dtype = c10::ScalarType::Byte;
   int64_t storage_numel = 0;
 
-  torch::Tensor tensor;
+  // kTensor: a view of `storage` (a kStorage value of the same object) that
+  // lies inside its `storage_numel` elements; TensorBuilder makes it a tensor.
+  const PickleValue* storage = nullptr;
+  int64_t storage_offset = 0;
+  std::vector<int64_t> sizes;
+  std::vector<int64_t> strides;
+  bool requires_grad = false;  // Only for floating-point and complex dtypes.
 };
 
 // Returns the name torch.save gives the storage class of `dtype`
@@ -100,25 +111,67 @@ class PickleObject {
   const PickleValue* root_ = nullptr;
 };
 
-// Returns the bytes of the archive record that holds storage `key` (the
-// record "data/<key>"), in a CPU storage that owns them. Returns a non-OK
-// status if the record is missing or unreadable.
-using StorageRecordReader = std::function<Result<c10::Storage>(const std::string& key)>;
+// The storage records of an archive: the record "data/<key>" holds the bytes
+// of storage `key`.
+class StorageRecords {
+ public:
+  virtual ~StorageRecords() = default;
+
+  // Returns the size in bytes of the record of storage `key` as the archive's
+  // directory states it, without reading the record. Returns a non-OK status
+  // if the record is missing.
+  virtual Result<uint64_t> RecordBytes(const std::string& key) = 0;
+
+  // Returns the bytes of the record of storage `key` in a CPU storage that
+  // owns them. Returns a non-OK status if the record is missing or unreadable.
+  virtual Result<c10::Storage> ReadRecord(const std::string& key) = 0;
+};
 
 // Runs the pickle program `data` (the contents of a torch.save data.pkl) and
-// returns the object it builds. Calls `read_record` at most once per distinct
-// storage key that the program references; tensors that name the same key
-// share one storage, as views do in Python.
-//
-// Tensors come back on the CPU whatever device they were saved from, with the
-// sizes, strides and storage offset they were saved with, and with
-// requires_grad as saved.
+// returns the object it builds. Reads no storage record: calls
+// `records->RecordBytes` once per distinct storage key the program references
+// and checks that the element count the persistent id declares fits in it.
+// Tensors come back as descriptions (PickleValue::Kind::kTensor) for a
+// TensorBuilder on the same `records` to build.
 //
 // On failure returns InvalidArgument whose message starts with "data.pkl" and
 // names the byte offset and the opcode or global at fault, e.g.
 // "data.pkl: pickle opcode 0x81 (NEWOBJ) at offset 12 not supported" or
 // "data.pkl: global 'os.system' at offset 2 not supported"; or the status that
-// `read_record` returned.
-Result<PickleObject> Unpickle(std::string_view data, const StorageRecordReader& read_record);
+// `records->RecordBytes` returned.
+// REQUIRES: records != nullptr.
+Result<PickleObject> Unpickle(std::string_view data, StorageRecords* records);
+
+// Builds the tensors that the values of one PickleObject describe. Reads each
+// storage record at most once, when the first tensor on it is built: tensors
+// that name the same storage key share one storage, as views do in Python, and
+// a value built twice gives the same tensor. Storages of tensors never built
+// are never read.
+//
+// Not copyable. Not thread-safe: use one TensorBuilder per thread.
+class TensorBuilder {
+ public:
+  // REQUIRES: records != nullptr and outlives this builder.
+  explicit TensorBuilder(StorageRecords* records) : records_(records) {}
+
+  TensorBuilder(const TensorBuilder&) = delete;
+  TensorBuilder& operator=(const TensorBuilder&) = delete;
+
+  // Returns the tensor `value` describes: on the CPU whatever device it was
+  // saved from, with the sizes, strides, storage offset and requires_grad it
+  // was saved with, on a storage that owns its memory. Returns the status
+  // `ReadRecord` returned, or InvalidArgument if the record holds fewer bytes
+  // than its persistent id declared ("storage '0' declares 5 elements of
+  // Float but its record holds 16 bytes").
+  // REQUIRES: value.kind == PickleValue::Kind::kTensor; every value passed to
+  // one builder comes from the same PickleObject, unpickled from the same
+  // records, and that object outlives the builder.
+  Result<torch::Tensor> Build(const PickleValue& value);
+
+ private:
+  StorageRecords* const records_;
+  std::unordered_map<std::string, c10::Storage> storages_;  // By record key.
+  std::unordered_map<const PickleValue*, torch::Tensor> tensors_;
+};
 
 }  // namespace paretopipe

@@ -5,10 +5,13 @@
 #include "model/device.h"
 #include "model/segment.h"
 #include "model/tensor_file.h"
+#include "model/torch_util.h"
 
 namespace paretopipe {
 
-Result<RunFileResult> RunOnTensorFile(const RunFileRequest& request) {
+namespace {
+
+Result<RunFileResult> Run(const RunFileRequest& request) {
   PP_RETURN_IF_ERROR(SetComputeThreads(request.threads > 0 ? request.threads : DefaultThreads()));
   PP_ASSIGN_OR_RETURN(torch::Tensor input, ReadTensorFile(request.input_path));
   PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
@@ -19,10 +22,18 @@ Result<RunFileResult> RunOnTensorFile(const RunFileRequest& request) {
   RunFileResult result;
   result.compute_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  result.from = segment->range().begin;
+  result.to = segment->range().end;
   result.input_shape = input.sizes().vec();
   result.output_shape = output.sizes().vec();
   PP_RETURN_IF_ERROR(WriteTensorFile(output.contiguous(), request.output_path));
   return result;
+}
+
+}  // namespace
+
+Result<RunFileResult> RunOnTensorFile(const RunFileRequest& request) {
+  return GuardTorch([&] { return Run(request); });
 }
 
 }  // namespace paretopipe

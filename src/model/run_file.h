@@ -23,6 +23,7 @@ struct RunFileRequest {
 };
 
 struct RunFileResult {
+  int64_t from = 0, to = 0;  // The block range that ran, resolved.
   std::vector<int64_t> input_shape, output_shape;
   double compute_ms = 0;  // Steady-clock time of the blocks' forward, one cold run.
 };

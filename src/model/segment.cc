@@ -3,29 +3,12 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "model/state_dict.h"
 #include "model/tensor_file.h"
 
 namespace paretopipe {
-namespace {
-
-std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
-std::string ShapeString(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
-
-}  // namespace
-
-Status CatchTorchErrors(const std::function<Status()>& fn) {
-  try {
-    return fn();
-  } catch (const c10::Error& e) {
-    return Status::Internal(FirstLine(e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return Status::Internal(FirstLine(e.what()));
-  }
-}
-
 Segment::Segment(ModelDef def, BlockRange range, torch::Device device, std::vector<Block> blocks)
     : def_(std::move(def)), range_(range), device_(device), blocks_(std::move(blocks)) {}
 
@@ -41,17 +24,20 @@ Result<std::unique_ptr<Segment>> Segment::Build(const ModelSpec& spec, BlockRang
         range.begin, range.end, def.entry.name, n - 1, n - 1, n));
   }
 
-  NamedTensors weights;
+  NamedTensors weights;  // Only this segment's tensors are read from the file.
   if (!spec.weights_path.empty()) {
-    PP_ASSIGN_OR_RETURN(weights, ReadStateDict(spec.weights_path));
+    PP_ASSIGN_OR_RETURN(weights,
+                        ReadStateDict(spec.weights_path, StageKeys(def, range.begin, range.end)));
   }
 
   std::vector<Block> blocks;
   Status status = CatchTorchErrors([&] {
     for (int64_t k = range.begin; k < range.end; ++k) {
       Block block = def.blocks[k].build();
-      InitializeBlock(*block, def.init,
-                      at::make_generator<at::CPUGeneratorImpl>(BlockSeed(spec.seed, k)));
+      if (spec.weights_path.empty()) {  // Loaded weights overwrite every tensor below.
+        InitializeBlock(*block, def.init,
+                        at::make_generator<at::CPUGeneratorImpl>(BlockSeed(spec.seed, k)));
+      }
       block->eval();
       blocks.push_back(block);
     }
@@ -70,28 +56,30 @@ Result<torch::Tensor> Segment::Run(const torch::Tensor& input) {
 }
 
 Result<torch::Tensor> Segment::RunBlocks(int64_t from, int64_t to, const torch::Tensor& input) {
-  const std::string where = fmt::format("{} blocks [{}, {})", def_.entry.name, from, to);
+  // Messages are formatted only on failure: this is the hot path of every stage.
+  auto where = [&] { return fmt::format("{} blocks [{}, {})", def_.entry.name, from, to); };
   if (from < range_.begin || to > range_.end || from > to) {
-    return Status::InvalidArgument(fmt::format("{}: outside this segment's blocks [{}, {})", where,
-                                               range_.begin, range_.end));
+    return Status::InvalidArgument(fmt::format("{}: outside this segment's blocks [{}, {})",
+                                               where(), range_.begin, range_.end));
   }
-  if (!input.defined()) return Status::InvalidArgument(where + ": input tensor is undefined");
+  if (!input.defined()) return Status::InvalidArgument(where() + ": input tensor is undefined");
   if (input.scalar_type() != torch::kFloat) {
-    return Status::InvalidArgument(fmt::format("{}: input has dtype {}, expected float32", where,
+    return Status::InvalidArgument(fmt::format("{}: input has dtype {}, expected float32", where(),
                                                std::string(c10::toString(input.scalar_type()))));
   }
   if (input.dim() != 4) {
     return Status::InvalidArgument(fmt::format(
-        "{}: input has shape {}, expected 4 dimensions [batch, channels, height, width]", where,
+        "{}: input has shape {}, expected 4 dimensions [batch, channels, height, width]", where(),
         ShapeString(input)));
   }
   if (from == 0) {
     const ZooEntry& e = def_.entry;
-    if (input.size(1) != e.input_channels || input.size(2) < e.min_input_size ||
-        input.size(3) < e.min_input_size) {
+    if (input.size(1) != e.input_channels || input.size(2) < e.min_input_side_px ||
+        input.size(3) < e.min_input_side_px) {
       return Status::InvalidArgument(fmt::format(
-          "{}: input has shape {}, expected [N, {}, H, W] with H, W >= {} (nominal {}x{})", where,
-          ShapeString(input), e.input_channels, e.min_input_size, e.input_size, e.input_size));
+          "{}: input has shape {}, expected [N, {}, H, W] with H, W >= {} (nominal {}x{})", where(),
+          ShapeString(input), e.input_channels, e.min_input_side_px, e.input_side_px,
+          e.input_side_px));
     }
   }
 
@@ -103,8 +91,13 @@ Result<torch::Tensor> Segment::RunBlocks(int64_t from, int64_t to, const torch::
     return Status::Ok();
   });
   if (!status.ok()) {
-    return Status::InvalidArgument(
-        fmt::format("{} cannot take input of shape {}: {}", where, ShapeString(input), status.message()));
+    // LibTorch reports a shape its kernels cannot take as an error like any
+    // other: keep its message, and classify it as the caller's input unless
+    // it is a resource failure.
+    const std::string message =
+        fmt::format("{} failed on input of shape {}: {}", where(), ShapeString(input), status.message());
+    return status.code() == Status::Code::kInternal ? Status::InvalidArgument(message)
+                                                     : Status::Unavailable(message);
   }
   return x;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "model/torch_util.h"
 #include "util/status.h"
 
 namespace paretopipe {
@@ -21,13 +22,6 @@ struct BlockRange {
   int64_t begin = 0;
   int64_t end = 0;
 };
-
-// Parses "cpu", "cuda" or "cuda:N" and checks that the device is usable here.
-Result<torch::Device> ParseDevice(const std::string& device);
-
-// Runs `fn` and turns a LibTorch exception into a Status carrying its first
-// line (never a backtrace).
-Status CatchTorchErrors(const std::function<Status()>& fn);
 
 class Segment {
  public:

@@ -1,14 +1,14 @@
 // Matching state-dict keys to blocks.
 #include "model/state_dict.h"
+#include "model/torch_util.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <unordered_map>
 
 namespace paretopipe {
 namespace {
-
-std::string ShapeString(const torch::Tensor& t) { return fmt::format("[{}]", fmt::join(t.sizes(), ", ")); }
 
 // "a, b, c" or "a, b, c and 7 more".
 std::string ListSome(const std::vector<std::string>& keys) {
@@ -23,17 +23,36 @@ bool StartsWith(const std::string& s, const std::string& prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// Index of the block owning `key`, or -1.
+constexpr int64_t kSkipped = -2;
+constexpr int64_t kNoOwner = -1;
+
+// Index of the block owning `key`, kSkipped for a key the model leaves out on
+// purpose, kNoOwner otherwise.
 int64_t OwningBlock(const ModelDef& def, const std::string& key) {
   for (size_t b = 0; b < def.blocks.size(); ++b) {
     for (const std::string& prefix : def.blocks[b].state_prefixes) {
       if (StartsWith(key, prefix + ".")) return static_cast<int64_t>(b);
     }
   }
-  return -1;
+  for (const std::string& prefix : def.skipped_state_prefixes) {
+    if (StartsWith(key, prefix + ".")) return kSkipped;
+  }
+  return kNoOwner;
+}
+
+// `key` without the "module." that nn.DataParallel adds.
+std::string WithoutModulePrefix(const std::string& key) {
+  return StartsWith(key, "module.") ? key.substr(7) : key;
 }
 
 }  // namespace
+
+KeyFilter StageKeys(const ModelDef& def, int64_t begin, int64_t end) {
+  return [&def, begin, end](const std::string& key) {
+    const int64_t owner = OwningBlock(def, WithoutModulePrefix(key));
+    return owner >= begin && owner < end;
+  };
+}
 
 Status LoadStateDict(const NamedTensors& file, const std::string& path, const ModelDef& def,
                      int64_t begin, const std::vector<Block>& blocks) {
@@ -44,9 +63,9 @@ Status LoadStateDict(const NamedTensors& file, const std::string& path, const Mo
   std::vector<std::string> unexpected;
   const int64_t end = begin + static_cast<int64_t>(blocks.size());
   for (const auto& [raw_key, tensor] : file) {
-    const std::string key = all_module_prefixed ? raw_key.substr(7) : raw_key;
+    const std::string key = all_module_prefixed ? WithoutModulePrefix(raw_key) : raw_key;
     const int64_t owner = OwningBlock(def, key);
-    if (owner < 0) {
+    if (owner == kNoOwner) {
       unexpected.push_back(key);
     } else if (owner >= begin && owner < end) {
       by_key[key] = &tensor;

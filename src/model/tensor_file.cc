@@ -4,11 +4,13 @@
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -56,14 +58,157 @@ Status CheckSignature(const std::string& path) {
   return Status::InvalidArgument("is not a torch.save file (no zip archive signature)");
 }
 
-// Runs the data.pkl of the torch.save archive at `path`. Messages do not name
-// the path; callers add it.
-Result<PickleObject> LoadArchive(const std::string& path) {
+// Returns the little-endian unsigned number of `bytes` bytes at `data[at]`.
+// REQUIRES: at + bytes <= data.size().
+uint64_t LittleEndian(std::string_view data, size_t at, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | static_cast<uint8_t>(data[at + i]);
+  return value;
+}
+
+// Reads `bytes` bytes at `offset` of `in`, or fails.
+Result<std::string> ReadAt(std::ifstream& in, uint64_t offset, uint64_t bytes) {
+  std::string out(bytes, '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  in.read(out.data(), static_cast<std::streamsize>(bytes));
+  if (!in || static_cast<uint64_t>(in.gcount()) != bytes) {
+    return Status::IoError("cannot read " + std::to_string(bytes) + " bytes at offset " +
+                           std::to_string(offset));
+  }
+  return out;
+}
+
+// Returns the uncompressed size of every record of the zip archive at `path`,
+// by name without the archive's folder ("data/0"), as the archive's central
+// directory states it; the folder is that of the first entry, as
+// PyTorchStreamReader takes it.
+//
+// PyTorchStreamReader (LibTorch 1.13) parses the same directory but has no
+// size query, and torch.save sets the data-descriptor flag, so local headers
+// hold no sizes. This reads the end records and the directory (about 100
+// bytes a record), never record data. Zip format: PKWARE APPNOTE.TXT 4.3.
+// torch.save always writes the zip64 end records; the zip64 extra field
+// appears only for records of 4 GiB and more.
+Result<std::unordered_map<std::string, uint64_t>> ReadRecordSizes(const std::string& path) {
+  constexpr std::string_view kEndSignature("PK\x05\x06", 4);
+  constexpr std::string_view kZip64LocatorSignature("PK\x06\x07", 4);
+  constexpr std::string_view kZip64EndSignature("PK\x06\x06", 4);
+  constexpr std::string_view kEntrySignature("PK\x01\x02", 4);
+  constexpr uint64_t kEndBytes = 22, kZip64LocatorBytes = 20, kZip64EndBytes = 56, kEntryBytes = 46;
+  constexpr uint64_t kMaxCommentBytes = 0xffff;
+  const auto corrupt = [](const std::string& what) {
+    return Status::InvalidArgument("zip central directory is corrupt: " + what);
+  };
+
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return Status::IoError("cannot open: " + ErrnoText());
+  const uint64_t file_bytes = static_cast<uint64_t>(in.tellg());
+  const uint64_t tail_bytes = std::min(file_bytes, kEndBytes + kMaxCommentBytes);
+  PP_ASSIGN_OR_RETURN(const std::string tail, ReadAt(in, file_bytes - tail_bytes, tail_bytes));
+
+  // The end record is the last one, followed only by the archive comment.
+  size_t end = std::string_view::npos;
+  for (size_t at = tail.size() >= kEndBytes ? tail.size() - kEndBytes + 1 : 0; at-- > 0;) {
+    if (std::string_view(tail).substr(at, 4) == kEndSignature) {
+      end = at;
+      break;
+    }
+  }
+  if (end == std::string_view::npos) return corrupt("no end record");
+  uint64_t entries = LittleEndian(tail, end + 10, 2);
+  uint64_t directory_bytes = LittleEndian(tail, end + 12, 4);
+  uint64_t directory_offset = LittleEndian(tail, end + 16, 4);
+  if (end >= kZip64LocatorBytes &&
+      std::string_view(tail).substr(end - kZip64LocatorBytes, 4) == kZip64LocatorSignature) {
+    const uint64_t zip64_end = LittleEndian(tail, end - kZip64LocatorBytes + 8, 8);
+    if (zip64_end > file_bytes || file_bytes - zip64_end < kZip64EndBytes) {
+      return corrupt("zip64 end record at offset " + std::to_string(zip64_end) +
+                     " lies outside the file");
+    }
+    PP_ASSIGN_OR_RETURN(const std::string record, ReadAt(in, zip64_end, kZip64EndBytes));
+    if (std::string_view(record).substr(0, 4) != kZip64EndSignature) {
+      return corrupt("no zip64 end record at offset " + std::to_string(zip64_end));
+    }
+    entries = LittleEndian(record, 32, 8);
+    directory_bytes = LittleEndian(record, 40, 8);
+    directory_offset = LittleEndian(record, 48, 8);
+  }
+  if (directory_offset > file_bytes || directory_bytes > file_bytes - directory_offset) {
+    return corrupt("directory of " + std::to_string(directory_bytes) + " bytes at offset " +
+                   std::to_string(directory_offset) + " lies outside the file");
+  }
+  PP_ASSIGN_OR_RETURN(const std::string directory, ReadAt(in, directory_offset, directory_bytes));
+
+  std::unordered_map<std::string, uint64_t> sizes;
+  std::string folder;
+  size_t at = 0;
+  for (uint64_t k = 0; k < entries; ++k) {
+    if (directory.size() - at < kEntryBytes ||
+        std::string_view(directory).substr(at, 4) != kEntrySignature) {
+      return corrupt("entry " + std::to_string(k) + " is truncated or has no signature");
+    }
+    uint64_t bytes = LittleEndian(directory, at + 24, 4);  // Uncompressed size.
+    const size_t name_bytes = LittleEndian(directory, at + 28, 2);
+    const size_t extra_bytes = LittleEndian(directory, at + 30, 2);
+    const size_t comment_bytes = LittleEndian(directory, at + 32, 2);
+    if (directory.size() - at - kEntryBytes < name_bytes + extra_bytes + comment_bytes) {
+      return corrupt("entry " + std::to_string(k) + " is truncated");
+    }
+    const std::string name = directory.substr(at + kEntryBytes, name_bytes);
+    // Extra fields: (id, length, data)*. The zip64 one (id 1) holds the
+    // uncompressed size first when the 32-bit field is 0xffffffff.
+    const size_t extra_end = at + kEntryBytes + name_bytes + extra_bytes;
+    for (size_t field = at + kEntryBytes + name_bytes; extra_end - field >= 4;) {
+      const uint64_t id = LittleEndian(directory, field, 2);
+      const size_t length = LittleEndian(directory, field + 2, 2);
+      if (extra_end - field - 4 < length) return corrupt("entry '" + name + "' extra field");
+      if (id == 1 && bytes == 0xffffffff && length >= 8) {
+        bytes = LittleEndian(directory, field + 4, 8);
+      }
+      field += 4 + length;
+    }
+    at = extra_end + comment_bytes;
+
+    if (k == 0) folder = name.substr(0, name.find('/') + 1);
+    if (!folder.empty() && name.compare(0, folder.size(), folder) == 0) {
+      sizes.emplace(name.substr(folder.size()), bytes);
+    }
+  }
+  return sizes;
+}
+
+// An open torch.save archive: its data.pkl and, for Unpickle() and
+// TensorBuilder, its storage records. Reading a record reads that record only.
+class TorchSaveArchive final : public StorageRecords {
+ public:
+  // Opens the archive at `path` and reads its data.pkl. Messages do not name
+  // the path; callers add it.
+  static Result<std::unique_ptr<TorchSaveArchive>> Open(const std::string& path);
+
+  TorchSaveArchive(const TorchSaveArchive&) = delete;
+  TorchSaveArchive& operator=(const TorchSaveArchive&) = delete;
+
+  const std::string& pickle() const { return pickle_; }
+
+  Result<uint64_t> RecordBytes(const std::string& key) override;
+  Result<c10::Storage> ReadRecord(const std::string& key) override;
+
+ private:
+  TorchSaveArchive() = default;
+
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader_;
+  std::string pickle_;
+  std::unordered_map<std::string, uint64_t> record_bytes_;  // By name, e.g. "data/0".
+};
+
+Result<std::unique_ptr<TorchSaveArchive>> TorchSaveArchive::Open(const std::string& path) {
   PP_RETURN_IF_ERROR(CheckSignature(path));
+  std::unique_ptr<TorchSaveArchive> archive(new TorchSaveArchive());
   // PyTorchStreamReader reports bad archives with c10::Error; only its message
   // (never the C++ backtrace) reaches the user.
   try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
+    archive->reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    caffe2::serialize::PyTorchStreamReader& reader = *archive->reader_;
     if (reader.hasRecord("constants.pkl")) {
       return Status::InvalidArgument(
           "is a TorchScript archive (torch.jit.save), not a torch.save file");
@@ -81,34 +226,43 @@ Result<PickleObject> LoadArchive(const std::string& path) {
       }
     }
     auto [pickle, pickle_bytes] = reader.getRecord("data.pkl");
-    const StorageRecordReader read_record =
-        [&reader](const std::string& key) -> Result<c10::Storage> {
-      const std::string name = "data/" + key;
-      try {
-        if (!reader.hasRecord(name)) {
-          return Status::InvalidArgument("storage record '" + name +
-                                         "' is missing from the archive");
-        }
-        auto [data, bytes] = reader.getRecord(name);
-        // getRecord copies the record into a fresh CPU allocation that the
-        // storage now owns, so tensors outlive the reader.
-        return c10::Storage(c10::Storage::use_byte_size_t(), bytes, std::move(data),
-                            /*allocator=*/nullptr, /*resizable=*/false);
-      } catch (const c10::Error& e) {
-        return Status::InvalidArgument("storage record '" + name +
-                                       "' is unreadable: " + e.what_without_backtrace());
-      } catch (const std::exception& e) {
-        return Status::InvalidArgument("storage record '" + name + "' is unreadable: " + e.what());
-      }
-    };
-    return Unpickle(std::string_view(static_cast<const char*>(pickle.get()), pickle_bytes),
-                    read_record);
+    archive->pickle_.assign(static_cast<const char*>(pickle.get()), pickle_bytes);
   } catch (const c10::Error& e) {
     return Status::InvalidArgument(std::string("is not a readable torch.save zip archive: ") +
                                    e.what_without_backtrace());
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("is not a readable torch.save zip archive: ") +
                                    e.what());
+  }
+  PP_ASSIGN_OR_RETURN(archive->record_bytes_, ReadRecordSizes(path));
+  return archive;
+}
+
+Result<uint64_t> TorchSaveArchive::RecordBytes(const std::string& key) {
+  const std::string name = "data/" + key;
+  auto it = record_bytes_.find(name);
+  if (it == record_bytes_.end()) {
+    return Status::InvalidArgument("storage record '" + name + "' is missing from the archive");
+  }
+  return it->second;
+}
+
+Result<c10::Storage> TorchSaveArchive::ReadRecord(const std::string& key) {
+  const std::string name = "data/" + key;
+  try {
+    if (!reader_->hasRecord(name)) {
+      return Status::InvalidArgument("storage record '" + name + "' is missing from the archive");
+    }
+    auto [data, bytes] = reader_->getRecord(name);
+    // getRecord copies the record into a fresh CPU allocation that the
+    // storage now owns, so tensors outlive the reader.
+    return c10::Storage(c10::Storage::use_byte_size_t(), bytes, std::move(data),
+                        /*allocator=*/nullptr, /*resizable=*/false);
+  } catch (const c10::Error& e) {
+    return Status::InvalidArgument("storage record '" + name +
+                                   "' is unreadable: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("storage record '" + name + "' is unreadable: " + e.what());
   }
 }
 
@@ -300,27 +454,34 @@ Status WriteFile(const std::string& path, const std::string& bytes) {
 
 Result<torch::Tensor> ReadTensorFile(const std::string& path) {
   const std::string context = "input " + path;
-  Result<PickleObject> object = LoadArchive(path);
+  Result<std::unique_ptr<TorchSaveArchive>> archive = TorchSaveArchive::Open(path);
+  if (!archive.ok()) return archive.status().WithContext(context);
+  Result<PickleObject> object = Unpickle((*archive)->pickle(), archive->get());
   if (!object.ok()) return object.status().WithContext(context);
   const PickleValue& root = object->root();
   if (root.kind != PickleValue::Kind::kTensor) {
     return Status::InvalidArgument(context + ": holds " + DescribePickleValue(root) +
                                    ", expected a tensor");
   }
-  return root.tensor;
+  TensorBuilder builder(archive->get());
+  Result<torch::Tensor> tensor = builder.Build(root);
+  if (!tensor.ok()) return tensor.status().WithContext(context);
+  return tensor;
 }
 
-Result<NamedTensors> ReadStateDict(const std::string& path) {
+Result<NamedTensors> ReadStateDict(const std::string& path, const KeyFilter& wanted) {
   const std::string context = "weights " + path;
-  Result<PickleObject> object = LoadArchive(path);
+  Result<std::unique_ptr<TorchSaveArchive>> archive = TorchSaveArchive::Open(path);
+  if (!archive.ok()) return archive.status().WithContext(context);
+  Result<PickleObject> object = Unpickle((*archive)->pickle(), archive->get());
   if (!object.ok()) return object.status().WithContext(context);
   const PickleValue& root = object->root();
   if (root.kind != PickleValue::Kind::kDict) {
     return Status::InvalidArgument(context + ": holds " + DescribePickleValue(root) +
                                    ", expected a dict of named tensors (a state dict)");
   }
-  NamedTensors tensors;
-  tensors.reserve(root.entries.size());
+  // Every entry is checked before any record is read, so that a file fails
+  // the same way whichever keys are wanted.
   for (const auto& [key, value] : root.entries) {
     if (key->kind != PickleValue::Kind::kString) {
       return Status::InvalidArgument(context + ": has a key that is " + DescribePickleValue(*key) +
@@ -334,7 +495,18 @@ Result<NamedTensors> ReadStateDict(const std::string& path) {
       return Status::InvalidArgument(context + ": key '" + key->text + "' holds " +
                                      DescribePickleValue(*value) + ", expected a tensor" + hint);
     }
-    tensors.emplace_back(key->text, value->tensor);
+  }
+  TensorBuilder builder(archive->get());
+  NamedTensors tensors;
+  tensors.reserve(root.entries.size());
+  for (const auto& [key, value] : root.entries) {
+    if (wanted != nullptr && !wanted(key->text)) {
+      tensors.emplace_back(key->text, torch::Tensor());
+      continue;
+    }
+    Result<torch::Tensor> tensor = builder.Build(*value);
+    if (!tensor.ok()) return tensor.status().WithContext(context + ": key '" + key->text + "'");
+    tensors.emplace_back(key->text, std::move(*tensor));
   }
   return tensors;
 }

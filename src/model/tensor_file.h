@@ -24,6 +24,7 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,14 +50,25 @@ Result<torch::Tensor> ReadTensorFile(const std::string& path);
 // IoError if the file cannot be written.
 Status WriteTensorFile(const torch::Tensor& tensor, const std::string& path);
 
+// Decides whether the tensor stored under `key` is wanted.
+using KeyFilter = std::function<bool(const std::string& key)>;
+
 // Reads the str -> tensor dict or OrderedDict that
 // `torch.save(model.state_dict(), path)` (or torch.save of a plain dict) wrote.
-// Entries come in file order; tensors are CPU tensors that own their memory,
-// and entries that were views of one tensor still share one storage.
+// Every key comes back, in file order (`wanted` is called once per key, in
+// that order); the tensor of a key that `wanted` rejects is left undefined
+// (torch::Tensor()) and its storage record is never read, unless a wanted
+// tensor shares that storage. A null `wanted` wants every key. Wanted tensors
+// are CPU tensors that own their memory, and wanted entries that were views
+// of one tensor still share one storage.
+// Unwanted entries are validated as wanted ones are (a tensor must lie inside
+// its storage, and the storage inside its record's size as the zip directory
+// states it), so a file fails the same way under any filter, except that an
+// unreadable record (e.g. a corrupt zip entry) is only noticed when read.
 // Returns NotFound if `path` does not exist, InvalidArgument if the file is
 // not a torch.save archive of such a dict or a value is no tensor (the error
 // names the key).
-Result<NamedTensors> ReadStateDict(const std::string& path);
+Result<NamedTensors> ReadStateDict(const std::string& path, const KeyFilter& wanted = nullptr);
 
 // Writes `tensors` as a state dict (an OrderedDict, as state_dict() returns)
 // that torch.load and ReadStateDict read back in the same order; tensors that

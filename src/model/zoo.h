@@ -26,8 +26,8 @@ struct ZooEntry {
   std::string name;
   std::string description;   // One line: the architecture and where its blocks come from.
   int64_t input_channels = 3;
-  int64_t input_size = 224;   // Nominal square input side (299 for inception_v3).
-  int64_t min_input_size = 32;  // Smallest square input side the architecture accepts.
+  int64_t input_side_px = 224;   // Nominal square input side (299 for inception_v3).
+  int64_t min_input_side_px = 32;  // Smallest square input side the architecture accepts.
   int64_t num_blocks = 0;     // Valid cuts are 1 .. num_blocks - 1.
 };
 

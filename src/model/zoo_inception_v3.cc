@@ -1,5 +1,6 @@
 // Inception v3 (Szegedy et al., 2016) as torchvision.models.inception_v3
-// builds it with aux_logits=False and transform_input=False. Blocks: its 20
+// builds it, without the auxiliary classifier (training only; its weights are
+// skipped when loading) and without transform_input (see docs/models.md). Blocks: its 20
 // top-level children before `fc` (Conv2d_1a_3x3 .. dropout); flatten and fc
 // ride with the last.
 #include "model/layers.h"
@@ -205,6 +206,9 @@ ModelDef DefineInceptionV3(int64_t num_classes) {
                "flatten + fc with the last",
                3, 299, 75, 0};
   def.init = InitScheme::kInceptionV3;
+  // torchvision builds the auxiliary classifier by default and its pretrained
+  // state dicts carry it; it only runs in training, so inference skips it.
+  def.skipped_state_prefixes = {"AuxLogits"};
   for (size_t k = 0; k < children.size(); ++k) {
     const bool last = k + 1 == children.size();
     const auto [prefix, make] = children[k];

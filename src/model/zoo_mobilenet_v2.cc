@@ -37,12 +37,6 @@ class InvertedResidualImpl : public torch::nn::Module {
 };
 TORCH_MODULE(InvertedResidual);
 
-// Global average pooling and flatten, as MobileNetV2.forward does between
-// `features` and `classifier`.
-torch::Tensor PoolFlatten(torch::Tensor x) {
-  return torch::flatten(torch::adaptive_avg_pool2d(x, {1, 1}), 1);
-}
-
 }  // namespace
 
 ModelDef DefineMobileNetV2(int64_t num_classes) {
@@ -80,7 +74,7 @@ ModelDef DefineMobileNetV2(int64_t num_classes) {
       Block b;
       b->Append(prefix, make());
       if (last) {
-        b->Append("", torch::nn::AnyModule(torch::nn::Functional(PoolFlatten)));
+        b->Append("", torch::nn::AnyModule(torch::nn::Functional(layers::PoolFlatten)));
         b->Append("classifier",
                   torch::nn::AnyModule(layers::Chain(
                       torch::nn::Dropout(0.2), torch::nn::Linear(1280, num_classes))));

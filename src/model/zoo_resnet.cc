@@ -73,10 +73,6 @@ class BottleneckImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Bottleneck);
 
-torch::Tensor PoolFlatten(torch::Tensor x) {
-  return torch::flatten(torch::adaptive_avg_pool2d(x, {1, 1}), 1);
-}
-
 void AppendStem(BlockImpl& b) {
   b.Append("conv1", torch::nn::AnyModule(Conv(3, 64, 7, 2, 3)));
   b.Append("bn1", torch::nn::AnyModule(BatchNorm(64)));
@@ -86,7 +82,7 @@ void AppendStem(BlockImpl& b) {
 }
 
 void AppendHead(BlockImpl& b, int64_t features, int64_t num_classes) {
-  b.Append("", torch::nn::AnyModule(torch::nn::Functional(PoolFlatten)));
+  b.Append("", torch::nn::AnyModule(torch::nn::Functional(layers::PoolFlatten)));
   b.Append("fc", torch::nn::AnyModule(torch::nn::Linear(features, num_classes)));
 }
 

@@ -8,6 +8,7 @@
 #include "model/device.h"
 #include "model/flop_counter.h"
 #include "model/segment.h"
+#include "model/torch_util.h"
 
 namespace paretopipe {
 namespace {
@@ -22,9 +23,7 @@ nlohmann::json SummaryToJson(const Summary& s) {
           {"median_ci95", {s.median_ci_low, s.median_ci_high}}};
 }
 
-}  // namespace
-
-Result<Profile> RunProfile(const ProfileRequest& request) {
+Result<Profile> Run(const ProfileRequest& request) {
   if (request.batch < 1) return Status::InvalidArgument(fmt::format("--batch must be at least 1, got {}", request.batch));
   if (request.repeat < 1) return Status::InvalidArgument(fmt::format("--repeat must be at least 1, got {}", request.repeat));
   if (request.warmup < 0) return Status::InvalidArgument(fmt::format("--warmup must be at least 0, got {}", request.warmup));
@@ -37,8 +36,8 @@ Result<Profile> RunProfile(const ProfileRequest& request) {
   PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> model,
                       Segment::Build(request.model, {0, -1}, request.device));
   const ZooEntry& entry = model->def().entry;
-  const int64_t side = request.input_size > 0 ? request.input_size : entry.input_size;
-  profile.request.input_size = side;
+  const int64_t side = request.input_side_px > 0 ? request.input_side_px : entry.input_side_px;
+  profile.request.input_side_px = side;
   const int64_t n = entry.num_blocks;
 
   // Deterministic synthetic input: the block times do not depend on its values.
@@ -85,6 +84,12 @@ Result<Profile> RunProfile(const ProfileRequest& request) {
   for (int64_t k = 0; k < n; ++k) profile.blocks[k].compute_ms = Summarize(samples[k]);
   profile.total_ms = Summarize(totals);
   return profile;
+}
+
+}  // namespace
+
+Result<Profile> RunProfile(const ProfileRequest& request) {
+  return GuardTorch([&] { return Run(request); });
 }
 
 nlohmann::json ProfileToJson(const Profile& p) {

@@ -23,7 +23,7 @@ namespace paretopipe {
 struct ProfileRequest {
   ModelSpec model;
   int64_t batch = 1;
-  int64_t input_size = 0;  // Square input side; 0: the model's nominal size.
+  int64_t input_side_px = 0;  // Square input side; 0: the model's nominal size.
   int repeat = 20;         // Timed passes over every block.
   int warmup = 3;          // Untimed passes first (allocator, caches, thread pools).
   int threads = 0;         // Intra-op threads; 0: every CPU this process may use.
@@ -41,7 +41,7 @@ struct BlockProfile {
 };
 
 struct Profile {
-  ProfileRequest request;  // With threads and input_size resolved.
+  ProfileRequest request;  // With threads and input_side_px resolved.
   std::vector<int64_t> input_shape;
   MachineInfo machine;
   std::vector<BlockProfile> blocks;

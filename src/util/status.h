@@ -10,6 +10,8 @@
 // Thread safety: values; safe to copy and move between threads.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -61,15 +63,23 @@ class Result {
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
 
-  // REQUIRES: ok().
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
+  // REQUIRES: ok(). Violating it is a programming error and aborts with the status.
+  T& value() & { return (CheckOk(), *value_); }
+  const T& value() const& { return (CheckOk(), *value_); }
+  T&& value() && { return (CheckOk(), std::move(*value_)); }
   T* operator->() { return &*value_; }
   const T* operator->() const { return &*value_; }
   T& operator*() & { return *value_; }
 
  private:
+  void CheckOk() const {
+    if (!value_) {
+      std::fprintf(stderr, "paretopipe: internal error: value() of a failed Result: %s\n",
+                   status_.message().c_str());
+      std::abort();
+    }
+  }
+
   std::optional<T> value_;
   Status status_;  // OK exactly when value_ holds a value.
 };
