@@ -43,7 +43,7 @@ double TimeMs(const std::function<void()>& fn) {
 void BM_MobileNetV2Split(benchmark::State& state) {
   const int64_t cut = state.range(0);
   const int64_t batch = EnvInt("PP_BENCH_BATCH", 1);
-  (void)SetComputeThreads(static_cast<int>(EnvInt("PP_BENCH_THREADS", DefaultThreads())));
+  (void)ConfigureCompute(static_cast<int>(EnvInt("PP_BENCH_THREADS", DefaultThreads())));
   static std::unique_ptr<Segment> whole = Build({0, -1});
   auto stage1 = Build({0, cut});
   auto stage2 = Build({cut, -1});

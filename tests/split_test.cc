@@ -21,7 +21,7 @@ void PrintTo(const SplitCase& c, std::ostream* os) { *os << c.model << " at " <<
 
 class SplitTest : public ::testing::TestWithParam<SplitCase> {
  protected:
-  void SetUp() override { ASSERT_TRUE(SetComputeThreads(2).ok()); }
+  void SetUp() override { ASSERT_TRUE(ConfigureCompute(2).ok()); }
 };
 
 // max |a - b| <= 1e-5 * max |reference|.

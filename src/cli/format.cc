@@ -1,6 +1,7 @@
 #include "cli/format.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace paretopipe::cli {
 

@@ -31,4 +31,27 @@ std::vector<std::pair<std::string, torch::Tensor>> BlockImpl::StateTensors() con
   return out;
 }
 
+std::vector<BlockDef> BlocksOfChildren(const std::vector<Child>& children, const Head& head) {
+  std::vector<BlockDef> blocks;
+  for (size_t k = 0; k < children.size(); ++k) {
+    const bool last = k + 1 == children.size();
+    const Child child = children[k];
+    BlockDef block;
+    block.name = last ? child.prefix + head.label : child.prefix;
+    block.state_prefixes = {child.prefix};
+    if (last) {
+      block.state_prefixes.insert(block.state_prefixes.end(), head.state_prefixes.begin(),
+                                  head.state_prefixes.end());
+    }
+    block.build = [child, last, append = head.append] {
+      Block b;
+      b->Append(child.prefix, child.make());
+      if (last) append(*b);
+      return b;
+    };
+    blocks.push_back(std::move(block));
+  }
+  return blocks;
+}
+
 }  // namespace paretopipe

@@ -2,6 +2,7 @@
 #include "model/device.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <fmt/format.h>
 #include <ATen/Parallel.h>
 
@@ -11,8 +12,13 @@ namespace paretopipe {
 
 int DefaultThreads() { return AvailableCpus(); }
 
-Status SetComputeThreads(int threads) {
+Status ConfigureCompute(int threads) {
   if (threads < 1) return Status::InvalidArgument(fmt::format("--threads must be at least 1, got {}", threads));
+  // glibc's ceiling for M_MMAP_THRESHOLD on 64-bit is 32 MiB (HEAP_MAX_SIZE / 2).
+  constexpr int kMmapThresholdBytes = 32 << 20;
+  constexpr int kTrimThresholdBytes = 512 << 20;
+  mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
+  mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
   at::set_num_threads(threads);
   // Looked up at run time: the BLAS behind Debian's libblas.so.3 is chosen by
   // update-alternatives, and only OpenBLAS has this entry point.

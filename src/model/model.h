@@ -70,6 +70,23 @@ struct ModelDef {
   std::vector<std::string> skipped_state_prefixes;
 };
 
+// A child module of a torchvision model: its state-dict prefix ("features.3",
+// "Mixed_5b") and how to build it.
+struct Child {
+  std::string prefix;
+  std::function<torch::nn::AnyModule()> make;
+};
+
+// What rides with the last block after its child: pooling, flatten, classifier.
+struct Head {
+  std::string label;                        // Appended to the last block's name: " +pool+classifier".
+  std::vector<std::string> state_prefixes;  // "classifier", "fc".
+  std::function<void(BlockImpl&)> append;   // Appends the head's parts.
+};
+
+// One block per child, in order; `head` rides with the last.
+std::vector<BlockDef> BlocksOfChildren(const std::vector<Child>& children, const Head& head);
+
 // Returns the definition of zoo model `spec.name` with `spec.num_classes`.
 Result<ModelDef> DefineModel(const ModelSpec& spec);
 

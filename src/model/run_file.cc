@@ -12,7 +12,7 @@ namespace paretopipe {
 namespace {
 
 Result<RunFileResult> Run(const RunFileRequest& request) {
-  PP_RETURN_IF_ERROR(SetComputeThreads(request.threads > 0 ? request.threads : DefaultThreads()));
+  PP_RETURN_IF_ERROR(ConfigureCompute(request.threads > 0 ? request.threads : DefaultThreads()));
   PP_ASSIGN_OR_RETURN(torch::Tensor input, ReadTensorFile(request.input_path));
   PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                       Segment::Build(request.model, {request.from, request.to}, request.device));

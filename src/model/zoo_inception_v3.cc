@@ -171,11 +171,10 @@ TORCH_MODULE(InceptionE);
 
 ModelDef DefineInceptionV3(int64_t num_classes) {
   using torch::nn::AnyModule;
-  using Make = std::function<AnyModule()>;
   auto max_pool = [] {
     return AnyModule(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(3).stride(2)));
   };
-  const std::vector<std::pair<std::string, Make>> children = {
+  const std::vector<Child> children = {
       {"Conv2d_1a_3x3", [] { return AnyModule(BasicConv2d(3, 32, 3, 0, 2)); }},
       {"Conv2d_2a_3x3", [] { return AnyModule(BasicConv2d(32, 32, 3)); }},
       {"Conv2d_2b_3x3", [] { return AnyModule(BasicConv2d(32, 64, 3, 1)); }},
@@ -209,24 +208,10 @@ ModelDef DefineInceptionV3(int64_t num_classes) {
   // torchvision builds the auxiliary classifier by default and its pretrained
   // state dicts carry it; it only runs in training, so inference skips it.
   def.skipped_state_prefixes = {"AuxLogits"};
-  for (size_t k = 0; k < children.size(); ++k) {
-    const bool last = k + 1 == children.size();
-    const auto [prefix, make] = children[k];
-    BlockDef block;
-    block.name = last ? prefix + " +fc" : prefix;
-    block.state_prefixes = {prefix};
-    if (last) block.state_prefixes.push_back("fc");
-    block.build = [=] {
-      Block b;
-      b->Append(prefix, make());
-      if (last) {
-        b->Append("", AnyModule(torch::nn::Flatten()));
-        b->Append("fc", AnyModule(torch::nn::Linear(2048, num_classes)));
-      }
-      return b;
-    };
-    def.blocks.push_back(std::move(block));
-  }
+  def.blocks = BlocksOfChildren(children, {" +fc", {"fc"}, [num_classes](BlockImpl& b) {
+                                             b.Append("", AnyModule(torch::nn::Flatten()));
+                                             b.Append("fc", AnyModule(torch::nn::Linear(2048, num_classes)));
+                                           }});
   def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }

@@ -49,40 +49,28 @@ ModelDef DefineMobileNetV2(int64_t num_classes) {
   // (expand ratio t, output channels c, repeats n, first stride s), from the paper's Table 2.
   const int64_t settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                   {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-  std::vector<std::function<torch::nn::AnyModule()>> features;
-  features.push_back([] { return torch::nn::AnyModule(ConvBnRelu6(3, 32, 3, 2)); });
+  std::vector<Child> features;
+  auto add = [&](std::function<torch::nn::AnyModule()> make) {
+    features.push_back({"features." + std::to_string(features.size()), std::move(make)});
+  };
+  add([] { return torch::nn::AnyModule(ConvBnRelu6(3, 32, 3, 2)); });
   int64_t in = 32;
   for (const auto& s : settings) {
     for (int64_t i = 0; i < s[2]; ++i) {
       const int64_t out = s[1], stride = i == 0 ? s[3] : 1, t = s[0];
-      features.push_back(
-          [=] { return torch::nn::AnyModule(InvertedResidual(in, out, stride, t)); });
+      add([=] { return torch::nn::AnyModule(InvertedResidual(in, out, stride, t)); });
       in = out;
     }
   }
-  features.push_back([] { return torch::nn::AnyModule(ConvBnRelu6(320, 1280, 1)); });
+  add([] { return torch::nn::AnyModule(ConvBnRelu6(320, 1280, 1)); });
 
-  for (size_t k = 0; k < features.size(); ++k) {
-    const bool last = k + 1 == features.size();
-    const std::string prefix = "features." + std::to_string(k);
-    BlockDef block;
-    block.name = last ? prefix + " +pool+classifier" : prefix;
-    block.state_prefixes = {prefix};
-    if (last) block.state_prefixes.push_back("classifier");
-    auto make = features[k];
-    block.build = [=] {
-      Block b;
-      b->Append(prefix, make());
-      if (last) {
-        b->Append("", torch::nn::AnyModule(torch::nn::Functional(layers::PoolFlatten)));
-        b->Append("classifier",
-                  torch::nn::AnyModule(layers::Chain(
-                      torch::nn::Dropout(0.2), torch::nn::Linear(1280, num_classes))));
-      }
-      return b;
-    };
-    def.blocks.push_back(std::move(block));
-  }
+  def.blocks = BlocksOfChildren(
+      features, {" +pool+classifier", {"classifier"}, [num_classes](BlockImpl& b) {
+                   b.Append("", torch::nn::AnyModule(torch::nn::Functional(layers::PoolFlatten)));
+                   b.Append("classifier", torch::nn::AnyModule(layers::Chain(
+                                              torch::nn::Dropout(0.2),
+                                              torch::nn::Linear(1280, num_classes))));
+                 }});
   def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }

@@ -86,21 +86,16 @@ void AppendHead(BlockImpl& b, int64_t features, int64_t num_classes) {
   b.Append("fc", torch::nn::AnyModule(torch::nn::Linear(features, num_classes)));
 }
 
-// A residual unit "layerL.i" and how to build it.
-struct Unit {
-  std::string prefix;
-  std::function<torch::nn::AnyModule()> make;
-};
-
-std::vector<Unit> Units(const int64_t (&repeats)[4], bool bottleneck) {
-  std::vector<Unit> units;
+// The residual units "layerL.i" of a ResNet.
+std::vector<Child> Units(const int64_t (&repeats)[4], bool bottleneck) {
+  std::vector<Child> units;
   const int64_t expansion = bottleneck ? 4 : 1;
   int64_t in = 64;
   for (int64_t layer = 0; layer < 4; ++layer) {
     const int64_t planes = int64_t{64} << layer;
     for (int64_t i = 0; i < repeats[layer]; ++i) {
       const int64_t stride = (i == 0 && layer > 0) ? 2 : 1;
-      Unit unit{"layer" + std::to_string(layer + 1) + "." + std::to_string(i), nullptr};
+      Child unit{"layer" + std::to_string(layer + 1) + "." + std::to_string(i), nullptr};
       unit.make = [=] {
         return bottleneck ? torch::nn::AnyModule(Bottleneck(in, planes, stride))
                           : torch::nn::AnyModule(BasicBlock(in, planes, stride));
@@ -120,9 +115,9 @@ ModelDef DefineResNet18(int64_t num_classes) {
                "ResNet-18 (torchvision); blocks: stem+layer1.0, 7 BasicBlocks, head (avgpool, fc)",
                3, 224, 32, 0};
   def.init = InitScheme::kResNet;
-  const std::vector<Unit> units = Units({2, 2, 2, 2}, /*bottleneck=*/false);
+  const std::vector<Child> units = Units({2, 2, 2, 2}, /*bottleneck=*/false);
   for (size_t k = 0; k < units.size(); ++k) {
-    const Unit unit = units[k];
+    const Child unit = units[k];
     BlockDef block;
     block.name = k == 0 ? "stem+" + unit.prefix : unit.prefix;
     block.state_prefixes = {unit.prefix};
@@ -155,22 +150,10 @@ ModelDef DefineResNet50(int64_t num_classes) {
                                   AppendStem(*b);
                                   return b;
                                 }});
-  const std::vector<Unit> units = Units({3, 4, 6, 3}, /*bottleneck=*/true);
-  for (size_t k = 0; k < units.size(); ++k) {
-    const Unit unit = units[k];
-    const bool last = k + 1 == units.size();
-    BlockDef block;
-    block.name = last ? unit.prefix + " +avgpool+fc" : unit.prefix;
-    block.state_prefixes = {unit.prefix};
-    if (last) block.state_prefixes.push_back("fc");
-    block.build = [=] {
-      Block b;
-      b->Append(unit.prefix, unit.make());
-      if (last) AppendHead(*b, 2048, num_classes);
-      return b;
-    };
-    def.blocks.push_back(std::move(block));
-  }
+  std::vector<BlockDef> units =
+      BlocksOfChildren(Units({3, 4, 6, 3}, /*bottleneck=*/true),
+                       {" +avgpool+fc", {"fc"}, [num_classes](BlockImpl& b) { AppendHead(b, 2048, num_classes); }});
+  def.blocks.insert(def.blocks.end(), units.begin(), units.end());
   def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }

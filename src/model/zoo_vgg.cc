@@ -24,32 +24,22 @@ MakeModule MaxPool(int64_t kernel, int64_t stride) {
 
 // Blocks from `features` children; the last also runs adaptive average
 // pooling to `pool_side`, flatten and `classifier`.
-ModelDef ChainOfFeatures(ZooEntry entry, InitScheme init, std::vector<MakeModule> features,
+ModelDef ChainOfFeatures(ZooEntry entry, InitScheme init, const std::vector<MakeModule>& features,
                          int64_t pool_side, std::function<layers::Chain()> classifier) {
   ModelDef def;
   def.entry = std::move(entry);
   def.init = init;
-  for (size_t k = 0; k < features.size(); ++k) {
-    const bool last = k + 1 == features.size();
-    const std::string prefix = "features." + std::to_string(k);
-    BlockDef block;
-    block.name = last ? prefix + " +avgpool+classifier" : prefix;
-    block.state_prefixes = {prefix};
-    if (last) block.state_prefixes.push_back("classifier");
-    const MakeModule make = features[k];
-    block.build = [=] {
-      Block b;
-      b->Append(prefix, make());
-      if (last) {
-        b->Append("", torch::nn::AnyModule(torch::nn::AdaptiveAvgPool2d(
-                          torch::nn::AdaptiveAvgPool2dOptions({pool_side, pool_side}))));
-        b->Append("", torch::nn::AnyModule(torch::nn::Flatten()));
-        b->Append("classifier", torch::nn::AnyModule(classifier()));
-      }
-      return b;
-    };
-    def.blocks.push_back(std::move(block));
+  std::vector<Child> children;
+  for (const MakeModule& make : features) {
+    children.push_back({"features." + std::to_string(children.size()), make});
   }
+  def.blocks = BlocksOfChildren(children, {" +avgpool+classifier", {"classifier"}, [=](BlockImpl& b) {
+                                             b.Append("", torch::nn::AnyModule(torch::nn::AdaptiveAvgPool2d(
+                                                              torch::nn::AdaptiveAvgPool2dOptions(
+                                                                  {pool_side, pool_side}))));
+                                             b.Append("", torch::nn::AnyModule(torch::nn::Flatten()));
+                                             b.Append("classifier", torch::nn::AnyModule(classifier()));
+                                           }});
   def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }
@@ -78,7 +68,7 @@ ModelDef DefineVgg16(int64_t num_classes) {
   return ChainOfFeatures(
       {"vgg16", "VGG-16 (torchvision); blocks: features.0..30, avgpool + classifier with the last",
        3, 224, 32, 0},
-      InitScheme::kVgg, std::move(features), 7, classifier);
+      InitScheme::kVgg, features, 7, classifier);
 }
 
 ModelDef DefineAlexNet(int64_t num_classes) {
@@ -97,7 +87,7 @@ ModelDef DefineAlexNet(int64_t num_classes) {
   return ChainOfFeatures(
       {"alexnet", "AlexNet (torchvision); blocks: features.0..12, avgpool + classifier with the last",
        3, 224, 63, 0},
-      InitScheme::kPyTorchDefault, std::move(features), 6, classifier);
+      InitScheme::kPyTorchDefault, features, 6, classifier);
 }
 
 }  // namespace paretopipe

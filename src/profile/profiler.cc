@@ -30,7 +30,7 @@ Result<Profile> Run(const ProfileRequest& request) {
   Profile profile;
   profile.request = request;
   if (profile.request.threads == 0) profile.request.threads = DefaultThreads();
-  PP_RETURN_IF_ERROR(SetComputeThreads(profile.request.threads));
+  PP_RETURN_IF_ERROR(ConfigureCompute(profile.request.threads));
   profile.machine = DescribeMachine();
 
   PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> model,
