@@ -51,7 +51,7 @@ int Fail(const Status& status) {
 
 int CmdModels(bool json) {
   if (json) {
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const ZooEntry& e : ZooModels()) {
       out.push_back({{"name", e.name},
                      {"description", e.description},
@@ -79,7 +79,7 @@ int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_side_px, bool js
   const std::vector<CutInfo> cuts = CutsAtBatch(*analysis, batch);
   const ModelAnalysis& a = *analysis;
   if (json) {
-    nlohmann::json out = {{"model", a.entry.name},
+    nlohmann::ordered_json out = {{"model", a.entry.name},
                           {"num_classes", a.num_classes},
                           {"batch", batch},
                           {"input_shape", {batch, a.entry.input_channels, a.input_side_px, a.input_side_px}},
@@ -87,7 +87,7 @@ int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_side_px, bool js
                           {"blocks", a.entry.num_blocks},
                           {"parameters", a.total_parameters},
                           {"macs", a.total_macs * batch}};
-    nlohmann::json rows = nlohmann::json::array();
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (const CutInfo& c : cuts) {
       rows.push_back({{"cut", c.cut},
                       {"stage1_blocks", {0, c.cut}},
@@ -136,7 +136,7 @@ int CmdProfile(const ProfileRequest& request, const std::string& output) {
   }
   if (!output.empty()) {
     // Replace, not throw, on a hostname or path that is not UTF-8.
-    out << ProfileToJson(p).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    out << ProfileToJson(p).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     out.close();
     if (!out) return Fail(Status::IoError(fmt::format("cannot write profile to {}", output)));
   }

@@ -17,7 +17,7 @@ void Synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
 }
 
-nlohmann::json SummaryToJson(const Summary& s) {
+nlohmann::ordered_json SummaryToJson(const Summary& s) {
   return {{"n", s.n},       {"median", s.median},  {"p95", s.p95},
           {"mean", s.mean}, {"min", s.min},        {"max", s.max},
           {"median_ci95", {s.median_ci_low, s.median_ci_high}}};
@@ -92,8 +92,8 @@ Result<Profile> RunProfile(const ProfileRequest& request) {
   return GuardTorch([&] { return Run(request); });
 }
 
-nlohmann::json ProfileToJson(const Profile& p) {
-  nlohmann::json blocks = nlohmann::json::array();
+nlohmann::ordered_json ProfileToJson(const Profile& p) {
+  nlohmann::ordered_json blocks = nlohmann::ordered_json::array();
   for (const BlockProfile& b : p.blocks) {
     blocks.push_back({{"index", b.index},
                       {"name", b.name},

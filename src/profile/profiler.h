@@ -53,7 +53,8 @@ struct Profile {
 // alone on the steady clock (after a device synchronization on CUDA).
 Result<Profile> RunProfile(const ProfileRequest& request);
 
-// The versioned JSON form ("format": "paretopipe.profile", "version": 1).
-nlohmann::json ProfileToJson(const Profile& profile);
+// The versioned JSON form ("format": "paretopipe.profile", "version": 1), keys in
+// the documented order (docs/profile-format.md).
+nlohmann::ordered_json ProfileToJson(const Profile& profile);
 
 }  // namespace paretopipe
