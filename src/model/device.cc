@@ -14,10 +14,11 @@ int DefaultThreads() { return AvailableCpus(); }
 
 Status ConfigureCompute(int threads) {
   if (threads < 1) return Status::InvalidArgument(fmt::format("--threads must be at least 1, got {}", threads));
-  // glibc's ceiling for M_MMAP_THRESHOLD on 64-bit is 32 MiB (HEAP_MAX_SIZE / 2).
-  constexpr int kMmapThresholdBytes = 32 << 20;
+  // Every buffer from the heap, none mmapped (a threshold alone cannot do it:
+  // glibc caps M_MMAP_THRESHOLD at 32 MiB, below mobilenet_v2's activations at
+  // batch 8), and freed heap kept for the next call up to 512 MiB.
   constexpr int kTrimThresholdBytes = 512 << 20;
-  mallopt(M_MMAP_THRESHOLD, kMmapThresholdBytes);
+  mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes);
   at::set_num_threads(threads);
   // Looked up at run time: the BLAS behind Debian's libblas.so.3 is chosen by

@@ -19,10 +19,11 @@ int DefaultThreads();
 //    to OpenBLAS, so without this a "1-thread" run would still use every core
 //    inside BLAS calls);
 //  - keeps glibc's malloc from returning activation buffers to the kernel
-//    between calls: buffers up to 32 MiB come from the heap, and up to 512 MiB
-//    of freed heap is kept. With glibc's defaults, buffers are mmapped and
-//    unmapped per call and every call pays page faults; on mobilenet_v2 that
-//    cost 35% of compute, more at some cuts than others (docs/BENCHMARKS.md).
+//    between calls: every buffer comes from the heap (no mmap), and up to
+//    512 MiB of freed heap is kept. With glibc's defaults, large buffers are
+//    mmapped and unmapped per call and every call pays page faults; on
+//    mobilenet_v2 that cost 35% of compute at batch 1 and more with two
+//    threads, more at some cuts than others (docs/BENCHMARKS.md).
 // Returns InvalidArgument for threads < 1.
 Status ConfigureCompute(int threads);
 
