@@ -1,5 +1,6 @@
 // Does splitting a model cost compute? For every mobilenet_v2 cut, the whole
-// model against its two stages (built separately, as two devices would) run
+// model against its two stages (all three built fresh for each cut, so none
+// has older, differently placed weights; the stages as two devices would) run
 // back to back on one thread of control. Each iteration times both, in
 // alternating order, so drift and noise of a shared machine hit both alike;
 // the counter `overhead_pct` is the median over iterations of
@@ -44,7 +45,7 @@ void BM_MobileNetV2Split(benchmark::State& state) {
   const int64_t cut = state.range(0);
   const int64_t batch = EnvInt("PP_BENCH_BATCH", 1);
   (void)ConfigureCompute(static_cast<int>(EnvInt("PP_BENCH_THREADS", DefaultThreads())));
-  static std::unique_ptr<Segment> whole = Build({0, -1});
+  auto whole = Build({0, -1});
   auto stage1 = Build({0, cut});
   auto stage2 = Build({cut, -1});
   const torch::Tensor x = torch::rand({batch, 3, 224, 224});
