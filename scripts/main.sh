@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh paretopipe
+scripts/build.sh --no-tests paretopipe
 mkdir -p out
 build/src/paretopipe cuts mobilenet_v2 --batch 8
 echo
