@@ -97,7 +97,8 @@ void InitializeBlock(BlockImpl& block, InitScheme scheme, at::Generator generato
 // The seed of block `block_index` for model seed `seed` (SplitMix64 of both).
 uint64_t BlockSeed(uint64_t seed, int64_t block_index);
 
-// The per-architecture definitions (zoo_*.cc).
+// The per-architecture definitions (zoo_*.cc); entry.num_blocks is left for
+// DefineModel to fill in from the blocks.
 ModelDef DefineMobileNetV2(int64_t num_classes);
 ModelDef DefineResNet18(int64_t num_classes);
 ModelDef DefineResNet50(int64_t num_classes);

@@ -21,6 +21,13 @@ constexpr Registered kZoo[] = {
     {"alexnet", DefineAlexNet},          {"inception_v3", DefineInceptionV3},
 };
 
+// The definition with its block count filled in from its blocks.
+ModelDef Define(const Registered& r, int64_t num_classes) {
+  ModelDef def = r.define(num_classes);
+  def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
+  return def;
+}
+
 std::string KnownNames() {
   std::string names;
   for (const Registered& r : kZoo) names += (names.empty() ? "" : ", ") + std::string(r.name);
@@ -32,7 +39,7 @@ std::string KnownNames() {
 const std::vector<ZooEntry>& ZooModels() {
   static const std::vector<ZooEntry> entries = [] {
     std::vector<ZooEntry> out;
-    for (const Registered& r : kZoo) out.push_back(r.define(1000).entry);
+    for (const Registered& r : kZoo) out.push_back(Define(r, 1000).entry);
     return out;
   }();
   return entries;
@@ -51,7 +58,7 @@ Result<ModelDef> DefineModel(const ModelSpec& spec) {
         fmt::format("--num-classes must be at least 1, got {}", spec.num_classes));
   }
   for (const Registered& r : kZoo) {
-    if (spec.name == r.name) return r.define(spec.num_classes);
+    if (spec.name == r.name) return Define(r, spec.num_classes);
   }
   return Status::NotFound(fmt::format("unknown model '{}' (known: {})", spec.name, KnownNames()));
 }

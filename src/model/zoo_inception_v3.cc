@@ -212,7 +212,6 @@ ModelDef DefineInceptionV3(int64_t num_classes) {
                                              b.Append("", AnyModule(torch::nn::Flatten()));
                                              b.Append("fc", AnyModule(torch::nn::Linear(2048, num_classes)));
                                            }});
-  def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }
 

@@ -71,7 +71,6 @@ ModelDef DefineMobileNetV2(int64_t num_classes) {
                                               torch::nn::Dropout(0.2),
                                               torch::nn::Linear(1280, num_classes))));
                  }});
-  def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }
 

@@ -135,7 +135,6 @@ ModelDef DefineResNet18(int64_t num_classes) {
                                   AppendHead(*b, 512, num_classes);
                                   return b;
                                 }});
-  def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }
 
@@ -154,7 +153,6 @@ ModelDef DefineResNet50(int64_t num_classes) {
       BlocksOfChildren(Units({3, 4, 6, 3}, /*bottleneck=*/true),
                        {" +avgpool+fc", {"fc"}, [num_classes](BlockImpl& b) { AppendHead(b, 2048, num_classes); }});
   def.blocks.insert(def.blocks.end(), units.begin(), units.end());
-  def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }
 

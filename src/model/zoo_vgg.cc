@@ -40,7 +40,6 @@ ModelDef ChainOfFeatures(ZooEntry entry, InitScheme init, const std::vector<Make
                                              b.Append("", torch::nn::AnyModule(torch::nn::Flatten()));
                                              b.Append("classifier", torch::nn::AnyModule(classifier()));
                                            }});
-  def.entry.num_blocks = static_cast<int64_t>(def.blocks.size());
   return def;
 }
 
