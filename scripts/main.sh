@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# The main job: set up, build, then show where mobilenet_v2 can be split and
-# profile its blocks on this machine (the profile goes to out/).
+# The main job: set up, build, then split mobilenet_v2 at each of its 18 cuts,
+# run every split as a two-stage pipeline on two local worker processes
+# (loopback, one core each), print the Pareto table and keep every run in
+# ./paretopipe.db. About 3 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh --no-tests paretopipe
-mkdir -p out
-build/src/paretopipe cuts mobilenet_v2 --batch 8
-echo
-build/src/paretopipe profile mobilenet_v2 --batch 8 --repeat 10 -o out/profile-mobilenet_v2.json
+build/src/paretopipe sweep mobilenet_v2 --batches 32 --warmup 4 --repeat 3 --db paretopipe.db

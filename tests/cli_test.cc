@@ -15,31 +15,12 @@
 namespace paretopipe {
 namespace {
 
-struct Outcome {
-  int exit_code = -1;
-  bool signaled = false;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Outcome = testing::CommandOutcome;
 
 class CliTest : public ::testing::Test {
  protected:
   Outcome Run(const std::string& args) {
-    const std::string out = dir_ + "/stdout", err = dir_ + "/stderr";
-    const std::string command = std::string(PARETOPIPE_BINARY) + " " + args + " >" + out + " 2>" + err;
-    const int status = std::system(command.c_str());
-    Outcome o;
-    o.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
-    o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    o.out = Slurp(out);
-    o.err = Slurp(err);
-    return o;
+    return testing::RunCommand(std::string(PARETOPIPE_BINARY) + " " + args, dir_);
   }
 
   // Expects a clean failure whose one-line message contains `needle`.
@@ -181,7 +162,7 @@ TEST_F(CliTest, ProfileWritesVersionedJsonWithOneEntryPerBlock) {
   const std::string path = dir_ + "/profile.json";
   const Outcome o = Run("profile alexnet --num-classes 10 --input-size 63 --repeat 3 --warmup 1 --threads 1 -o " + path);
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  const nlohmann::json j = nlohmann::json::parse(Slurp(path));
+  const nlohmann::json j = nlohmann::json::parse(testing::Slurp(path));
   EXPECT_EQ(j["format"], "paretopipe.profile");
   EXPECT_EQ(j["version"], 1);
   ASSERT_EQ(j["blocks"].size(), 13u);

@@ -3,8 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "control/worker.h"
 
 #include "model/segment.h"
 
@@ -43,5 +52,72 @@ class ScopedTempDir {
  private:
   std::string path_;
 };
+
+// A Worker serving on 127.0.0.1 (a free port) on its own thread, as
+// `paretopipe worker` would, inside the test process. Stopped and joined when
+// this object dies.
+class ServingWorker {
+ public:
+  // `options.listen` is replaced by 127.0.0.1:0; threads 0 becomes 1, so that
+  // every computation in the test process runs on one intra-op thread.
+  explicit ServingWorker(WorkerOptions options = {}) {
+    options.listen = {"127.0.0.1", 0};
+    if (options.threads <= 0) options.threads = 1;
+    Result<std::unique_ptr<Worker>> worker = Worker::Create(options);
+    EXPECT_TRUE(worker.ok()) << worker.status().message();
+    if (!worker.ok()) return;
+    worker_ = std::move(worker).value();
+    thread_ = std::thread([this] { served_ = worker_->Serve(); });
+  }
+  ~ServingWorker() { Stop(); }
+  ServingWorker(const ServingWorker&) = delete;
+  ServingWorker& operator=(const ServingWorker&) = delete;
+
+  bool ok() const { return worker_ != nullptr; }
+  // REQUIRES: ok().
+  Endpoint endpoint() const { return worker_->endpoint(); }
+
+  // Stops serving and joins every thread of the worker. Idempotent.
+  void Stop() {
+    if (!worker_) return;
+    worker_->Stop();
+    if (thread_.joinable()) thread_.join();
+    EXPECT_TRUE(served_.ok()) << served_.message();
+    worker_.reset();
+  }
+
+ private:
+  std::unique_ptr<Worker> worker_;
+  std::thread thread_;
+  Status served_;
+};
+
+// What a command run through the shell did.
+struct CommandOutcome {
+  int exit_code = -1;
+  bool signaled = false;  // Killed by a signal (or the shell reported one, exit >= 128).
+  std::string out, err;
+};
+
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `command_line` through the shell with its standard output and error
+// captured in files under `dir` (overwritten on every call).
+inline CommandOutcome RunCommand(const std::string& command_line, const std::string& dir) {
+  const std::string out = dir + "/stdout", err = dir + "/stderr";
+  const std::string command = command_line + " >" + out + " 2>" + err;
+  const int status = std::system(command.c_str());
+  CommandOutcome o;
+  o.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = Slurp(out);
+  o.err = Slurp(err);
+  return o;
+}
 
 }  // namespace paretopipe::testing

@@ -1,23 +1,37 @@
 // paretopipe: the command line. Owns argument parsing and printing; every
 // computation lives in the layers below (model, metrics, profile). Errors are
 // one line on stderr and exit status 1 (2 for a malformed command line).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
+#include "analysis/export.h"
+#include "analysis/pareto.h"
 #include "cli/format.h"
+#include "cli/run_table.h"
+#include "control/worker.h"
 #include "metrics/machine.h"
 #include "model/cuts.h"
 #include "model/device.h"
 #include "model/run_file.h"
 #include "model/zoo.h"
 #include "profile/profiler.h"
+#include "store/store.h"
+#include "sweep/sweep.h"
 
 namespace paretopipe::cli {
 namespace {
@@ -36,7 +50,8 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o, bool with_weights) {
   cmd->add_option("MODEL", o.name, "Model name (see `paretopipe models`)")->required();
   cmd->add_option("--num-classes", o.num_classes, "Classes of the classifier head")
       ->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Seed of the deterministic random weights")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed of the deterministic random weights")
+      ->capture_default_str();
   if (with_weights) {
     cmd->add_option("--weights", o.weights,
                     "State dict saved by torch.save(model.state_dict(), FILE); "
@@ -66,27 +81,29 @@ int CmdModels(bool json) {
   fmt::print("{:<14} {:>9} {:>7} {:>6}  {}\n", "model", "input", "blocks", "cuts", "description");
   for (const ZooEntry& e : ZooModels()) {
     fmt::print("{:<14} {:>9} {:>7} {:>6}  {}\n", e.name,
-               fmt::format("{}x{}x{}", e.input_channels, e.input_side_px, e.input_side_px), e.num_blocks,
-               fmt::format("1..{}", e.num_blocks - 1), e.description);
+               fmt::format("{}x{}x{}", e.input_channels, e.input_side_px, e.input_side_px),
+               e.num_blocks, fmt::format("1..{}", e.num_blocks - 1), e.description);
   }
   return 0;
 }
 
 int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_side_px, bool json) {
-  if (batch < 1) return Fail(Status::InvalidArgument(fmt::format("--batch must be at least 1, got {}", batch)));
+  if (batch < 1)
+    return Fail(Status::InvalidArgument(fmt::format("--batch must be at least 1, got {}", batch)));
   Result<ModelAnalysis> analysis = AnalyzeModel(m.Spec(), input_side_px);
   if (!analysis.ok()) return Fail(analysis.status());
   const std::vector<CutInfo> cuts = CutsAtBatch(*analysis, batch);
   const ModelAnalysis& a = *analysis;
   if (json) {
-    nlohmann::ordered_json out = {{"model", a.entry.name},
-                          {"num_classes", a.num_classes},
-                          {"batch", batch},
-                          {"input_shape", {batch, a.entry.input_channels, a.input_side_px, a.input_side_px}},
-                          {"dtype", "float32"},
-                          {"blocks", a.entry.num_blocks},
-                          {"parameters", a.total_parameters},
-                          {"macs", a.total_macs * batch}};
+    nlohmann::ordered_json out = {
+        {"model", a.entry.name},
+        {"num_classes", a.num_classes},
+        {"batch", batch},
+        {"input_shape", {batch, a.entry.input_channels, a.input_side_px, a.input_side_px}},
+        {"dtype", "float32"},
+        {"blocks", a.entry.num_blocks},
+        {"parameters", a.total_parameters},
+        {"macs", a.total_macs * batch}};
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (const CutInfo& c : cuts) {
       rows.push_back({{"cut", c.cut},
@@ -103,17 +120,21 @@ int CmdCuts(const ModelOptions& m, int64_t batch, int64_t input_side_px, bool js
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  fmt::print("{}: {} blocks, valid cuts 1..{}; batch {}, input {}x{}x{}x{} fp32; {} parameters, {} MACs\n",
-             a.entry.name, a.entry.num_blocks, a.entry.num_blocks - 1, batch, batch,
-             a.entry.input_channels, a.input_side_px, a.input_side_px, WithCommas(a.total_parameters),
-             Short(static_cast<double>(a.total_macs * batch)));
-  fmt::print("cut k: stage 1 runs blocks [0, k), stage 2 runs [k, {}); the activation is block k-1's output\n\n",
-             a.entry.num_blocks);
+  fmt::print(
+      "{}: {} blocks, valid cuts 1..{}; batch {}, input {}x{}x{}x{} fp32; {} parameters, {} MACs\n",
+      a.entry.name, a.entry.num_blocks, a.entry.num_blocks - 1, batch, batch,
+      a.entry.input_channels, a.input_side_px, a.input_side_px, WithCommas(a.total_parameters),
+      Short(static_cast<double>(a.total_macs * batch)));
+  fmt::print(
+      "cut k: stage 1 runs blocks [0, k), stage 2 runs [k, {}); the activation is block k-1's "
+      "output\n\n",
+      a.entry.num_blocks);
   fmt::print("{:>4}  {:<26} {:<30} {:>16} {:>14} {:>8}\n", "cut", "stage 1 ends with",
              "stage 2 starts with", "activation", "bytes", "MACs <k");
   for (const CutInfo& c : cuts) {
     fmt::print("{:>4}  {:<26} {:<30} {:>16} {:>14} {:>7.1f}%\n", c.cut, c.last_block_before,
-               c.first_block_after, ShapeText(c.shape), WithCommas(c.bytes), 100.0 * c.macs_share_before);
+               c.first_block_after, ShapeText(c.shape), WithCommas(c.bytes),
+               100.0 * c.macs_share_before);
   }
   return 0;
 }
@@ -123,7 +144,9 @@ int CmdProfile(const ProfileRequest& request, const std::string& output) {
   std::ofstream out;
   if (!output.empty()) {
     out.open(output);
-    if (!out) return Fail(Status::IoError(fmt::format("cannot write profile to {}: {}", output, std::strerror(errno))));
+    if (!out)
+      return Fail(Status::IoError(
+          fmt::format("cannot write profile to {}: {}", output, std::strerror(errno))));
   }
   Result<Profile> profile = RunProfile(request);
   if (!profile.ok()) return Fail(profile.status());
@@ -136,7 +159,8 @@ int CmdProfile(const ProfileRequest& request, const std::string& output) {
   }
   if (!output.empty()) {
     // Replace, not throw, on a hostname or path that is not UTF-8.
-    out << ProfileToJson(p).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    out << ProfileToJson(p).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+        << "\n";
     out.close();
     if (!out) return Fail(Status::IoError(fmt::format("cannot write profile to {}", output)));
   }
@@ -148,10 +172,11 @@ int CmdProfile(const ProfileRequest& request, const std::string& output) {
   fmt::print("{:>5}  {:<28} {:>9} {:>9} {:>19} {:>14} {:>9}\n", "block", "name", "median", "p95",
              "median 95% CI", "output bytes", "MACs");
   for (const BlockProfile& b : p.blocks) {
-    fmt::print("{:>5}  {:<28} {:>9.3f} {:>9.3f} {:>19} {:>14} {:>9}\n", b.index, b.name,
-               b.compute_ms.median, b.compute_ms.p95,
-               fmt::format("[{:.3f}, {:.3f}]", b.compute_ms.median_ci_low, b.compute_ms.median_ci_high),
-               WithCommas(b.output_bytes), Short(static_cast<double>(b.macs)));
+    fmt::print(
+        "{:>5}  {:<28} {:>9.3f} {:>9.3f} {:>19} {:>14} {:>9}\n", b.index, b.name,
+        b.compute_ms.median, b.compute_ms.p95,
+        fmt::format("[{:.3f}, {:.3f}]", b.compute_ms.median_ci_low, b.compute_ms.median_ci_high),
+        WithCommas(b.output_bytes), Short(static_cast<double>(b.macs)));
   }
   fmt::print("{:>5}  {:<28} {:>9.3f} {:>9.3f}\n", "", "total (sum of blocks)", p.total_ms.median,
              p.total_ms.p95);
@@ -168,6 +193,146 @@ int CmdRun(const RunFileRequest& request) {
   return 0;
 }
 
+int CmdWorker(const WorkerOptions& options, const std::string& listen,
+              const std::string& log_level) {
+  Result<Endpoint> endpoint = ParseEndpoint(listen);
+  if (!endpoint.ok()) return Fail(endpoint.status().WithContext("--listen"));
+  // The log goes to stderr: stdout carries only the "listening on" line,
+  // which a local sweep reads through a pipe it then closes.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("worker"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  std::signal(SIGPIPE, SIG_IGN);
+  WorkerOptions o = options;
+  o.listen = *endpoint;
+  // SIGINT and SIGTERM stop the worker cleanly: blocked here before any
+  // thread starts (threads inherit the mask), taken by one waiting thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  Result<std::unique_ptr<Worker>> worker = Worker::Create(o);
+  if (!worker.ok()) return Fail(worker.status().WithContext("worker"));
+  std::thread stopper([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    (*worker)->Stop();
+  });
+  stopper.detach();
+  // Local sweeps read this line to learn the port.
+  std::printf("paretopipe worker listening on %s\n", (*worker)->endpoint().ToString().c_str());
+  std::fflush(stdout);
+  Status served = (*worker)->Serve();
+  if (!served.ok()) return Fail(served);
+  return 0;
+}
+
+int CmdSweep(SweepOptions options, const std::string& latency) {
+  Result<LatencyStat> stat = ParseLatencyStat(latency);
+  if (!stat.ok()) return Fail(stat.status());
+  options.binary = "/proc/self/exe";
+  Result<SweepResult> result = RunSweep(options, std::cout);
+  if (!result.ok()) return Fail(result.status());
+  std::cout << "\n" << FormatRunTable(result->runs, *stat, RowOrder::kAsRun);
+  int failed = 0;
+  for (const RunRecord& r : result->runs) failed += r.status != "ok";
+  std::cout << fmt::format(
+      "\nsweep took {:.1f} s: {:.1f} s measuring, {:.1f} s around the passes ({:.2f} s per run)\n",
+      result->wall_s, result->passes_s, result->wall_s - result->passes_s,
+      (result->wall_s - result->passes_s) / std::max<size_t>(1, result->runs.size()));
+  std::cout << fmt::format(
+      "{} run(s){} stored in {} (sweep {}). * on the Pareto front, K its knee. "
+      "`paretopipe pareto --db {}` ranks them.\n",
+      result->runs.size(), failed ? fmt::format(", {} failed,", failed) : "", options.db_path,
+      result->sweep_id, options.db_path);
+  return failed == static_cast<int>(result->runs.size()) ? 1 : 0;
+}
+
+// Runs of `db` matching the filters; one model unless `model` is given.
+Result<std::vector<RunRecord>> LoadForAnalysis(const std::string& db, const std::string& model,
+                                               const std::string& sweep, bool only_ok) {
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::OpenReadOnly(db));
+  RunFilter filter;
+  if (!model.empty()) filter.model = model;
+  filter.only_ok = only_ok;
+  if (!sweep.empty() && sweep != "last") filter.sweep_id = sweep;
+  PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store->LoadRuns(filter));
+  if (sweep == "last" && !runs.empty()) {
+    const std::string last = runs.back().config.sweep_id;
+    std::vector<RunRecord> kept;
+    for (RunRecord& r : runs) {
+      if (r.config.sweep_id == last) kept.push_back(std::move(r));
+    }
+    runs = std::move(kept);
+  }
+  return runs;
+}
+
+int CmdPareto(const std::string& db, const std::string& model, const std::string& sweep,
+              const std::string& latency, bool csv, bool json) {
+  Result<LatencyStat> stat = ParseLatencyStat(latency);
+  if (!stat.ok()) return Fail(stat.status());
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(db, model, sweep, /*only_ok=*/true);
+  if (!runs.ok()) return Fail(runs.status());
+  if (runs->empty())
+    return Fail(Status::NotFound(
+        fmt::format("{}: no finished runs{}", db, model.empty() ? "" : " of " + model)));
+  std::set<std::string> models;
+  for (const RunRecord& r : *runs) models.insert(r.config.model);
+  if (models.size() > 1) {
+    return Fail(Status::InvalidArgument(
+        fmt::format("{} holds runs of several models ({}); choose one with --model", db,
+                    fmt::join(models, ", "))));
+  }
+  if (!csv && !json) {
+    std::cout << FormatRunTable(*runs, *stat, RowOrder::kParetoFirst);
+    return 0;
+  }
+  std::vector<ParetoPoint> points;
+  std::map<int64_t, const RunRecord*> by_id;
+  for (const RunRecord& r : *runs) {
+    points.push_back(PointOf(r, *stat));
+    by_id[r.id] = &r;
+  }
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  std::string text =
+      "run_id,cuts,latency_ms,throughput_ips,on_front,knee,duplicate_of,dominated_by\n";
+  for (const ParetoResult& p : ParetoFront(points)) {
+    const RunRecord& r = *by_id[p.point.run_id];
+    const std::string cuts = fmt::format("{}", fmt::join(r.config.cuts, ":"));
+    out.push_back({{"run_id", r.id},
+                   {"cuts", r.config.cuts},
+                   {"latency_stat", LatencyStatName(*stat)},
+                   {"latency_ms", p.point.latency_ms},
+                   {"throughput_ips", p.point.throughput_ips},
+                   {"on_front", p.on_front},
+                   {"knee", p.knee},
+                   {"duplicate_of", p.duplicate ? nlohmann::ordered_json(p.duplicate_of)
+                                                : nlohmann::ordered_json()},
+                   {"dominated_by", p.dominated_by}});
+    text += fmt::format("{},{},{},{},{},{},{},{}\n", r.id, cuts, p.point.latency_ms,
+                        p.point.throughput_ips, p.on_front ? 1 : 0, p.knee ? 1 : 0,
+                        p.duplicate ? std::to_string(p.duplicate_of) : "", p.dominated_by);
+  }
+  std::cout << (json ? out.dump(2) + "\n" : text);
+  return 0;
+}
+
+int CmdExport(const std::string& db, const std::string& model, const std::string& sweep, bool csv,
+              const std::string& output) {
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(db, model, sweep, /*only_ok=*/false);
+  if (!runs.ok()) return Fail(runs.status());
+  const std::string text = csv ? RunsToCsv(*runs) : RunsToJson(*runs);
+  if (output.empty() || output == "-") {
+    std::cout << text;
+    return 0;
+  }
+  std::ofstream out(output);
+  if (!(out << text))
+    return Fail(Status::IoError(fmt::format("cannot write {}: {}", output, std::strerror(errno))));
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{
       "ParetoPipe: where should a neural network be split across edge devices?\n"
@@ -178,17 +343,20 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(PARETOPIPE_VERSION));
 
   bool models_json = false;
-  CLI::App* models = app.add_subcommand("models", "List the built-in models and their split points");
+  CLI::App* models =
+      app.add_subcommand("models", "List the built-in models and their split points");
   models->add_flag("--json", models_json, "Print JSON");
 
   ModelOptions cuts_model;
   int64_t cuts_batch = 1, cuts_input = 0;
   bool cuts_json = false;
-  CLI::App* cuts = app.add_subcommand(
-      "cuts", "Per cut index: the blocks on each side, the activation crossing it and the multiply-accumulates (MACs) before it");
+  CLI::App* cuts = app.add_subcommand("cuts",
+                                      "Per cut index: the blocks on each side, the activation "
+                                      "crossing it and the multiply-accumulates (MACs) before it");
   AddModelOptions(cuts, cuts_model, /*with_weights=*/false);
   cuts->add_option("--batch,-b", cuts_batch, "Batch size")->capture_default_str();
-  cuts->add_option("--input-size", cuts_input, "Square input side (default: the model's nominal size)");
+  cuts->add_option("--input-size", cuts_input,
+                   "Square input side (default: the model's nominal size)");
   cuts->add_flag("--json", cuts_json, "Print JSON");
 
   ModelOptions profile_model;
@@ -199,10 +367,13 @@ int Main(int argc, char** argv) {
   AddModelOptions(profile, profile_model, /*with_weights=*/true);
   profile->add_option("--batch,-b", profile_request.batch, "Batch size")->capture_default_str();
   profile->add_option("--repeat,-r", profile_request.repeat, "Timed passes")->capture_default_str();
-  profile->add_option("--warmup", profile_request.warmup, "Untimed passes before timing")->capture_default_str();
-  profile->add_option("--threads,-t", profile_request.threads, "Intra-op threads (default: all CPUs)")
+  profile->add_option("--warmup", profile_request.warmup, "Untimed passes before timing")
+      ->capture_default_str();
+  profile
+      ->add_option("--threads,-t", profile_request.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
-  profile->add_option("--device", profile_request.device, "cpu, cuda or cuda:N")->capture_default_str();
+  profile->add_option("--device", profile_request.device, "cpu, cuda or cuda:N")
+      ->capture_default_str();
   profile->add_option("--input-size", profile_request.input_side_px,
                       "Square input side (default: the model's nominal size)");
   profile->add_option("-o,--output", profile_output, "Write the profile JSON to this file");
@@ -210,15 +381,116 @@ int Main(int argc, char** argv) {
   ModelOptions run_model;
   RunFileRequest run_request;
   CLI::App* run = app.add_subcommand(
-      "run", "Run blocks [from, to) of a model on a tensor file (torch.save format) and write the result");
+      "run",
+      "Run blocks [from, to) of a model on a tensor file (torch.save format) and write the result");
   AddModelOptions(run, run_model, /*with_weights=*/true);
   run->add_option("--from", run_request.from, "First block")->capture_default_str();
   run->add_option("--to", run_request.to, "One past the last block (default: the end)");
-  run->add_option("--input,-i", run_request.input_path, "Input tensor file (torch.save(tensor))")->required();
+  run->add_option("--input,-i", run_request.input_path, "Input tensor file (torch.save(tensor))")
+      ->required();
   run->add_option("--output,-o", run_request.output_path, "Output tensor file")->required();
   run->add_option("--threads,-t", run_request.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
   run->add_option("--device", run_request.device, "cpu, cuda or cuda:N")->capture_default_str();
+
+  WorkerOptions worker_options;
+  std::string worker_listen = "127.0.0.1:7000", worker_log_level = "info";
+  CLI::App* worker = app.add_subcommand(
+      "worker",
+      "Serve pipeline stages to an orchestrator (`paretopipe sweep --workers`) until stopped");
+  worker
+      ->add_option(
+          "--listen", worker_listen,
+          "HOST:PORT to listen on (port 0: any free port). Loopback by default: anyone who "
+          "can reach this port can make the worker compute")
+      ->capture_default_str();
+  worker->add_option("--threads,-t", worker_options.threads, "Intra-op threads (default: all CPUs)")
+      ->check(CLI::PositiveNumber);
+  worker->add_option(
+      "--weights", worker_options.weights_files,
+      "Local weights files (state dicts); used instead of receiving the tensors when "
+      "the orchestrator's file has the same SHA-256");
+  worker->add_option("--log-level", worker_log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  SweepOptions sweep_options;
+  ModelOptions sweep_model;
+  std::string sweep_workers, sweep_latency = "mean";
+  CLI::App* sweep = app.add_subcommand("sweep",
+                                       "Run a model split at every cut (or the cuts given) as a "
+                                       "pipeline over workers; store every run");
+  AddModelOptions(sweep, sweep_model, /*with_weights=*/true);
+  sweep
+      ->add_option("--cuts", sweep_options.cuts,
+                   "all, a list of cuts (3,8,14) for 2 stages, or of tuples (3:9,5:12) for more")
+      ->capture_default_str();
+  sweep->add_option(
+      "--workers", sweep_workers,
+      "HOST:PORT of each stage's worker, comma-separated, in stage order (default: start "
+      "--local workers on this machine)");
+  sweep
+      ->add_option("--local", sweep_options.local,
+                   "Local workers (= stages) when --workers is not given")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 64));
+  sweep->add_option("--batch,-b", sweep_options.batch_size, "Images per batch")
+      ->capture_default_str();
+  sweep->add_option("--batches", sweep_options.batches, "Batches per repeat, warm-up included")
+      ->capture_default_str();
+  sweep
+      ->add_option("--warmup", sweep_options.warmup,
+                   "Leading batches excluded from every statistic")
+      ->capture_default_str();
+  sweep
+      ->add_option("--window", sweep_options.window,
+                   "Batches in flight at most (1: one at a time; more: stages overlap)")
+      ->capture_default_str();
+  sweep
+      ->add_option("--repeat,-r", sweep_options.repeats,
+                   "Measurement passes per run (gives 95% CIs)")
+      ->capture_default_str();
+  sweep->add_option("--backend", sweep_options.backend, "Transport between stages")
+      ->capture_default_str();
+  sweep
+      ->add_option("--threads,-t", sweep_options.threads,
+                   "Intra-op threads per local worker (default: CPUs / workers)")
+      ->check(CLI::PositiveNumber);
+  sweep->add_option("--input-size", sweep_options.input_side_px,
+                    "Square input side (default: the model's nominal size)");
+  sweep->add_option("--db", sweep_options.db_path, "SQLite file the runs go to")
+      ->capture_default_str();
+  sweep
+      ->add_option("--latency", sweep_latency,
+                   "Latency statistic of the final table: mean, p50, p95, p99")
+      ->capture_default_str();
+
+  std::string pareto_db = "paretopipe.db", pareto_model, pareto_sweep, pareto_latency = "mean";
+  bool pareto_csv = false, pareto_json = false;
+  CLI::App* pareto = app.add_subcommand("pareto",
+                                        "The Pareto front of stored runs (lowest latency, highest "
+                                        "throughput), then the dominated runs");
+  pareto->add_option("--db", pareto_db, "SQLite file of runs")->capture_default_str();
+  pareto->add_option("--model", pareto_model, "Only runs of this model");
+  pareto->add_option("--sweep", pareto_sweep, "Only runs of this sweep id, or `last`");
+  pareto->add_option("--latency", pareto_latency, "mean, p50, p95 or p99")->capture_default_str();
+  auto* pcsv = pareto->add_flag("--csv", pareto_csv, "Print CSV");
+  pareto->add_flag("--json", pareto_json, "Print JSON")->excludes(pcsv);
+
+  std::string export_db = "paretopipe.db", export_model, export_sweep, export_output;
+  bool export_csv = false, export_json = false;
+  CLI::App* exportc = app.add_subcommand("export", "Every stored run, one row each (for pandas)");
+  exportc->add_option("--db", export_db, "SQLite file of runs")->capture_default_str();
+  exportc->add_option("--model", export_model, "Only runs of this model");
+  exportc->add_option("--sweep", export_sweep, "Only runs of this sweep id, or `last`");
+  exportc->add_option("-o,--output", export_output,
+                      "Write to this file (default: standard output)");
+  auto* ecsv = exportc->add_flag("--csv", export_csv, "CSV");
+  auto* ejson = exportc->add_flag("--json", export_json, "JSON array of objects")->excludes(ecsv);
+  exportc->callback([&] {
+    if (!export_csv && !export_json) throw CLI::RequiredError("--csv or --json");
+  });
+  (void)ejson;
 
   try {
     app.parse(argc, argv);
@@ -248,6 +520,22 @@ int Main(int argc, char** argv) {
     profile_request.model = profile_model.Spec();
     return CmdProfile(profile_request, profile_output);
   }
+  if (worker->parsed()) return CmdWorker(worker_options, worker_listen, worker_log_level);
+  if (sweep->parsed()) {
+    if (Status s = check_model(sweep_model); !s.ok()) return Fail(s);
+    sweep_options.model = sweep_model.name;
+    sweep_options.num_classes = sweep_model.num_classes;
+    sweep_options.seed = sweep_model.seed;
+    sweep_options.weights_path = sweep_model.weights;
+    if (!sweep_workers.empty()) sweep_options.workers = CLI::detail::split(sweep_workers, ',');
+    return CmdSweep(sweep_options, sweep_latency);
+  }
+  if (pareto->parsed()) {
+    return CmdPareto(pareto_db, pareto_model, pareto_sweep, pareto_latency, pareto_csv,
+                     pareto_json);
+  }
+  if (exportc->parsed())
+    return CmdExport(export_db, export_model, export_sweep, export_csv, export_output);
   if (run->parsed()) {
     if (Status s = check_model(run_model); !s.ok()) return Fail(s);
     run_request.model = run_model.Spec();

@@ -14,35 +14,54 @@ Segment::Segment(ModelDef def, BlockRange range, torch::Device device, std::vect
 
 Result<std::unique_ptr<Segment>> Segment::Build(const ModelSpec& spec, BlockRange range,
                                                 const std::string& device_name) {
+  if (spec.weights_path.empty()) return Materialize(spec, range, nullptr, "", device_name);
   PP_ASSIGN_OR_RETURN(ModelDef def, DefineModel(spec));
-  PP_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(device_name));
+  PP_RETURN_IF_ERROR(CheckRange(def, &range));
+  // Only this segment's tensors are read from the file.
+  PP_ASSIGN_OR_RETURN(NamedTensors weights,
+                      ReadStateDict(spec.weights_path, StageKeys(def, range.begin, range.end)));
+  return Materialize(spec, range, &weights, spec.weights_path, device_name);
+}
+
+Result<std::unique_ptr<Segment>> Segment::BuildWithWeights(const ModelSpec& spec, BlockRange range,
+                                                           const NamedTensors& weights,
+                                                           const std::string& weights_name,
+                                                           const std::string& device) {
+  return Materialize(spec, range, &weights, weights_name, device);
+}
+
+Status Segment::CheckRange(const ModelDef& def, BlockRange* range) {
   const int64_t n = def.entry.num_blocks;
-  if (range.end < 0) range.end = n;
-  if (range.begin < 0 || range.begin >= range.end || range.end > n) {
+  if (range->end < 0) range->end = n;
+  if (range->begin < 0 || range->begin >= range->end || range->end > n) {
     return Status::InvalidArgument(fmt::format(
         "block range [{}, {}) out of range: {} has blocks 0..{} (--from 0..{}, --to 1..{})",
-        range.begin, range.end, def.entry.name, n - 1, n - 1, n));
+        range->begin, range->end, def.entry.name, n - 1, n - 1, n));
   }
+  return Status::Ok();
+}
 
-  NamedTensors weights;  // Only this segment's tensors are read from the file.
-  if (!spec.weights_path.empty()) {
-    PP_ASSIGN_OR_RETURN(weights,
-                        ReadStateDict(spec.weights_path, StageKeys(def, range.begin, range.end)));
-  }
+Result<std::unique_ptr<Segment>> Segment::Materialize(const ModelSpec& spec, BlockRange range,
+                                                      const NamedTensors* weights,
+                                                      const std::string& weights_name,
+                                                      const std::string& device_name) {
+  PP_ASSIGN_OR_RETURN(ModelDef def, DefineModel(spec));
+  PP_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(device_name));
+  PP_RETURN_IF_ERROR(CheckRange(def, &range));
 
   std::vector<Block> blocks;
   Status status = CatchTorchErrors([&] {
     for (int64_t k = range.begin; k < range.end; ++k) {
       Block block = def.blocks[k].build();
-      if (spec.weights_path.empty()) {  // Loaded weights overwrite every tensor below.
+      if (weights == nullptr) {  // Loaded weights overwrite every tensor below.
         InitializeBlock(*block, def.init,
                         at::make_generator<at::CPUGeneratorImpl>(BlockSeed(spec.seed, k)));
       }
       block->eval();
       blocks.push_back(block);
     }
-    if (!spec.weights_path.empty()) {
-      PP_RETURN_IF_ERROR(LoadStateDict(weights, spec.weights_path, def, range.begin, blocks));
+    if (weights != nullptr) {
+      PP_RETURN_IF_ERROR(LoadStateDict(*weights, weights_name, def, range.begin, blocks));
     }
     for (Block& block : blocks) block->to(device);
     return Status::Ok();
@@ -94,10 +113,10 @@ Result<torch::Tensor> Segment::RunBlocks(int64_t from, int64_t to, const torch::
     // LibTorch reports a shape its kernels cannot take as an error like any
     // other: keep its message, and classify it as the caller's input unless
     // it is a resource failure.
-    const std::string message =
-        fmt::format("{} failed on input of shape {}: {}", where(), ShapeString(input), status.message());
+    const std::string message = fmt::format("{} failed on input of shape {}: {}", where(),
+                                            ShapeString(input), status.message());
     return status.code() == Status::Code::kInternal ? Status::InvalidArgument(message)
-                                                     : Status::Unavailable(message);
+                                                    : Status::Unavailable(message);
   }
   return x;
 }

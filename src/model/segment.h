@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "model/tensor_file.h"
 #include "model/torch_util.h"
 #include "util/status.h"
 
@@ -33,6 +34,14 @@ class Segment {
   // `range.end` = -1 means the model's last block.
   static Result<std::unique_ptr<Segment>> Build(const ModelSpec& spec, BlockRange range,
                                                 const std::string& device = "cpu");
+
+  // Like Build, with the weights given in memory (e.g. received from the
+  // orchestrator) instead of a file; `weights_name` names them in errors.
+  // `weights` may hold keys of other blocks; they are ignored.
+  static Result<std::unique_ptr<Segment>> BuildWithWeights(const ModelSpec& spec, BlockRange range,
+                                                           const NamedTensors& weights,
+                                                           const std::string& weights_name,
+                                                           const std::string& device = "cpu");
 
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
@@ -60,6 +69,11 @@ class Segment {
   std::vector<std::pair<std::string, torch::Tensor>> StateTensors() const;
 
  private:
+  static Status CheckRange(const ModelDef& def, BlockRange* range);
+  static Result<std::unique_ptr<Segment>> Materialize(const ModelSpec& spec, BlockRange range,
+                                                      const NamedTensors* weights,
+                                                      const std::string& weights_name,
+                                                      const std::string& device);
   Segment(ModelDef def, BlockRange range, torch::Device device, std::vector<Block> blocks);
 
   ModelDef def_;

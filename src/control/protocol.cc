@@ -1,0 +1,191 @@
+#include "control/protocol.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace paretopipe {
+using nlohmann::json;
+
+json ToJson(const StageConfig& c) {
+  return json{{"run_id", c.run_id},
+              {"model", c.model},
+              {"num_classes", c.num_classes},
+              {"seed", c.seed},
+              {"weights_digest", c.weights_digest},
+              {"stage", c.stage},
+              {"stages", c.stages},
+              {"block_begin", c.block_begin},
+              {"block_end", c.block_end},
+              {"input_shape", c.input_shape},
+              {"batches", c.batches},
+              {"window", c.window},
+              {"next", c.next},
+              {"source", c.source},
+              {"device", c.device},
+              {"input_seed", c.input_seed},
+              {"keep_outputs", c.keep_outputs},
+              {"stall_timeout_ms", c.stall_timeout.count()}};
+}
+
+Result<StageConfig> StageConfigFromJson(const json& j) {
+  StageConfig c;
+  try {
+    c.run_id = j.at("run_id").get<int64_t>();
+    c.model = j.at("model").get<std::string>();
+    c.num_classes = j.at("num_classes").get<int64_t>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.weights_digest = j.at("weights_digest").get<std::string>();
+    c.stage = j.at("stage").get<int>();
+    c.stages = j.at("stages").get<int>();
+    c.block_begin = j.at("block_begin").get<int64_t>();
+    c.block_end = j.at("block_end").get<int64_t>();
+    c.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
+    c.batches = j.at("batches").get<int>();
+    c.window = j.at("window").get<int>();
+    c.next = j.at("next").get<std::string>();
+    c.source = j.at("source").get<std::string>();
+    c.device = j.at("device").get<std::string>();
+    c.input_seed = j.at("input_seed").get<uint64_t>();
+    c.keep_outputs = j.at("keep_outputs").get<bool>();
+    c.stall_timeout = std::chrono::milliseconds(j.at("stall_timeout_ms").get<int64_t>());
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(fmt::format("stage configuration: {}", e.what()));
+  }
+  if (c.stages < 1 || c.stage < 0 || c.stage >= c.stages || c.batches < 1 || c.window < 1 ||
+      c.input_shape.empty() || c.input_shape.size() > kMaxFrameRank ||
+      c.stall_timeout.count() <= 0) {
+    return Status::InvalidArgument(fmt::format(
+        "stage configuration: stage {} of {}, {} batches, window {}, input rank {}: out of range",
+        c.stage, c.stages, c.batches, c.window, c.input_shape.size()));
+  }
+  for (int64_t d : c.input_shape) {
+    if (d < 1 || d > (int64_t{1} << 20)) {
+      return Status::InvalidArgument(
+          fmt::format("stage configuration: input dim {} out of range", d));
+    }
+  }
+  return c;
+}
+
+json ToJson(const StageTrace& t) {
+  // Columns, not objects: a pass of 1000 batches stays a few tens of KB.
+  json cols = json::object();
+  auto col = [&](const char* name, int64_t BatchTrace::*field) {
+    json a = json::array();
+    for (const BatchTrace& b : t.batches) a.push_back(b.*field);
+    cols[name] = std::move(a);
+  };
+  col("batch_id", &BatchTrace::batch_id);
+  col("recv_begin_ns", &BatchTrace::recv_begin_ns);
+  col("recv_end_ns", &BatchTrace::recv_end_ns);
+  col("compute_begin_ns", &BatchTrace::compute_begin_ns);
+  col("compute_end_ns", &BatchTrace::compute_end_ns);
+  col("send_begin_ns", &BatchTrace::send_begin_ns);
+  col("send_end_ns", &BatchTrace::send_end_ns);
+  col("bytes_in", &BatchTrace::bytes_in);
+  col("bytes_out", &BatchTrace::bytes_out);
+  return json{{"stage", t.stage},
+              {"cpu_ns", t.cpu_ns},
+              {"peak_rss_bytes", t.peak_rss_bytes},
+              {"batches", std::move(cols)}};
+}
+
+Result<StageTrace> StageTraceFromJson(const json& j) {
+  StageTrace t;
+  try {
+    t.stage = j.at("stage").get<int>();
+    t.cpu_ns = j.at("cpu_ns").get<int64_t>();
+    t.peak_rss_bytes = j.at("peak_rss_bytes").get<int64_t>();
+    const json& cols = j.at("batches");
+    const size_t n = cols.at("batch_id").size();
+    t.batches.resize(n);
+    auto col = [&](const char* name, int64_t BatchTrace::*field) {
+      const json& a = cols.at(name);
+      if (a.size() != n)
+        throw std::runtime_error(
+            fmt::format("column {} has {} values, expected {}", name, a.size(), n));
+      for (size_t i = 0; i < n; ++i) t.batches[i].*field = a[i].get<int64_t>();
+    };
+    col("batch_id", &BatchTrace::batch_id);
+    col("recv_begin_ns", &BatchTrace::recv_begin_ns);
+    col("recv_end_ns", &BatchTrace::recv_end_ns);
+    col("compute_begin_ns", &BatchTrace::compute_begin_ns);
+    col("compute_end_ns", &BatchTrace::compute_end_ns);
+    col("send_begin_ns", &BatchTrace::send_begin_ns);
+    col("send_end_ns", &BatchTrace::send_end_ns);
+    col("bytes_in", &BatchTrace::bytes_in);
+    col("bytes_out", &BatchTrace::bytes_out);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(fmt::format("stage trace: {}", e.what()));
+  }
+  return t;
+}
+
+json ToJson(const MachineInfo& m) {
+  return json{{"hostname", m.hostname},
+              {"cpu_model", m.cpu_model},
+              {"logical_cpus", m.logical_cpus},
+              {"kernel", m.kernel},
+              {"arch", m.arch},
+              {"blas", m.blas},
+              {"blas_path", m.blas_path},
+              {"libtorch_version", m.libtorch_version},
+              {"compiler", m.compiler}};
+}
+
+MachineInfo MachineInfoFromJson(const json& j) {
+  MachineInfo m;
+  auto s = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string("unknown");
+  };
+  m.hostname = s("hostname");
+  m.cpu_model = s("cpu_model");
+  m.kernel = s("kernel");
+  m.arch = s("arch");
+  m.blas = s("blas");
+  m.blas_path = s("blas_path");
+  m.libtorch_version = s("libtorch_version");
+  m.compiler = s("compiler");
+  m.logical_cpus = j.contains("logical_cpus") && j["logical_cpus"].is_number_integer()
+                       ? j["logical_cpus"].get<int>()
+                       : 0;
+  return m;
+}
+
+namespace {
+constexpr std::pair<Status::Code, const char*> kCodeNames[] = {
+    {Status::Code::kInvalidArgument, "invalid_argument"}, {Status::Code::kNotFound, "not_found"},
+    {Status::Code::kIoError, "io_error"},                 {Status::Code::kUnavailable, "unavailable"},
+    {Status::Code::kInternal, "internal"}};
+}  // namespace
+
+json ErrorReply(const Status& status) {
+  std::string code = "unavailable";
+  for (const auto& [c, name] : kCodeNames) {
+    if (c == status.code()) code = name;
+  }
+  return json{{"ok", false}, {"error", status.message()}, {"code", code}};
+}
+
+Status StatusOfErrorReply(const json& reply, const std::string& label) {
+  const std::string message =
+      fmt::format("{}: {}", label, reply.value("error", std::string("failed without a reason")));
+  const std::string code = reply.value("code", std::string("unavailable"));
+  if (code == "invalid_argument") return Status::InvalidArgument(message);
+  if (code == "not_found") return Status::NotFound(message);
+  if (code == "io_error") return Status::IoError(message);
+  if (code == "internal") return Status::Internal(message);
+  return Status::Unavailable(message);
+}
+
+Result<json> ParseJsonObject(const std::string& text, const std::string& what) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::InvalidArgument(
+        fmt::format("{}: not a JSON object ({} bytes)", what, text.size()));
+  }
+  return j;
+}
+
+}  // namespace paretopipe

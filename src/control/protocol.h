@@ -1,0 +1,48 @@
+// The orchestrator-worker protocol: JSON control messages carried in kControl
+// frames on one TCP connection (docs/protocol.md lists every message).
+//
+// Owns: the JSON form of what crosses the control channel (stage
+// configurations, traces, machine descriptions). Must not touch: sockets
+// (callers send the text), models.
+// Thread safety: pure functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "metrics/machine.h"
+#include "metrics/run_record.h"
+#include "runtime/stage.h"
+#include "util/status.h"
+
+namespace paretopipe {
+
+inline constexpr int kProtocolVersion = 1;
+
+// Hello roles: the first frame on every connection to a worker says which.
+inline constexpr const char* kRoleControl = "control";  // An orchestrator.
+inline constexpr const char* kRoleData = "data";        // The previous stage's activations.
+inline constexpr const char* kRoleCredit = "credit";    // The sink's credits, to the source.
+
+nlohmann::json ToJson(const StageConfig& config);
+Result<StageConfig> StageConfigFromJson(const nlohmann::json& j);
+
+nlohmann::json ToJson(const StageTrace& trace);
+Result<StageTrace> StageTraceFromJson(const nlohmann::json& j);
+
+nlohmann::json ToJson(const MachineInfo& machine);
+MachineInfo MachineInfoFromJson(const nlohmann::json& j);
+
+// The reply to a failed request: {"ok": false, "error": message, "code": name},
+// the code as "invalid_argument", "not_found", "io_error", "unavailable" or
+// "internal", so the orchestrator can tell a stage's own failure from the
+// "peer closed" its neighbours see after it.
+nlohmann::json ErrorReply(const Status& status);
+// The status a reply with "ok": false stands for, its message prefixed with
+// "`label`: ". A reply without a known code (an older worker) is Unavailable.
+Status StatusOfErrorReply(const nlohmann::json& reply, const std::string& label);
+
+// Parses `text` as a JSON object; errors name `what`.
+Result<nlohmann::json> ParseJsonObject(const std::string& text, const std::string& what);
+
+}  // namespace paretopipe

@@ -1,0 +1,410 @@
+// Worker: accepts connections, serves one orchestrator's control session and
+// hands data and credit connections to the stage of the current run.
+#include "control/worker.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "control/protocol.h"
+#include "metrics/machine.h"
+#include "model/device.h"
+#include "model/segment.h"
+#include "runtime/stage.h"
+#include "runtime/tensor_frame.h"
+#include "util/digest.h"
+
+namespace paretopipe {
+namespace {
+using nlohmann::json;
+
+// Control replies are small and immediate; a worker that cannot send one in
+// 10 s has lost its orchestrator.
+constexpr std::chrono::milliseconds kReplyTimeout{10000};
+// An orchestrator may stay idle between runs (e.g. while it analyses a
+// model); a control session ends after an hour without a message.
+constexpr std::chrono::hours kIdleSessionTimeout{1};
+
+struct Connection {
+  std::thread thread;
+  std::atomic<bool> done{false};
+};
+
+}  // namespace
+
+struct Worker::Impl {
+  WorkerOptions options;
+  Listener listener;
+  std::map<std::string, std::string> local_weights;  // SHA-256 -> path.
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::list<Connection> connections;
+  bool control_busy = false;
+  Socket* control_socket = nullptr;
+  int64_t current_run = -1;
+  std::map<std::string, Socket> inbox;  // Role -> connection for current_run.
+  StageRunner* running = nullptr;       // The stage while a pass runs, for Stop().
+
+  // The control session's state (touched by the session thread only, except
+  // runner->Abort() from Stop()).
+  std::string segment_key;
+  std::shared_ptr<Segment> segment;
+  std::unique_ptr<StageRunner> runner;
+  Socket in, out, credits_in, credits_out;
+
+  std::string Name() const { return listener.endpoint().ToString(); }
+
+  void HandleConnection(Socket socket);
+  void ServeControl(Socket& socket);
+  Result<json> Dispatch(Socket& socket, const json& request, int64_t received_ns);
+  Result<json> Configure(Socket& socket, const json& request);
+  Result<json> Connect();
+  Result<json> Pass(Socket& socket, const json& request);
+  void EndRun();
+};
+
+void Worker::Impl::HandleConnection(Socket socket) {
+  const std::string peer = socket.peer();
+  FrameHeader h;
+  Status s = socket.ReceiveHeader(&h, FrameLimits{kMaxControlPayloadBytes},
+                                  DeadlineIn(options.hello_timeout));
+  std::string text;
+  if (s.ok() && h.type != FrameType::kHello) {
+    s = Status::InvalidArgument(
+        fmt::format("first frame is {}, expected hello", FrameTypeName(h.type)));
+  }
+  if (s.ok()) {
+    text.resize(h.payload_bytes);
+    s = socket.ReceiveExact(text.data(), text.size(), DeadlineIn(options.hello_timeout));
+  }
+  Result<json> hello = s.ok() ? ParseJsonObject(text, "hello") : Result<json>(s);
+  if (!hello.ok()) {
+    spdlog::warn("worker {}: connection from {} closed: {}", Name(), peer,
+                 hello.status().message());
+    return;
+  }
+  const std::string role = hello->value("role", "");
+  if (role == kRoleControl) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (control_busy) {
+        spdlog::warn("worker {}: refused orchestrator {}: another one is connected", Name(), peer);
+        const std::string reason = "worker busy: another orchestrator is connected";
+        socket.SendFrame(TextFrameHeader(FrameType::kError, reason.size()).value(), reason.data(),
+                         DeadlineIn(kReplyTimeout));
+        return;
+      }
+      control_busy = true;
+      control_socket = &socket;
+    }
+    spdlog::info("worker {}: orchestrator {} connected", Name(), peer);
+    ServeControl(socket);
+    spdlog::info("worker {}: orchestrator {} disconnected", Name(), peer);
+    EndRun();
+    std::lock_guard<std::mutex> lock(mu);
+    control_busy = false;
+    control_socket = nullptr;
+    return;
+  }
+  if (role == kRoleData || role == kRoleCredit) {
+    const int64_t run_id = hello->value("run_id", int64_t{-1});
+    std::lock_guard<std::mutex> lock(mu);
+    if (run_id != current_run || current_run < 0) {
+      spdlog::warn("worker {}: {} connection from {} for run {} closed: the current run is {}",
+                   Name(), role, peer, run_id, current_run);
+      return;
+    }
+    inbox[role] = std::move(socket);
+    cv.notify_all();
+    return;
+  }
+  spdlog::warn("worker {}: connection from {} closed: unknown role '{}'", Name(), peer, role);
+}
+
+void Worker::Impl::ServeControl(Socket& socket) {
+  while (!stopping) {
+    FrameHeader h;
+    Status s = socket.ReceiveHeader(&h, FrameLimits{kMaxControlPayloadBytes},
+                                    DeadlineIn(kIdleSessionTimeout));
+    std::string text;
+    if (s.ok() && h.type != FrameType::kControl) {
+      s = Status::InvalidArgument(
+          fmt::format("expected a control frame, got {}", FrameTypeName(h.type)));
+    }
+    if (s.ok()) {
+      text.resize(h.payload_bytes);
+      s = socket.ReceiveExact(text.data(), text.size(), DeadlineIn(kReplyTimeout));
+    }
+    const int64_t received_ns = SteadyNowNs();
+    if (!s.ok()) {
+      if (!stopping) spdlog::info("worker {}: control session ended: {}", Name(), s.message());
+      return;
+    }
+    Result<json> request = ParseJsonObject(text, "control message");
+    Result<json> reply =
+        request.ok() ? Dispatch(socket, *request, received_ns) : Result<json>(request.status());
+    json out = reply.ok() ? *reply : ErrorReply(reply.status());
+    if (!reply.ok()) spdlog::warn("worker {}: {}", Name(), reply.status().message());
+    if (out.contains("t2")) out["t2"] = SteadyNowNs();
+    if (!SendJsonFrame(socket, FrameType::kControl, out.dump(), DeadlineIn(kReplyTimeout)).ok())
+      return;
+    // A pass's kept outputs follow its reply as tensor frames.
+    if (reply.ok() && request->value("op", "") == "pass" && runner) {
+      for (const KeptOutput& o : runner->TakeOutputs()) {
+        Result<FrameHeader> fh =
+            TensorFrameHeader(FrameType::kTensor, o.batch_id, DType::kFloat32, o.shape);
+        if (!fh.ok() || !socket.SendFrame(*fh, o.values.data(), DeadlineIn(kReplyTimeout)).ok())
+          return;
+      }
+    }
+  }
+}
+
+Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t received_ns) {
+  const std::string op = request.value("op", "");
+  if (op == "clock") return json{{"ok", true}, {"t1", received_ns}, {"t2", 0}};
+  if (op == "info") {
+    return json{{"ok", true},
+                {"machine", ToJson(DescribeMachine())},
+                {"threads", options.threads},
+                {"protocol", kProtocolVersion},
+                {"pid", static_cast<int64_t>(getpid())}};
+  }
+  if (op == "configure") return Configure(socket, request);
+  if (op == "connect") return Connect();
+  if (op == "pass") return Pass(socket, request);
+  if (op == "finish") {
+    EndRun();
+    return json{{"ok", true}};
+  }
+  return Status::InvalidArgument(fmt::format("unknown control operation '{}'", op));
+}
+
+Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
+  if (!request.contains("config")) return Status::InvalidArgument("configure: no config");
+  PP_ASSIGN_OR_RETURN(StageConfig config, StageConfigFromJson(request["config"]));
+  EndRun();
+  const auto t0 = Clock::now();
+  const std::string key =
+      fmt::format("{}|{}|{}|{}|{}|{}|{}", config.model, config.num_classes, config.seed,
+                  config.weights_digest, config.block_begin, config.block_end, config.device);
+  std::string weights_from = config.weights_digest.empty() ? "seed" : "cache";
+  if (key != segment_key) {
+    segment.reset();
+    segment_key.clear();
+    ModelSpec spec{config.model, config.num_classes, config.seed, ""};
+    const BlockRange range{config.block_begin, config.block_end};
+    Result<std::unique_ptr<Segment>> built = Status::Internal("not built");
+    auto local = local_weights.find(config.weights_digest);
+    if (config.weights_digest.empty()) {
+      built = Segment::Build(spec, range, config.device);
+    } else if (local != local_weights.end()) {
+      spec.weights_path = local->second;
+      weights_from = "local";
+      built = Segment::Build(spec, range, config.device);
+    } else {
+      // Ask the orchestrator for this stage's tensors, then read them.
+      weights_from = "received";
+      PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
+                                       json{{"ok", true}, {"need_weights", true}}.dump(),
+                                       DeadlineIn(kReplyTimeout)));
+      PP_ASSIGN_OR_RETURN(std::string text,
+                          ReceiveJsonFrame(socket, FrameType::kControl, DeadlineIn(kReplyTimeout)));
+      PP_ASSIGN_OR_RETURN(json upload, ParseJsonObject(text, "weights upload"));
+      if (upload.value("op", "") != "weights" || !upload.contains("keys") ||
+          !upload["keys"].is_array()) {
+        return Status::InvalidArgument(
+            "weights upload: expected {\"op\": \"weights\", \"keys\": [...]}");
+      }
+      NamedTensors tensors;
+      // Weights are large (VGG-16's classifier is 400 MB): allow a generous
+      // time per tensor, and a limit above the largest zoo tensor.
+      const FrameLimits limits{uint64_t{2} << 30};
+      for (const json& k : upload["keys"]) {
+        if (!k.is_string()) return Status::InvalidArgument("weights upload: key is not a string");
+        FrameHeader h;
+        PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(std::chrono::minutes(5))));
+        if (h.type != FrameType::kTensor) {
+          return Status::InvalidArgument(fmt::format(
+              "weights upload: expected a tensor frame for '{}'", k.get<std::string>()));
+        }
+        PP_ASSIGN_OR_RETURN(torch::Tensor t,
+                            ReceiveTensorPayload(socket, h, DeadlineIn(std::chrono::minutes(5))));
+        tensors.emplace_back(k.get<std::string>(), std::move(t));
+      }
+      built = Segment::BuildWithWeights(spec, range, tensors,
+                                        fmt::format("weights {} received from the orchestrator",
+                                                    config.weights_digest.substr(0, 12)),
+                                        config.device);
+    }
+    PP_RETURN_IF_ERROR(built.status());
+    segment = std::move(built).value();
+    segment_key = key;
+    // One untimed forward pass: the first call of a new segment allocates
+    // and initializes what later calls reuse; no run should measure that.
+    Status primed = CatchTorchErrors([&] {
+      c10::InferenceMode inference;
+      return segment->Run(torch::zeros(config.input_shape)).status();
+    });
+    PP_RETURN_IF_ERROR(primed.WithContext(
+        fmt::format("stage {}: input {}", config.stage + 1, fmt::join(config.input_shape, "x"))));
+  }
+  const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  runner = std::make_unique<StageRunner>(config, segment);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    current_run = config.run_id;
+    inbox.clear();
+  }
+  spdlog::info(
+      "worker {}: run {}: stage {} of {}, {} blocks [{}, {}), weights: {}, ready in {:.0f} ms",
+      Name(), config.run_id, config.stage + 1, config.stages, config.model, config.block_begin,
+      config.block_end, weights_from, build_ms);
+  return json{{"ok", true}, {"build_ms", build_ms}, {"weights", weights_from}};
+}
+
+Result<json> Worker::Impl::Connect() {
+  if (!runner) return Status::InvalidArgument("connect: no run configured");
+  const StageConfig& c = runner->config();
+  auto open = [&](const std::string& target, const char* role, Socket* socket) -> Status {
+    PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(target));
+    PP_ASSIGN_OR_RETURN(*socket, ConnectTcp(e, DeadlineIn(options.link_timeout)));
+    return SendJsonFrame(*socket, FrameType::kHello,
+                         json{{"role", role}, {"run_id", c.run_id}}.dump(),
+                         DeadlineIn(kReplyTimeout));
+  };
+  if (c.stage < c.stages - 1)
+    PP_RETURN_IF_ERROR(
+        open(c.next, kRoleData, &out).WithContext("connect to the next stage " + c.next));
+  if (c.stage == c.stages - 1 && c.stages > 1) {
+    PP_RETURN_IF_ERROR(
+        open(c.source, kRoleCredit, &credits_out).WithContext("connect to the source " + c.source));
+  }
+  return json{{"ok", true}};
+}
+
+Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
+  (void)socket;
+  if (!runner) return Status::InvalidArgument("pass: no run configured");
+  const StageConfig& c = runner->config();
+  const bool need_in = c.stage > 0;
+  const bool need_credits = c.stage == 0 && c.stages > 1;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    auto take = [&](const char* role, Socket* into) -> Status {
+      if (into->valid()) return Status::Ok();
+      if (!cv.wait_until(lock, DeadlineIn(options.link_timeout),
+                         [&] { return inbox.count(role) > 0 || stopping; }) ||
+          stopping) {
+        return Status::Unavailable(fmt::format("stage {}: no {} connection arrived within {} ms",
+                                               c.stage + 1, role, options.link_timeout.count()));
+      }
+      *into = std::move(inbox[role]);
+      inbox.erase(role);
+      return Status::Ok();
+    };
+    if (need_in) PP_RETURN_IF_ERROR(take(kRoleData, &in));
+    if (need_credits) PP_RETURN_IF_ERROR(take(kRoleCredit, &credits_in));
+  }
+  StageLinks links;
+  links.in = in.valid() ? &in : nullptr;
+  links.out = out.valid() ? &out : nullptr;
+  links.credits_in = credits_in.valid() ? &credits_in : nullptr;
+  links.credits_out = credits_out.valid() ? &credits_out : nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return Status::Unavailable("worker stopping");
+    running = runner.get();
+  }
+  Result<StageTrace> ran = runner->RunPass(links);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    running = nullptr;
+  }
+  PP_ASSIGN_OR_RETURN(StageTrace trace, std::move(ran));
+  const int repeat = request.value("repeat", 0);
+  spdlog::debug("worker {}: run {} pass {} done", Name(), c.run_id, repeat);
+  return json{{"ok", true},
+              {"trace", ToJson(trace)},
+              {"outputs", c.keep_outputs && c.stage == c.stages - 1 ? c.batches : 0}};
+}
+
+void Worker::Impl::EndRun() {
+  runner.reset();
+  in.Close();
+  out.Close();
+  credits_in.Close();
+  credits_out.Close();
+  std::lock_guard<std::mutex> lock(mu);
+  current_run = -1;
+  inbox.clear();
+}
+
+Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Worker::~Worker() {
+  Stop();
+  for (Connection& c : impl_->connections) {
+    if (c.thread.joinable()) c.thread.join();
+  }
+}
+
+Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (impl->options.threads <= 0) impl->options.threads = DefaultThreads();
+  PP_RETURN_IF_ERROR(ConfigureCompute(impl->options.threads));
+  for (const std::string& path : options.weights_files) {
+    PP_ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(path));
+    impl->local_weights[digest] = path;
+  }
+  PP_ASSIGN_OR_RETURN(impl->listener, Listener::Listen(options.listen));
+  return std::unique_ptr<Worker>(new Worker(std::move(impl)));
+}
+
+const Endpoint& Worker::endpoint() const { return impl_->listener.endpoint(); }
+
+Status Worker::Serve() {
+  Impl& im = *impl_;
+  while (!im.stopping) {
+    Result<Socket> accepted = im.listener.Accept(DeadlineIn(std::chrono::milliseconds(500)));
+    // Reap finished connection threads so a daemon serving for weeks does not grow.
+    for (auto it = im.connections.begin(); it != im.connections.end();) {
+      if (it->done) {
+        it->thread.join();
+        it = im.connections.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!accepted.ok()) continue;  // Timeout (to check `stopping`) or a failed handshake.
+    Connection& c = im.connections.emplace_back();
+    c.thread = std::thread([&im, &c, socket = std::move(accepted).value()]() mutable {
+      im.HandleConnection(std::move(socket));
+      c.done = true;
+    });
+  }
+  return Status::Ok();
+}
+
+void Worker::Stop() {
+  Impl& im = *impl_;
+  im.stopping = true;
+  im.listener.Shutdown();
+  std::lock_guard<std::mutex> lock(im.mu);
+  if (im.control_socket) im.control_socket->Shutdown();
+  if (im.running) im.running->Abort();
+  im.cv.notify_all();
+}
+
+}  // namespace paretopipe

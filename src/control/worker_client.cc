@@ -1,0 +1,166 @@
+#include "control/worker_client.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "control/protocol.h"
+#include "model/model.h"
+#include "model/state_dict.h"
+#include "model/tensor_file.h"
+#include "runtime/tensor_frame.h"
+
+namespace paretopipe {
+using nlohmann::json;
+
+namespace {
+// Control replies come at once, except configure (builds a segment, may
+// load VGG-16's weights: seconds on a Pi).
+constexpr std::chrono::milliseconds kReplyTimeout{10000};
+constexpr std::chrono::milliseconds kConfigureTimeout{300000};
+
+Result<json> CheckReply(const std::string& text, const std::string& label) {
+  PP_ASSIGN_OR_RETURN(json reply, ParseJsonObject(text, label + " reply"));
+  if (!reply.value("ok", false)) return StatusOfErrorReply(reply, label);
+  return reply;
+}
+}  // namespace
+
+WorkerClient::WorkerClient(Endpoint endpoint, Socket socket)
+    : endpoint_(std::move(endpoint)),
+      socket_(std::move(socket)),
+      label_("worker " + endpoint_.ToString()) {}
+
+Result<std::unique_ptr<WorkerClient>> WorkerClient::Connect(const Endpoint& endpoint,
+                                                            std::chrono::milliseconds timeout) {
+  const std::string label = "worker " + endpoint.ToString();
+  Result<Socket> socket = ConnectTcp(endpoint, DeadlineIn(timeout));
+  if (!socket.ok()) return socket.status().WithContext(label);
+  PP_RETURN_IF_ERROR(
+      SendJsonFrame(*socket, FrameType::kHello,
+                    json{{"role", kRoleControl}, {"protocol", kProtocolVersion}}.dump(),
+                    DeadlineIn(kReplyTimeout))
+          .WithContext(label));
+  return std::unique_ptr<WorkerClient>(new WorkerClient(endpoint, std::move(socket).value()));
+}
+
+Result<std::string> WorkerClient::ReadReply(Deadline deadline) {
+  Result<std::string> text = ReceiveJsonFrame(socket_, FrameType::kControl, deadline);
+  if (!text.ok()) return text.status().WithContext(label_);
+  return text;
+}
+
+Result<std::string> WorkerClient::Call(const std::string& request_json, Deadline deadline) {
+  PP_RETURN_IF_ERROR(
+      SendJsonFrame(socket_, FrameType::kControl, request_json, deadline).WithContext(label_));
+  return ReadReply(deadline);
+}
+
+Result<MachineInfo> WorkerClient::Info(int* threads) {
+  PP_ASSIGN_OR_RETURN(std::string text,
+                      Call(json{{"op", "info"}}.dump(), DeadlineIn(kReplyTimeout)));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  if (reply.value("protocol", 0) != kProtocolVersion) {
+    return Status::InvalidArgument(fmt::format("{} speaks protocol {}, this orchestrator {}",
+                                               label_, reply.value("protocol", 0),
+                                               kProtocolVersion));
+  }
+  if (threads) *threads = reply.value("threads", 0);
+  return MachineInfoFromJson(reply.value("machine", json::object()));
+}
+
+Result<ClockOffset> WorkerClient::SyncClock(int samples) {
+  std::vector<ClockSample> got;
+  const std::string request = json{{"op", "clock"}}.dump();
+  for (int i = 0; i < samples; ++i) {
+    ClockSample s;
+    s.t0_ns = SteadyNowNs();
+    PP_ASSIGN_OR_RETURN(std::string text, Call(request, DeadlineIn(kReplyTimeout)));
+    s.t3_ns = SteadyNowNs();
+    PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+    s.t1_ns = reply.value("t1", int64_t{0});
+    s.t2_ns = reply.value("t2", int64_t{0});
+    got.push_back(s);
+  }
+  return EstimateClockOffset(got);
+}
+
+Status WorkerClient::Configure(const StageConfig& config, const std::string& weights_path) {
+  PP_ASSIGN_OR_RETURN(std::string text,
+                      Call(json{{"op", "configure"}, {"config", ToJson(config)}}.dump(),
+                           DeadlineIn(kConfigureTimeout)));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  if (!reply.value("need_weights", false)) return Status::Ok();
+
+  // The worker has no file with this digest: send the tensors of its blocks.
+  if (weights_path.empty()) {
+    return Status::InvalidArgument(label_ + " asks for weights, and this run has no weights file");
+  }
+  PP_ASSIGN_OR_RETURN(ModelDef def,
+                      DefineModel(ModelSpec{config.model, config.num_classes, config.seed, ""}));
+  PP_ASSIGN_OR_RETURN(
+      NamedTensors tensors,
+      ReadStateDict(weights_path, StageKeys(def, config.block_begin, config.block_end)));
+  // ReadStateDict returns every key of the file; those of other stages' blocks are undefined.
+  tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
+                               [](const auto& entry) { return !entry.second.defined(); }),
+                tensors.end());
+  json keys = json::array();
+  for (const auto& [key, tensor] : tensors) keys.push_back(key);
+  PP_RETURN_IF_ERROR(SendJsonFrame(socket_, FrameType::kControl,
+                                   json{{"op", "weights"}, {"keys", keys}}.dump(),
+                                   DeadlineIn(kReplyTimeout))
+                         .WithContext(label_));
+  for (const auto& [key, tensor] : tensors) {
+    PP_RETURN_IF_ERROR(
+        SendTensor(socket_, FrameType::kTensor, 0, tensor, DeadlineIn(kConfigureTimeout))
+            .WithContext(fmt::format("{}: sending weight '{}'", label_, key)));
+  }
+  PP_ASSIGN_OR_RETURN(std::string final_text, ReadReply(DeadlineIn(kConfigureTimeout)));
+  return CheckReply(final_text, label_).status();
+}
+
+Status WorkerClient::OpenLinks() {
+  PP_ASSIGN_OR_RETURN(std::string text,
+                      Call(json{{"op", "connect"}}.dump(), DeadlineIn(kReplyTimeout)));
+  return CheckReply(text, label_).status();
+}
+
+Status WorkerClient::StartPass(int repeat) {
+  return SendJsonFrame(socket_, FrameType::kControl,
+                       json{{"op", "pass"}, {"repeat", repeat}}.dump(), DeadlineIn(kReplyTimeout))
+      .WithContext(label_);
+}
+
+Result<StageTrace> WorkerClient::FinishPass(std::vector<KeptOutput>* outputs,
+                                            std::chrono::milliseconds timeout) {
+  PP_ASSIGN_OR_RETURN(std::string text, ReadReply(DeadlineIn(timeout)));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  if (!reply.contains("trace"))
+    return Status::InvalidArgument(label_ + ": pass reply without a trace");
+  PP_ASSIGN_OR_RETURN(StageTrace trace, StageTraceFromJson(reply["trace"]));
+  const int n = reply.value("outputs", 0);
+  for (int i = 0; i < n; ++i) {
+    FrameHeader h;
+    PP_RETURN_IF_ERROR(
+        socket_.ReceiveHeader(&h, FrameLimits{}, DeadlineIn(kReplyTimeout)).WithContext(label_));
+    if (h.type != FrameType::kTensor || h.dtype != DType::kFloat32) {
+      return Status::InvalidArgument(label_ + ": expected a float32 output tensor frame");
+    }
+    KeptOutput o{static_cast<int64_t>(h.batch_id), h.Shape(), {}};
+    o.values.resize(h.payload_bytes / sizeof(float));
+    PP_RETURN_IF_ERROR(
+        socket_.ReceiveExact(o.values.data(), h.payload_bytes, DeadlineIn(kReplyTimeout))
+            .WithContext(label_));
+    if (outputs) outputs->push_back(std::move(o));
+  }
+  return trace;
+}
+
+Status WorkerClient::EndRun() {
+  PP_ASSIGN_OR_RETURN(std::string text,
+                      Call(json{{"op", "finish"}}.dump(), DeadlineIn(kReplyTimeout)));
+  return CheckReply(text, label_).status();
+}
+
+}  // namespace paretopipe

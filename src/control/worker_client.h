@@ -1,0 +1,66 @@
+// The orchestrator's side of one worker's control channel.
+//
+// Owns: the control conversation with one worker (requests, replies, the
+// weights upload, the clock exchange). Must not touch: the store, what a
+// sweep is.
+// Thread safety: one thread at a time per client; not copyable.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metrics/machine.h"
+#include "metrics/run_record.h"
+#include "runtime/stage.h"
+#include "transport/socket.h"
+#include "util/status.h"
+
+namespace paretopipe {
+
+class WorkerClient {
+ public:
+  // Connects to the worker at `endpoint` (retrying refused connections until
+  // `timeout`: a local worker may still be starting) and says hello.
+  static Result<std::unique_ptr<WorkerClient>> Connect(const Endpoint& endpoint,
+                                                       std::chrono::milliseconds timeout);
+
+  const Endpoint& endpoint() const { return endpoint_; }
+
+  // The worker's machine and intra-op threads.
+  Result<MachineInfo> Info(int* threads);
+
+  // `samples` clock exchanges; the minimum-RTT one gives the offset.
+  Result<ClockOffset> SyncClock(int samples);
+
+  // Configures the worker's stage for a run. When the worker has no local
+  // copy of the weights (config.weights_digest), sends it the tensors of its
+  // blocks only, read from `weights_path`.
+  Status Configure(const StageConfig& config, const std::string& weights_path);
+
+  // Makes the worker open its connections to the next stage (and the sink's
+  // to the source). Call on every stage after all are configured.
+  Status OpenLinks();
+
+  // Starts a measurement pass; FinishPass waits for its trace.
+  Status StartPass(int repeat);
+  // Waits up to `timeout` for the pass started last. Fills `outputs` with
+  // what the sink kept, when asked for (may be null).
+  Result<StageTrace> FinishPass(std::vector<KeptOutput>* outputs,
+                                std::chrono::milliseconds timeout);
+
+  // Ends the run on the worker (drops its links; keeps its segment).
+  Status EndRun();
+
+ private:
+  WorkerClient(Endpoint endpoint, Socket socket);
+  Result<std::string> Call(const std::string& request_json, Deadline deadline);
+  Result<std::string> ReadReply(Deadline deadline);
+
+  Endpoint endpoint_;
+  Socket socket_;
+  std::string label_;  // "worker H:P", for messages.
+};
+
+}  // namespace paretopipe

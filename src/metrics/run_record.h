@@ -1,0 +1,155 @@
+// What one pipeline run measured: its configuration, the machines it ran on,
+// the raw per-batch timestamps each stage recorded, and the numbers derived
+// from them. docs/metrics.md defines every field.
+//
+// Owns: the data model of a run, shared by the runtime that fills it, the
+// store that keeps it and the analysis that reads it. Must not touch: I/O,
+// models, sockets.
+// Thread safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace paretopipe {
+
+// The offset of a worker's steady clock from the orchestrator's, estimated by
+// an NTP-style exchange: worker_time ~= orchestrator_time + offset_ns, within
+// +- uncertainty_ns (half the round trip of the minimum-RTT sample).
+struct ClockOffset {
+  int64_t offset_ns = 0;
+  int64_t uncertainty_ns = 0;
+  int64_t rtt_ns = 0;  // Round trip of the sample kept.
+  int samples = 0;     // Exchanges made.
+};
+
+// One ping of the exchange: t0 and t3 on the orchestrator's clock (send,
+// receive), t1 and t2 on the worker's (receive, reply).
+struct ClockSample {
+  int64_t t0_ns = 0, t1_ns = 0, t2_ns = 0, t3_ns = 0;
+};
+
+// Keeps the sample with the smallest round trip (t3 - t0) - (t2 - t1):
+// offset = ((t1 - t0) + (t2 - t3)) / 2, uncertainty = rtt / 2.
+// REQUIRES: !samples.empty().
+ClockOffset EstimateClockOffset(const std::vector<ClockSample>& samples);
+
+// Timestamps one stage recorded for one batch, on that worker's steady clock
+// (ns). The source (stage 1) receives nothing: its recv_begin_ns ==
+// recv_end_ns == the time the input batch was ready. The sink (last stage)
+// sends nothing: its send_begin_ns == send_end_ns == compute_end_ns.
+struct BatchTrace {
+  int64_t batch_id = 0;
+  int64_t recv_begin_ns = 0;     // First byte of the frame header read (blocking wait excluded).
+  int64_t recv_end_ns = 0;       // Last payload byte in memory.
+  int64_t compute_begin_ns = 0;  // Segment forward started.
+  int64_t compute_end_ns = 0;    // Segment forward returned (CUDA: synchronized).
+  int64_t send_begin_ns = 0;     // sendmsg of the header started.
+  int64_t send_end_ns = 0;       // Last byte handed to the kernel.
+  int64_t bytes_in = 0;          // Payload bytes received (0 at the source).
+  int64_t bytes_out = 0;         // Payload bytes sent (0 at the sink).
+};
+
+// Everything one stage reports at the end of a measurement pass.
+struct StageTrace {
+  int stage = 0;                    // 0-based.
+  std::vector<BatchTrace> batches;  // In batch order, warm-up included.
+  int64_t cpu_ns = 0;               // Process CPU time (user + system) during the pass.
+  int64_t peak_rss_bytes = 0;       // Peak resident set during the pass (VmHWM after a reset).
+  ClockOffset clock;                // This worker's clock against the orchestrator's.
+};
+
+// Per-stage numbers over the measured batches (warm-up excluded).
+struct StageStats {
+  int stage = 0;
+  int block_begin = 0, block_end = 0;  // Blocks [begin, end) this stage ran.
+  std::string endpoint;                // Worker address.
+  ClockOffset clock;
+  double compute_ms_mean = 0, compute_ms_p50 = 0, compute_ms_p95 = 0;
+  double queue_ms_mean = 0;        // Received (or input ready) until compute began.
+  double recv_ms_mean = 0;         // Receiving one frame, first header byte to last payload byte.
+  double send_ms_mean = 0;         // Sending one frame, until the kernel took the last byte.
+  double bytes_out_per_batch = 0;  // Payload bytes sent per batch on the link to the next stage.
+  // Time in the measurement window this stage did not compute, as a fraction
+  // of the window (pipeline bubbles plus communication).
+  double idle_fraction = 0;
+  double cpu_ms = 0;  // Process CPU time over the pass, all threads.
+  int64_t peak_rss_bytes = 0;
+};
+
+// One measurement pass (a repeat) of a run.
+struct RepeatSummary {
+  int repeat = 0;  // 0-based.
+  int measured_batches = 0;
+  double latency_ms_mean = 0, latency_ms_p50 = 0, latency_ms_p95 = 0, latency_ms_p99 = 0;
+  double throughput_ips = 0;  // Images per second at the sink over the measurement window.
+  double window_s = 0;        // Length of that window.
+  // Worst-case error of every latency from clock offsets: the sum of the
+  // source's and the sink's uncertainty.
+  double latency_uncertainty_ms = 0;
+};
+
+// A mean across repeats with its 95% confidence interval (Student t, n - 1
+// degrees of freedom). ci_low and ci_high are absent with one repeat.
+struct Estimate {
+  double mean = 0;
+  std::optional<double> ci_low, ci_high;
+  int n = 0;
+};
+
+// Latency per batch, for the samples table.
+struct BatchSample {
+  int repeat = 0;
+  int64_t batch_id = 0;
+  bool warmup = false;
+  double latency_ms = 0;
+  std::vector<double> stage_compute_ms;  // One per stage.
+};
+
+struct RunConfig {
+  std::string model;
+  int64_t num_classes = 1000;
+  uint64_t seed = 0;
+  std::string
+      weights_digest;     // SHA-256 of the weights file, hex; empty with seeded initialization.
+  std::vector<int> cuts;  // Block indices where stages begin (stage i+1 starts at cuts[i]).
+  int64_t batch_size = 8;
+  int input_side_px = 0;
+  int batches = 64;  // Per repeat, warm-up included.
+  int warmup = 4;
+  int window = 4;
+  int repeats = 3;
+  std::string backend = "tcp";
+  int threads = 1;  // Intra-op threads per worker.
+  std::string device = "cpu";
+  std::vector<std::string> workers;  // Endpoints, in stage order.
+  std::string sweep_id;              // Runs of one sweep share it.
+};
+
+// The machine one stage ran on.
+struct StageEnvironment {
+  int stage = 0;
+  std::string endpoint;
+  std::string hostname, cpu_model, kernel, arch, blas, libtorch_version, compiler;
+  int logical_cpus = 0;
+  int threads = 0;
+};
+
+struct RunRecord {
+  int64_t id = 0;              // Assigned by the store.
+  std::string started_at_utc;  // ISO 8601, e.g. "2026-11-26T19:46:49Z".
+  std::string status = "ok";   // "ok" or "failed".
+  std::string error;           // Why, when failed.
+  RunConfig config;
+  std::vector<StageEnvironment> environment;
+  std::vector<RepeatSummary> repeats;
+  std::vector<StageStats> stages;  // Over all repeats' measured batches.
+  std::vector<BatchSample> samples;
+  // Across repeats.
+  Estimate latency_ms_mean, latency_ms_p50, latency_ms_p95, latency_ms_p99;
+  Estimate throughput_ips;
+};
+
+}  // namespace paretopipe

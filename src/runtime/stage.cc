@@ -1,0 +1,351 @@
+// StageRunner: the receive, compute and send threads of one pipeline stage.
+#include "runtime/stage.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <poll.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "metrics/process_stats.h"
+#include "model/segment.h"
+#include "runtime/queue.h"
+
+namespace paretopipe {
+namespace {
+
+// A batch travelling between this stage's threads.
+struct InFlight {
+  int64_t batch_id = 0;
+  torch::Tensor tensor;
+  int64_t origin_ns = 0;  // Source clock: stage-1 compute began.
+};
+
+// Buffers that received activations land in. Once a batch's compute is done
+// its buffer returns (its use count falls to 1), so the steady state
+// allocates nothing per message.
+class BufferPool {
+ public:
+  torch::Tensor Get(c10::IntArrayRef shape) {
+    for (torch::Tensor& t : buffers_) {
+      if (t.use_count() == 1 && t.sizes() == shape) return t;
+    }
+    buffers_.push_back(torch::empty(shape, torch::kFloat));
+    return buffers_.back();
+  }
+
+ private:
+  std::vector<torch::Tensor> buffers_;
+};
+
+// Waits until `socket` has bytes to read, so that the receive time excludes
+// the wait for the previous stage.
+Status WaitReadable(Socket& socket, Deadline deadline) {
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return Status::Unavailable(
+          fmt::format("no data from {} before the stall timeout", socket.peer()));
+    }
+    pollfd p{socket.fd(), POLLIN, 0};
+    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (n > 0) return Status::Ok();
+    if (n < 0 && errno != EINTR) return Status::IoError(fmt::format("poll: {}", strerror(errno)));
+  }
+}
+
+FrameHeader ActivationHeader(int64_t batch_id, const torch::Tensor& t, int64_t origin_ns) {
+  FrameHeader h;
+  h.type = FrameType::kActivation;
+  h.batch_id = static_cast<uint64_t>(batch_id);
+  h.dtype = DType::kFloat32;
+  h.rank = static_cast<int>(t.dim());
+  for (int i = 0; i < h.rank; ++i) h.shape[i] = t.size(i);
+  h.payload_bytes = t.nbytes();
+  h.origin_ns = origin_ns;
+  return h;
+}
+
+}  // namespace
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+struct StageRunner::Impl {
+  std::shared_ptr<Segment> segment;
+  std::vector<torch::Tensor> inputs;  // The source's synthetic batches, made once per run.
+  BufferPool pool;
+  std::vector<KeptOutput> outputs;
+
+  // The pass in progress: the first error wins and stops every thread.
+  std::mutex mu;
+  std::condition_variable cv;
+  Status error;
+  bool failed = false;
+  int credits = 0;
+  std::vector<Socket*> sockets;
+  std::vector<BoundedQueue<InFlight>*> queues;
+
+  void Fail(Status status) {
+    std::vector<BoundedQueue<InFlight>*> to_close;
+    std::vector<Socket*> to_shut;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (failed) return;
+      failed = true;
+      error = std::move(status);
+      to_close = queues;
+      to_shut = sockets;
+    }
+    cv.notify_all();
+    for (auto* q : to_close) q->Close();
+    for (Socket* s : to_shut) s->Shutdown();
+  }
+  bool Failed() {
+    std::lock_guard<std::mutex> lock(mu);
+    return failed;
+  }
+};
+
+StageRunner::StageRunner(StageConfig config, std::shared_ptr<Segment> segment)
+    : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
+  impl_->segment = std::move(segment);
+}
+
+StageRunner::~StageRunner() = default;
+
+std::vector<KeptOutput> StageRunner::TakeOutputs() { return std::move(impl_->outputs); }
+
+void StageRunner::Abort() { impl_->Fail(Status::Unavailable("pass aborted")); }
+
+Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
+  const StageConfig& c = config_;
+  const bool is_source = c.stage == 0;
+  const bool is_sink = c.stage == c.stages - 1;
+  const bool remote_credits = c.stages > 1;
+  const std::string who = fmt::format("stage {}", c.stage + 1);
+  if ((!is_source && !links.in) || (!is_sink && !links.out) ||
+      (is_source && remote_credits && !links.credits_in) ||
+      (is_sink && remote_credits && !links.credits_out)) {
+    return Status::Internal(who + ": a connection this stage needs is missing");
+  }
+  if (c.batches < 1 || c.window < 1) {
+    return Status::InvalidArgument(
+        fmt::format("{}: batches ({}) and window ({}) must be >= 1", who, c.batches, c.window));
+  }
+
+  Impl& im = *impl_;
+  im.outputs.clear();
+  if (is_source && im.inputs.empty()) {
+    Status made = CatchTorchErrors([&] {
+      const int distinct = std::min(c.batches, 4);  // Enough that no batch repeats its neighbour.
+      for (int b = 0; b < distinct; ++b) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(c.input_seed + b);
+        im.inputs.push_back(torch::rand(c.input_shape, gen, torch::kFloat));
+      }
+      return Status::Ok();
+    });
+    PP_RETURN_IF_ERROR(made);
+  }
+
+  BoundedQueue<InFlight> compute_q(c.window + 1), send_q(c.window + 1);
+  {
+    std::lock_guard<std::mutex> lock(im.mu);
+    im.failed = false;
+    im.error = Status::Ok();
+    im.credits = c.window;
+    im.queues = {&compute_q, &send_q};
+    im.sockets.clear();
+    for (Socket* s : {links.in, links.out, links.credits_in, links.credits_out}) {
+      if (s) im.sockets.push_back(s);
+    }
+  }
+  auto stall = [&] {
+    return DeadlineIn(std::chrono::duration_cast<std::chrono::milliseconds>(c.stall_timeout));
+  };
+  const FrameLimits limits;
+
+  StageTrace trace;
+  trace.stage = c.stage;
+  trace.batches.resize(c.batches);
+  for (int b = 0; b < c.batches; ++b) trace.batches[b].batch_id = b;
+  const bool rss_reset = ResetPeakRss();
+  (void)rss_reset;
+  const int64_t cpu_begin = ProcessCpuNs();
+
+  std::vector<std::thread> threads;
+  if (!is_source) {
+    threads.emplace_back([&] {
+      for (int b = 0; b < c.batches && !im.Failed(); ++b) {
+        BatchTrace& t = trace.batches[b];
+        // Formatted only on failure: no allocation per message.
+        auto where = [&] { return fmt::format("{} batch {}", who, b); };
+        Status s = WaitReadable(*links.in, stall());
+        if (!s.ok()) return im.Fail(s.WithContext(where()));
+        t.recv_begin_ns = SteadyNowNs();
+        FrameHeader h;
+        s = links.in->ReceiveHeader(&h, limits, stall());
+        if (!s.ok()) return im.Fail(s.WithContext(where()));
+        if (h.type == FrameType::kError) {
+          std::string reason(h.payload_bytes, '\0');
+          links.in->ReceiveExact(reason.data(), reason.size(), stall());
+          return im.Fail(
+              Status::Unavailable(fmt::format("{}: previous stage failed: {}", where(), reason)));
+        }
+        if (h.type != FrameType::kActivation || h.batch_id != static_cast<uint64_t>(b) ||
+            h.dtype != DType::kFloat32 || h.Shape() != c.input_shape) {
+          return im.Fail(Status::InvalidArgument(fmt::format(
+              "{}: from {}: expected activation of batch {} float32 {}, got {} frame of batch {} "
+              "dtype {} shape {}",
+              where(), links.in->peer(), b, c.input_shape, FrameTypeName(h.type), h.batch_id,
+              DTypeName(h.dtype), h.Shape())));
+        }
+        torch::Tensor buffer = im.pool.Get(c.input_shape);
+        s = links.in->ReceiveExact(buffer.data_ptr(), h.payload_bytes, stall());
+        if (!s.ok()) return im.Fail(s.WithContext(where()));
+        t.recv_end_ns = SteadyNowNs();
+        t.bytes_in = static_cast<int64_t>(h.payload_bytes);
+        if (!compute_q.Push(InFlight{b, std::move(buffer), h.origin_ns}, stall())) {
+          return im.Fail(
+              Status::Unavailable(where() + ": compute did not keep up before the stall timeout"));
+        }
+      }
+    });
+  }
+  if (!is_sink) {
+    threads.emplace_back([&] {
+      for (int b = 0; b < c.batches; ++b) {
+        std::optional<InFlight> item = send_q.Pop(stall());
+        if (!item) {
+          if (!im.Failed())
+            im.Fail(Status::Unavailable(
+                fmt::format("{} batch {}: nothing to send before the stall timeout", who, b)));
+          return;
+        }
+        BatchTrace& t = trace.batches[b];
+        FrameHeader h = ActivationHeader(b, item->tensor, item->origin_ns);
+        t.send_begin_ns = SteadyNowNs();
+        h.sent_ns = t.send_begin_ns;
+        Status s = links.out->SendFrame(h, item->tensor.data_ptr(), stall());
+        t.send_end_ns = SteadyNowNs();
+        if (!s.ok())
+          return im.Fail(
+              s.WithContext(fmt::format("{} batch {}: send to {}", who, b, links.out->peer())));
+        t.bytes_out = static_cast<int64_t>(h.payload_bytes);
+      }
+    });
+  }
+  if (is_source && remote_credits) {
+    threads.emplace_back([&] {
+      for (int b = 0; b < c.batches; ++b) {
+        FrameHeader h;
+        Status s = links.credits_in->ReceiveHeader(&h, limits, stall());
+        if (s.ok() && h.type != FrameType::kCredit) {
+          s = Status::InvalidArgument(
+              fmt::format("expected a credit, got a {} frame", FrameTypeName(h.type)));
+        }
+        if (!s.ok()) return im.Fail(s.WithContext(fmt::format("{}: credits from the sink", who)));
+        {
+          std::lock_guard<std::mutex> lock(im.mu);
+          ++im.credits;
+        }
+        im.cv.notify_all();
+      }
+    });
+  }
+
+  // Compute on this thread, in inference mode (thread-local in LibTorch).
+  {
+    c10::InferenceMode inference;
+    for (int b = 0; b < c.batches && !im.Failed(); ++b) {
+      BatchTrace& t = trace.batches[b];
+      auto where = [&] { return fmt::format("{} batch {}", who, b); };
+      torch::Tensor input;
+      int64_t origin_ns = 0;
+      if (is_source) {
+        std::unique_lock<std::mutex> lock(im.mu);
+        if (!im.cv.wait_until(lock, stall(), [&] { return im.failed || im.credits > 0; })) {
+          lock.unlock();
+          im.Fail(Status::Unavailable(
+              where() + ": no credit came back from the sink before the stall timeout"));
+          break;
+        }
+        if (im.failed) break;
+        --im.credits;
+        lock.unlock();
+        input = im.inputs[b % im.inputs.size()];
+        t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
+      } else {
+        std::optional<InFlight> item = compute_q.Pop(stall());
+        if (!item) {
+          if (!im.Failed())
+            im.Fail(Status::Unavailable(where() + ": nothing received before the stall timeout"));
+          break;
+        }
+        input = std::move(item->tensor);
+        origin_ns = item->origin_ns;
+      }
+      t.compute_begin_ns = SteadyNowNs();
+      if (is_source) origin_ns = t.compute_begin_ns;
+      Result<torch::Tensor> out = im.segment->Run(input);
+      torch::Tensor output;
+      Status s = out.ok() ? CatchTorchErrors([&] {
+        // The next stage receives bytes in row-major order on the CPU.
+        output = out->to(torch::kCPU).contiguous();
+        return Status::Ok();
+      })
+                          : out.status();
+      input = torch::Tensor();  // Its receive buffer may be reused now.
+      t.compute_end_ns = SteadyNowNs();
+      if (!s.ok()) {
+        im.Fail(s.WithContext(where()));
+        break;
+      }
+      if (is_sink) {
+        t.send_begin_ns = t.send_end_ns = t.compute_end_ns;
+        if (c.keep_outputs) {
+          KeptOutput kept{b, output.sizes().vec(), {}};
+          kept.values.assign(output.data_ptr<float>(), output.data_ptr<float>() + output.numel());
+          im.outputs.push_back(std::move(kept));
+        }
+        if (remote_credits) {
+          FrameHeader credit;
+          credit.type = FrameType::kCredit;
+          credit.batch_id = static_cast<uint64_t>(b);
+          credit.sent_ns = SteadyNowNs();
+          s = links.credits_out->SendFrame(credit, nullptr, stall());
+          if (!s.ok()) {
+            im.Fail(s.WithContext(where() + ": returning the credit"));
+            break;
+          }
+        } else {
+          std::lock_guard<std::mutex> lock(im.mu);
+          ++im.credits;
+        }
+      } else if (!send_q.Push(InFlight{b, std::move(output), origin_ns}, stall())) {
+        if (!im.Failed())
+          im.Fail(
+              Status::Unavailable(where() + ": sending did not keep up before the stall timeout"));
+        break;
+      }
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  {
+    std::lock_guard<std::mutex> lock(im.mu);
+    im.queues.clear();
+    im.sockets.clear();
+    if (im.failed) return im.error;
+  }
+
+  trace.cpu_ns = ProcessCpuNs() - cpu_begin;
+  trace.peak_rss_bytes = PeakRssBytes();
+  return trace;
+}
+
+}  // namespace paretopipe

@@ -1,0 +1,104 @@
+// A pipeline stage: receives a batch's activation from the previous stage,
+// computes its segment of the model, sends the result to the next stage. The
+// three run on separate threads, so a stage computes batch b while it sends
+// b - 1 and receives b + 1: stages overlap as a real pipeline.
+//
+// The source (stage 0) makes its input instead of receiving it (deterministic
+// synthetic images, as from a camera on the first device) and may have at
+// most `window` batches inside the pipeline: it waits for a credit, which the
+// sink returns when a batch leaves. The sink (last stage) sends nothing on;
+// it returns credits and can keep its outputs for checking.
+//
+// Owns: the per-batch loop of one stage, its threads and its timestamps.
+// Must not touch: how stages are placed or configured (control), the store.
+// Thread safety: a StageRunner runs one pass at a time; not copyable.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metrics/run_record.h"
+#include "transport/socket.h"
+#include "util/status.h"
+
+namespace paretopipe {
+
+class Segment;
+
+// What a worker is told for one run (one split configuration).
+struct StageConfig {
+  int64_t run_id = 0;
+  std::string model;
+  int64_t num_classes = 1000;
+  uint64_t seed = 0;
+  std::string weights_digest;  // Empty: seeded initialization.
+  int stage = 0;               // 0-based.
+  int stages = 1;
+  int64_t block_begin = 0, block_end = 0;
+  std::vector<int64_t> input_shape;  // What this stage receives (or makes), batch included.
+  int batches = 64;                  // Per pass, warm-up included.
+  int window = 4;                    // Batches in flight, at most.
+  std::string next;                  // Next stage's endpoint; empty at the sink.
+  std::string source;                // Stage 0's endpoint, where the sink returns credits.
+  std::string device = "cpu";
+  uint64_t input_seed = 0;    // Synthetic input of batch b: uniform [0, 1) from input_seed + b.
+  bool keep_outputs = false;  // The sink keeps every batch's output.
+  // The longest a stage waits for one frame, a credit or queue room before it
+  // gives the pass up. A batch of VGG-16 on a Raspberry Pi takes seconds; a
+  // minute is far beyond any healthy wait and still ends a stuck run.
+  std::chrono::milliseconds stall_timeout{60000};
+};
+
+// A stage's connections for one pass. Null where the stage has none.
+struct StageLinks {
+  Socket* in = nullptr;           // From the previous stage (not at the source).
+  Socket* out = nullptr;          // To the next stage (not at the sink).
+  Socket* credits_in = nullptr;   // At the source, from the sink (when stages > 1).
+  Socket* credits_out = nullptr;  // At the sink, to the source (when stages > 1).
+};
+
+// A sink output kept for checking: a float32 tensor's shape and bytes.
+struct KeptOutput {
+  int64_t batch_id = 0;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+class StageRunner {
+ public:
+  // Builds this stage's segment. `segment` must be blocks
+  // [config.block_begin, config.block_end) of config.model.
+  StageRunner(StageConfig config, std::shared_ptr<Segment> segment);
+  ~StageRunner();
+  StageRunner(const StageRunner&) = delete;
+  StageRunner& operator=(const StageRunner&) = delete;
+
+  // Runs config.batches batches through this stage over `links`. Returns the
+  // stage's timestamps for every batch (clock not filled), its CPU time and
+  // peak RSS over the pass. On error (peer gone, malformed frame, timeout,
+  // compute failure) all threads stop and the first error is returned, with
+  // the stage and batch in its message.
+  Result<StageTrace> RunPass(const StageLinks& links);
+
+  // Outputs the sink kept in the last pass (config.keep_outputs).
+  std::vector<KeptOutput> TakeOutputs();
+
+  // Makes a running pass fail soon (e.g. the orchestrator went away).
+  void Abort();
+
+  const StageConfig& config() const { return config_; }
+
+ private:
+  struct Impl;
+  StageConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Current steady clock in ns: the timebase of every stage timestamp.
+int64_t SteadyNowNs();
+
+}  // namespace paretopipe

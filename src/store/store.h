@@ -1,0 +1,63 @@
+// ResultStore keeps every run in one SQLite file (default ./paretopipe.db).
+// Each run is written in its own transaction, so a crash loses at most the run
+// in progress and the file always opens cleanly. The schema version is stored
+// (PRAGMA user_version) and checked on open; docs/store.md describes the tables.
+//
+// Owns: the SQLite schema, writing and reading RunRecords. Must not touch:
+// models, sockets, running anything.
+// Thread safety: one ResultStore per thread; not safe for concurrent use.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics/run_record.h"
+#include "util/status.h"
+
+struct sqlite3;
+
+namespace paretopipe {
+
+inline constexpr int kStoreSchemaVersion = 1;
+
+struct RunFilter {
+  std::optional<std::string> model;
+  std::optional<std::string> backend;
+  std::optional<std::string> sweep_id;
+  bool only_ok = false;        // Skip failed runs.
+  bool with_samples = false;   // Load per-batch samples (large).
+};
+
+class ResultStore {
+ public:
+  // Opens (creating when absent) the database at `path`, creating the schema in
+  // a new file. Errors: IoError when the file cannot be opened or is not a
+  // SQLite database; InvalidArgument when its schema version differs from
+  // kStoreSchemaVersion (the message names both versions).
+  static Result<std::unique_ptr<ResultStore>> Open(const std::string& path);
+
+  // Opens an existing database read-only; NotFound when `path` does not exist.
+  static Result<std::unique_ptr<ResultStore>> OpenReadOnly(const std::string& path);
+
+  ~ResultStore();
+  ResultStore(const ResultStore&) = delete;
+  ResultStore& operator=(const ResultStore&) = delete;
+
+  // Inserts `record` (config, environment, repeats, stages, samples, summary)
+  // in one transaction and returns its id. Nothing is written on error.
+  Result<int64_t> InsertRun(const RunRecord& record);
+
+  // Runs matching `filter`, in id order, fully populated (samples only when asked).
+  Result<std::vector<RunRecord>> LoadRuns(const RunFilter& filter) const;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  ResultStore(sqlite3* db, std::string path);
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace paretopipe

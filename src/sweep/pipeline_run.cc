@@ -1,0 +1,163 @@
+#include "sweep/pipeline_run.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "metrics/pipeline_metrics.h"
+
+namespace paretopipe {
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::vector<std::vector<int64_t>> StageInputShapes(const ModelAnalysis& analysis,
+                                                   int64_t batch_size,
+                                                   const std::vector<int>& cuts) {
+  std::vector<std::vector<int64_t>> shapes;
+  shapes.push_back({batch_size, analysis.entry.input_channels, analysis.input_side_px,
+                    analysis.input_side_px});
+  for (int cut : cuts) {
+    std::vector<int64_t> shape = analysis.blocks[cut - 1].output_shape;  // At batch 1.
+    shape[0] = batch_size;
+    shapes.push_back(std::move(shape));
+  }
+  return shapes;
+}
+
+namespace {
+
+Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan, RunRecord* record,
+                 std::vector<KeptOutput>* outputs, RunTiming* timing) {
+  const RunConfig& cfg = plan.config;
+  const int stages = static_cast<int>(workers.size());
+  for (int s = 0; s < stages; ++s) {
+    int threads = 0;
+    PP_ASSIGN_OR_RETURN(MachineInfo m, workers[s]->Info(&threads));
+    StageEnvironment env;
+    env.stage = s;
+    env.endpoint = workers[s]->endpoint().ToString();
+    env.hostname = m.hostname;
+    env.cpu_model = m.cpu_model;
+    env.kernel = m.kernel;
+    env.arch = m.arch;
+    env.blas = m.blas;
+    env.libtorch_version = m.libtorch_version;
+    env.compiler = m.compiler;
+    env.logical_cpus = m.logical_cpus;
+    env.threads = threads;
+    record->environment.push_back(env);
+  }
+  if (record->config.threads <= 0) record->config.threads = record->environment[0].threads;
+  for (int s = 0; s < stages; ++s) {
+    StageConfig c;
+    c.run_id = plan.run_id;
+    c.model = cfg.model;
+    c.num_classes = cfg.num_classes;
+    c.seed = cfg.seed;
+    c.weights_digest = cfg.weights_digest;
+    c.stage = s;
+    c.stages = stages;
+    c.block_begin = s == 0 ? 0 : cfg.cuts[s - 1];
+    c.block_end = s == stages - 1 ? plan.num_blocks : cfg.cuts[s];
+    c.input_shape = plan.stage_input_shapes[s];
+    c.batches = cfg.batches;
+    c.window = cfg.window;
+    c.next = s + 1 < stages ? workers[s + 1]->endpoint().ToString() : "";
+    c.source = workers[0]->endpoint().ToString();
+    c.device = cfg.device;
+    c.input_seed = plan.input_seed;
+    c.keep_outputs = plan.keep_outputs;
+    PP_RETURN_IF_ERROR(workers[s]->Configure(c, plan.weights_path));
+  }
+  for (WorkerClient* w : workers) PP_RETURN_IF_ERROR(w->OpenLinks());
+
+  std::vector<std::vector<StageTrace>> repeats;
+  // A pass ends when its stages do; each stage gives up after its stall
+  // timeout per wait, so this bound is only reached if a worker hangs.
+  const auto pass_timeout = std::chrono::milliseconds(60000) * (cfg.batches + 2);
+  for (int r = 0; r < cfg.repeats; ++r) {
+    std::vector<ClockOffset> clocks;
+    for (WorkerClient* w : workers) {
+      PP_ASSIGN_OR_RETURN(ClockOffset clock, w->SyncClock(plan.clock_samples));
+      clocks.push_back(clock);
+    }
+    const auto pass_begin = std::chrono::steady_clock::now();
+    // Sink first: every stage is waiting before the source makes its first batch.
+    for (int s = stages - 1; s >= 0; --s) PP_RETURN_IF_ERROR(workers[s]->StartPass(r));
+    std::vector<StageTrace> traces(stages);
+    Status first_error;
+    for (int s = 0; s < stages; ++s) {
+      if (outputs && s == stages - 1) outputs->clear();
+      Result<StageTrace> trace =
+          workers[s]->FinishPass(s == stages - 1 ? outputs : nullptr, pass_timeout);
+      if (!trace.ok()) {
+        // Report the root cause: a stage's own failure (a malformed frame, a
+        // compute error), not the "peer closed" (Unavailable) its neighbours
+        // saw after it; among errors of one kind, the earliest stage's.
+        if (first_error.ok() || (first_error.code() == Status::Code::kUnavailable &&
+                                 trace.status().code() != Status::Code::kUnavailable)) {
+          first_error = trace.status();
+        }
+        continue;
+      }
+      traces[s] = std::move(trace).value();
+      traces[s].stage = s;
+      traces[s].clock = clocks[s];
+    }
+    timing->passes_s +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_begin).count();
+    PP_RETURN_IF_ERROR(first_error);
+    PP_ASSIGN_OR_RETURN(RepeatSummary summary,
+                        SummarizeRepeat(r, traces, cfg.warmup, cfg.batch_size, &record->samples));
+    record->repeats.push_back(summary);
+    repeats.push_back(std::move(traces));
+  }
+  PP_ASSIGN_OR_RETURN(record->stages, SummarizeStages(repeats, cfg.warmup));
+  for (int s = 0; s < stages; ++s) {
+    StageStats& st = record->stages[s];
+    st.block_begin = s == 0 ? 0 : cfg.cuts[s - 1];
+    st.block_end = s == stages - 1 ? static_cast<int>(plan.num_blocks) : cfg.cuts[s];
+    st.endpoint = workers[s]->endpoint().ToString();
+  }
+  SummarizeAcrossRepeats(record);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<RunRecord> RunPipeline(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
+                              std::vector<KeptOutput>* outputs, RunTiming* timing) {
+  const auto begin = std::chrono::steady_clock::now();
+  RunTiming local_timing;
+  if (timing == nullptr) timing = &local_timing;
+  *timing = RunTiming();
+  const RunConfig& cfg = plan.config;
+  if (workers.empty() || cfg.cuts.size() + 1 != workers.size() ||
+      plan.stage_input_shapes.size() != workers.size()) {
+    return Status::InvalidArgument(fmt::format("{} cuts need {} workers, got {}", cfg.cuts.size(),
+                                               cfg.cuts.size() + 1, workers.size()));
+  }
+  if (cfg.warmup >= cfg.batches) {
+    return Status::InvalidArgument(fmt::format(
+        "--warmup {} leaves no measured batch of --batches {}", cfg.warmup, cfg.batches));
+  }
+  RunRecord record;
+  record.config = cfg;
+  record.started_at_utc = UtcNow();
+  Status s = RunPasses(workers, plan, &record, outputs, timing);
+  // End the run on every worker, also after a failure, so they drop its links.
+  for (WorkerClient* w : workers) w->EndRun();
+  timing->total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  PP_RETURN_IF_ERROR(s);
+  return record;
+}
+
+}  // namespace paretopipe

@@ -1,0 +1,226 @@
+#include "sweep/sweep.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <ostream>
+#include <random>
+#include <sstream>
+
+#include "control/worker_client.h"
+#include "model/cuts.h"
+#include "model/zoo.h"
+#include "store/store.h"
+#include "sweep/local_workers.h"
+#include "sweep/pipeline_run.h"
+#include "util/cpus.h"
+#include "util/digest.h"
+
+namespace paretopipe {
+namespace {
+
+// Workers started by hand may take a moment; local ones announce their port
+// only once listening.
+constexpr std::chrono::seconds kConnectTimeout{20};
+
+Result<std::vector<int>> ParseTuple(const std::string& text, int64_t num_blocks, int stages) {
+  std::vector<int> cuts;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ':')) {
+    try {
+      size_t used = 0;
+      const int v = std::stoi(part, &used);
+      if (used != part.size()) throw std::invalid_argument(part);
+      cuts.push_back(v);
+    } catch (const std::exception&) {
+      return Status::InvalidArgument(fmt::format("--cuts: '{}' is not a cut index", part));
+    }
+  }
+  if (static_cast<int>(cuts.size()) != stages - 1) {
+    return Status::InvalidArgument(
+        fmt::format("--cuts: '{}' has {} cut(s); {} stages need {} (write tuples as 3:9)", text,
+                    cuts.size(), stages, stages - 1));
+  }
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    if (cuts[i] < 1 || cuts[i] > num_blocks - 1 || (i > 0 && cuts[i] <= cuts[i - 1])) {
+      return Status::InvalidArgument(fmt::format(
+          "--cuts: '{}' is not valid: cuts must increase within 1..{} (see `paretopipe cuts`)",
+          text, num_blocks - 1));
+    }
+  }
+  return cuts;
+}
+
+void Enumerate(int first, int64_t num_blocks, int left, std::vector<int>* current,
+               std::vector<std::vector<int>>* out, size_t limit) {
+  if (out->size() > limit) return;
+  if (left == 0) {
+    out->push_back(*current);
+    return;
+  }
+  for (int c = first; c <= num_blocks - left; ++c) {
+    current->push_back(c);
+    Enumerate(c + 1, num_blocks, left - 1, current, out, limit);
+    current->pop_back();
+  }
+}
+
+std::string RandomHex(int digits) {
+  std::random_device rd;
+  std::mt19937_64 gen((uint64_t{rd()} << 32) ^ rd());
+  std::string s;
+  for (int i = 0; i < digits; ++i) s += "0123456789abcdef"[gen() % 16];
+  return s;
+}
+
+std::string ClockText(double seconds) {
+  const int s = static_cast<int>(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<int>>> ParseCutList(const std::string& text, int64_t num_blocks,
+                                                   int stages, int max_runs) {
+  if (stages < 2) return Status::InvalidArgument("a pipeline needs at least 2 workers");
+  std::vector<std::vector<int>> out;
+  if (text == "all") {
+    std::vector<int> current;
+    Enumerate(1, num_blocks, stages - 1, &current, &out, static_cast<size_t>(max_runs));
+    if (static_cast<int>(out.size()) > max_runs) {
+      return Status::InvalidArgument(fmt::format(
+          "--cuts all: more than {} combinations of {} cuts over {} blocks; pass an explicit list, "
+          "e.g. --cuts {}",
+          max_runs, stages - 1, num_blocks, stages == 3 ? "3:9,5:12" : "3,8,14"));
+    }
+    return out;
+  }
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    PP_ASSIGN_OR_RETURN(std::vector<int> cuts, ParseTuple(item, num_blocks, stages));
+    out.push_back(std::move(cuts));
+  }
+  if (out.empty()) return Status::InvalidArgument("--cuts: empty list");
+  return out;
+}
+
+Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
+  if (o.backend != "tcp") {
+    return Status::InvalidArgument(
+        fmt::format("--backend {}: this build has the tcp backend only", o.backend));
+  }
+  if (o.batch_size < 1 || o.batches < 1 || o.warmup < 0 || o.warmup >= o.batches || o.window < 1 ||
+      o.repeats < 1) {
+    return Status::InvalidArgument(
+        fmt::format("need --batch >= 1, --batches >= 1, 0 <= --warmup < --batches, --window >= 1, "
+                    "--repeat >= 1 "
+                    "(got {}, {}, {}, {}, {})",
+                    o.batch_size, o.batches, o.warmup, o.window, o.repeats));
+  }
+  const int stages = o.workers.empty() ? o.local : static_cast<int>(o.workers.size());
+  std::vector<Endpoint> endpoints;
+  for (const std::string& w : o.workers) {
+    Result<Endpoint> e = ParseEndpoint(w);
+    if (!e.ok()) return e.status().WithContext("--workers");
+    endpoints.push_back(*e);
+  }
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(o.db_path));
+  const ModelSpec spec{o.model, o.num_classes, o.seed, ""};
+  PP_ASSIGN_OR_RETURN(ModelAnalysis analysis, AnalyzeModel(spec, o.input_side_px));
+  const int64_t num_blocks = static_cast<int64_t>(analysis.blocks.size());
+  PP_ASSIGN_OR_RETURN(std::vector<std::vector<int>> combos,
+                      ParseCutList(o.cuts, num_blocks, stages, o.max_runs));
+  std::string digest;
+  if (!o.weights_path.empty()) {
+    PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
+  }
+
+  const auto t_begin = std::chrono::steady_clock::now();
+  LocalWorkers local;
+  if (o.workers.empty()) {
+    const int threads = o.threads > 0 ? o.threads : std::max(1, AvailableCpus() / stages);
+    PP_ASSIGN_OR_RETURN(local, LocalWorkers::Start(o.binary, stages, threads));
+    endpoints = local.endpoints();
+    std::vector<std::string> names;
+    for (const Endpoint& e : endpoints) names.push_back(e.ToString());
+    progress << fmt::format("started {} local workers on {} ({} thread(s) each{})\n", stages,
+                            fmt::join(names, ", "), threads,
+                            local.cpus()[0] >= 0 ? ", each pinned to its own core" : "");
+  }
+  std::vector<std::unique_ptr<WorkerClient>> clients;
+  std::vector<WorkerClient*> ptrs;
+  for (const Endpoint& e : endpoints) {
+    PP_ASSIGN_OR_RETURN(auto client, WorkerClient::Connect(e, kConnectTimeout));
+    ptrs.push_back(client.get());
+    clients.push_back(std::move(client));
+  }
+
+  SweepResult result;
+  result.sweep_id = UtcNow() + "-" + RandomHex(6);
+  const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
+  progress << fmt::format(
+      "sweep {}: {} {} run(s) of {} stages, batch {}, {} batches ({} warm-up), window {}, {} "
+      "repeat(s); results in {}\n",
+      result.sweep_id, o.model, combos.size(), stages, o.batch_size, o.batches, o.warmup, o.window,
+      o.repeats, o.db_path);
+  for (size_t i = 0; i < combos.size(); ++i) {
+    RunPlan plan;
+    RunConfig& c = plan.config;
+    c.model = o.model;
+    c.num_classes = o.num_classes;
+    c.seed = o.seed;
+    c.weights_digest = digest;
+    c.cuts = combos[i];
+    c.batch_size = o.batch_size;
+    c.input_side_px = static_cast<int>(analysis.input_side_px);
+    c.batches = o.batches;
+    c.warmup = o.warmup;
+    c.window = o.window;
+    c.repeats = o.repeats;
+    c.backend = o.backend;
+    c.threads = o.threads;
+    c.device = o.device;
+    for (const Endpoint& e : endpoints) c.workers.push_back(e.ToString());
+    c.sweep_id = result.sweep_id;
+    plan.weights_path = o.weights_path;
+    plan.num_blocks = num_blocks;
+    plan.run_id = run_base + static_cast<int64_t>(i);
+    plan.input_seed = o.seed;
+    plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
+    RunTiming timing;
+    Result<RunRecord> run = RunPipeline(ptrs, plan, nullptr, &timing);
+    result.passes_s += timing.passes_s;
+    RunRecord record;
+    if (run.ok()) {
+      record = std::move(run).value();
+    } else {
+      record.config = c;
+      record.started_at_utc = UtcNow();
+      record.status = "failed";
+      record.error = run.status().message();
+    }
+    Result<int64_t> id = store->InsertRun(record);
+    if (!id.ok()) return id.status();
+    record.id = *id;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
+    const double eta = elapsed / (i + 1) * (combos.size() - i - 1);
+    std::string what = record.status == "ok"
+                           ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s",
+                                         record.latency_ms_mean.mean, record.throughput_ips.mean)
+                           : "FAILED: " + record.error;
+    progress << fmt::format("[{}/{}] cuts {:<8} {}  (elapsed {}, ETA {})\n", i + 1, combos.size(),
+                            fmt::join(c.cuts, ","), what, ClockText(elapsed), ClockText(eta))
+             << std::flush;
+    result.runs.push_back(std::move(record));
+    if (!run.ok() && !o.keep_going) return run.status();
+  }
+  result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
+  return result;
+}
+
+}  // namespace paretopipe

@@ -1,0 +1,62 @@
+// A sweep: every requested split of a model, each run on the workers and
+// stored at once, so a sweep stopped halfway keeps every finished run.
+//
+// Owns: which cuts to run, starting local workers when none are given, the
+// progress display, storing each run. Must not touch: the store's SQL, the
+// per-batch loop, metric arithmetic.
+// Thread safety: one sweep at a time per process.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "metrics/run_record.h"
+#include "util/status.h"
+
+namespace paretopipe {
+
+struct SweepOptions {
+  std::string model;
+  int64_t num_classes = 1000;
+  uint64_t seed = 0;
+  std::string weights_path;
+  int64_t input_side_px = 0;         // 0: the model's nominal size.
+  std::string cuts = "all";          // "all", "3,8,14" (one cut each) or "3:9,5:12" (tuples).
+  std::vector<std::string> workers;  // HOST:PORT per stage; empty: start local ones.
+  int local = 2;                     // Local workers (stages) when `workers` is empty.
+  int64_t batch_size = 8;
+  int batches = 64;
+  int warmup = 4;
+  int window = 4;
+  int repeats = 3;
+  std::string backend = "tcp";
+  int threads = 0;  // Per local worker; 0: available CPUs / workers.
+  std::string device = "cpu";
+  std::string db_path = "paretopipe.db";
+  int max_runs = 500;      // "all" refuses more combinations than this.
+  std::string binary;      // The paretopipe executable, for local workers.
+  bool keep_going = true;  // A failed run is stored and the sweep goes on.
+};
+
+struct SweepResult {
+  std::string sweep_id;
+  std::vector<RunRecord> runs;  // In the order run, ids set.
+  double wall_s = 0;            // Whole sweep, from first connection to last insert.
+  double passes_s = 0;          // Sum of the runs' measurement passes (warm-up batches included).
+};
+
+// Parses --cuts for a model of `num_blocks` blocks split into `stages`
+// stages: each element has stages - 1 strictly increasing cuts in
+// [1, num_blocks - 1]. "all" enumerates every combination, refused past
+// `max_runs` with a message suggesting an explicit list.
+Result<std::vector<std::vector<int>>> ParseCutList(const std::string& text, int64_t num_blocks,
+                                                   int stages, int max_runs);
+
+// Runs the sweep; `progress` receives one line per run. Returns the runs
+// (failed ones included, status "failed") or the error that stopped it
+// before the first run (bad options, unreachable workers, database).
+Result<SweepResult> RunSweep(const SweepOptions& options, std::ostream& progress);
+
+}  // namespace paretopipe

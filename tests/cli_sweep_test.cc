@@ -1,0 +1,271 @@
+// `paretopipe sweep`, `pareto`, `export` and `worker` as a user runs them:
+// the real binary, real worker processes on loopback, a real SQLite file.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+#include "test_util.h"
+
+namespace paretopipe {
+namespace {
+
+using testing::CommandOutcome;
+using testing::ScopedTempDir;
+
+// A small sweep of resnet18 at 64 px, a few batches of 2, into `db`.
+std::string SweepArgs(const std::string& db, const std::string& cuts = "2,5", int warmup = 1) {
+  return "sweep resnet18 --num-classes 10 --input-size 64 --cuts " + cuts +
+         " --batch 2 --batches 6 --warmup " + std::to_string(warmup) + " --repeat 1 --db " + db;
+}
+
+// Starting a worker loads LibTorch: a second or two, far more on a loaded machine.
+constexpr std::chrono::seconds kWorkerStartTimeout(20);
+
+CommandOutcome RunBinary(const std::string& args, const std::string& dir) {
+  return testing::RunCommand(std::string(PARETOPIPE_BINARY) + " " + args, dir);
+}
+
+// The data rows of a run table (`sweep`, `pareto`): "  12* 2  ..." -> their cuts column.
+std::vector<std::string> TableCuts(const std::string& text) {
+  static const std::regex kRow(R"(^\s*\d+[ *K] (\d+(?::\d+)*)\s+[\d.+]+\s)");
+  std::vector<std::string> cuts;
+  std::stringstream in(text);
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, m, kRow)) cuts.push_back(m[1]);
+  }
+  return cuts;
+}
+
+size_t LineCount(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+size_t StoredRuns(const std::string& db) {
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
+  EXPECT_TRUE(store.ok()) << store.status().message();
+  if (!store.ok()) return 0;
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns({});
+  EXPECT_TRUE(runs.ok()) << runs.status().message();
+  return runs.ok() ? runs->size() : 0;
+}
+
+// A `paretopipe worker --listen 127.0.0.1:0` child process. Killed (SIGTERM,
+// then SIGKILL) when this object dies, so a failed assertion never leaves
+// one behind; it also dies with the test process (PR_SET_PDEATHSIG).
+class ChildWorker {
+ public:
+  explicit ChildWorker(const std::string& log_path) {
+    int out[2];
+    if (pipe(out) != 0) {
+      ADD_FAILURE() << "pipe: " << strerror(errno);
+      return;
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      // Only async-signal-safe calls between fork and exec.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (log >= 0) dup2(log, STDERR_FILENO);
+      execl(PARETOPIPE_BINARY, PARETOPIPE_BINARY, "worker", "--listen", "127.0.0.1:0", "--threads", "1",
+            "--log-level", "warn", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    if (pid_ < 0) {
+      ADD_FAILURE() << "fork: " << strerror(errno);
+      close(out[0]);
+      return;
+    }
+    ReadListeningLine(out[0]);
+    close(out[0]);
+  }
+
+  ~ChildWorker() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (waitpid(pid_, nullptr, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ChildWorker(const ChildWorker&) = delete;
+  ChildWorker& operator=(const ChildWorker&) = delete;
+
+  // "127.0.0.1:PORT", or empty when the worker never said it listens.
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  // Reads stdout until "paretopipe worker listening on HOST:PORT\n".
+  void ReadListeningLine(int fd) {
+    const auto deadline = std::chrono::steady_clock::now() + kWorkerStartTimeout;
+    std::string text;
+    const std::string prefix = "paretopipe worker listening on ";
+    while (text.find('\n') == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buffer[256];
+      const ssize_t n = read(fd, buffer, sizeof(buffer));
+      if (n <= 0) break;  // The worker exited.
+      text.append(buffer, static_cast<size_t>(n));
+    }
+    const size_t at = text.find(prefix);
+    const size_t end = text.find('\n');
+    if (at != 0 || end == std::string::npos) {
+      ADD_FAILURE() << "worker did not say where it listens within " << kWorkerStartTimeout.count()
+                    << " s; its stdout: '" << text << "'";
+      return;
+    }
+    endpoint_ = text.substr(prefix.size(), end - prefix.size());
+  }
+
+  pid_t pid_ = -1;
+  std::string endpoint_;
+};
+
+// One sweep with local workers, shared by the tests that read its output and database.
+class CliSweepTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    temp_ = new ScopedTempDir();
+    db_ = new std::string(temp_->path() + "/runs.db");
+    sweep_ = new CommandOutcome(RunBinary(SweepArgs(*db_), temp_->path()));
+  }
+  static void TearDownTestSuite() {
+    delete sweep_;
+    delete db_;
+    delete temp_;
+  }
+
+  static ScopedTempDir* temp_;
+  static std::string* db_;
+  static CommandOutcome* sweep_;
+  ScopedTempDir dir_;  // This test's own outputs.
+};
+
+ScopedTempDir* CliSweepTest::temp_ = nullptr;
+std::string* CliSweepTest::db_ = nullptr;
+CommandOutcome* CliSweepTest::sweep_ = nullptr;
+
+TEST_F(CliSweepTest, SweepPrintsBothCutsAndMarksTheFront) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->out << sweep_->err;
+  EXPECT_EQ(TableCuts(sweep_->out), (std::vector<std::string>{"2", "5"})) << sweep_->out;
+  EXPECT_NE(sweep_->out.find("front"), std::string::npos) << sweep_->out;
+}
+
+TEST_F(CliSweepTest, SweepStoresOneRunPerCut) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+  EXPECT_EQ(StoredRuns(*db_), 2u);
+}
+
+TEST_F(CliSweepTest, ParetoRanksBothRuns) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome o = RunBinary("pareto --db " + *db_, dir_.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const std::vector<std::string> cuts = TableCuts(o.out);
+  EXPECT_EQ(cuts.size(), 2u) << o.out;
+  EXPECT_NE(o.out.find("front"), std::string::npos) << o.out;
+}
+
+TEST_F(CliSweepTest, ExportCsvHasAHeaderAndOneRowPerRun) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome o = RunBinary("export --db " + *db_ + " --csv", dir_.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(LineCount(o.out), 3u) << o.out;
+}
+
+TEST_F(CliSweepTest, ExportJsonIsAnArrayOfBothRuns) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome o = RunBinary("export --db " + *db_ + " --json", dir_.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << o.out;
+  ASSERT_TRUE(j.is_array());
+  EXPECT_EQ(j.size(), 2u);
+}
+
+TEST(CliWorkersTest, SweepRunsOnWorkersStartedByHand) {
+  ScopedTempDir dir;
+  ChildWorker first(dir.path() + "/worker1.log"), second(dir.path() + "/worker2.log");
+  ASSERT_FALSE(first.endpoint().empty());
+  ASSERT_FALSE(second.endpoint().empty());
+  const std::string db = dir.path() + "/runs.db";
+
+  const CommandOutcome o = RunBinary(SweepArgs(db) + " --workers " +
+                                         first.endpoint() + "," + second.endpoint(),
+                                     dir.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err << "\nworker logs:\n"
+                            << testing::Slurp(dir.path() + "/worker1.log")
+                            << testing::Slurp(dir.path() + "/worker2.log");
+  EXPECT_EQ(TableCuts(o.out), (std::vector<std::string>{"2", "5"})) << o.out;
+  EXPECT_EQ(o.out.find("started"), std::string::npos) << "started local workers despite --workers:\n" << o.out;
+  EXPECT_EQ(StoredRuns(db), 2u);
+}
+
+class CliSweepErrorTest : public ::testing::Test {
+ protected:
+  // Expects exit status 1 and exactly one line on stderr, "paretopipe: error: ..."
+  // containing `needle`.
+  void ExpectOneLineError(const std::string& args, const std::string& needle) {
+    const CommandOutcome o = RunBinary(args, dir_.path());
+    EXPECT_EQ(o.exit_code, 1) << args << "\nstderr: " << o.err;
+    EXPECT_EQ(LineCount(o.err), 1u) << args << "\nstderr:\n" << o.err;
+    EXPECT_EQ(o.err.rfind("paretopipe: error: ", 0), 0u) << args << "\nstderr: " << o.err;
+    EXPECT_NE(o.err.find(needle), std::string::npos) << args << "\nstderr: " << o.err;
+  }
+
+  ScopedTempDir dir_;
+  std::string db_ = dir_.path() + "/runs.db";
+};
+
+TEST_F(CliSweepErrorTest, CutBeyondTheModel) {
+  ExpectOneLineError(SweepArgs(db_, "99"), "'99' is not valid");
+}
+
+TEST_F(CliSweepErrorTest, TupleOfTwoCutsWithTwoWorkers) {
+  ExpectOneLineError(SweepArgs(db_, "3:5"), "2 stages need 1");
+}
+
+TEST_F(CliSweepErrorTest, WarmupLeavingNoMeasuredBatch) {
+  ExpectOneLineError(SweepArgs(db_, "2,5", /*warmup=*/6), "0 <= --warmup < --batches");
+}
+
+TEST_F(CliSweepErrorTest, ParetoOnAMissingDatabase) {
+  ExpectOneLineError("pareto --db " + dir_.path() + "/missing.db", "missing.db");
+}
+
+}  // namespace
+}  // namespace paretopipe

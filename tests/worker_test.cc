@@ -1,0 +1,298 @@
+// The worker daemon against misbehaving peers: whatever arrives on its port,
+// it closes that one connection, logs why, and goes on serving the next
+// orchestrator.
+#include "control/worker.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/protocol.h"
+#include "control/worker_client.h"
+#include "test_util.h"
+
+namespace paretopipe {
+namespace {
+
+using testing::ServingWorker;
+
+// Every wait ends within a few seconds, so a worker that keeps a bad
+// connection open fails the test instead of hanging it.
+constexpr std::chrono::milliseconds kTestDeadline(3000);
+
+// Keeps every log message, for tests that check what was logged.
+class CapturingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  // Waits until a message containing `needle` was logged, or `timeout` passed.
+  bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    do {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const std::string& m : messages_) {
+          if (m.find(needle) != std::string::npos) return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } while (Clock::now() < deadline);
+    return false;
+  }
+
+  std::string All() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string all;
+    for (const std::string& m : messages_) all += m + "\n";
+    return all;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    messages_.emplace_back(msg.payload.data(), msg.payload.size());
+  }
+  void flush_() override {}
+
+ private:
+  std::vector<std::string> messages_;  // Guarded by the base's mutex_.
+};
+
+// Makes the default logger write into a CapturingSink while it lives.
+// Install before any worker thread starts and outlive them: the default
+// logger must not be swapped under a thread that logs.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()), sink_(std::make_shared<CapturingSink>()) {
+    auto logger = std::make_shared<spdlog::logger>("worker_test", sink_);
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  CapturingSink& sink() { return *sink_; }
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::shared_ptr<CapturingSink> sink_;
+};
+
+void SendRaw(Socket& socket, const void* data, size_t bytes) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::send(socket.fd(), p, bytes, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    ASSERT_GT(n, 0) << strerror(errno);
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+}
+
+// True when the worker closes `socket` within `timeout`: reads (and drops
+// whatever the worker sends first, e.g. an error frame) until end of stream
+// or a reset.
+bool ClosedByWorkerWithin(Socket& socket, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::array<char, 4096> buffer;
+  while (Clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{socket.fd(), POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(1, left.count()))) <= 0) continue;
+    const ssize_t n = ::recv(socket.fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return true;  // ECONNRESET: closed with bytes unread.
+  }
+  return false;
+}
+
+std::array<uint8_t, kFrameHeaderBytes> Encoded(const FrameHeader& header) {
+  std::array<uint8_t, kFrameHeaderBytes> bytes{};
+  EncodeFrameHeader(header, bytes.data());
+  return bytes;
+}
+
+std::array<uint8_t, kFrameHeaderBytes> HelloHeader(uint64_t payload_bytes) {
+  return Encoded(TextFrameHeader(FrameType::kHello, payload_bytes).value());
+}
+
+class WorkerConnectionTest : public ::testing::Test {
+ protected:
+  static WorkerOptions Options() {
+    WorkerOptions o;
+    // Short, so that a peer that says nothing is dropped within the test's deadline.
+    o.hello_timeout = std::chrono::milliseconds(500);
+    return o;
+  }
+
+  // A raw TCP connection to the worker, for playing a misbehaving peer.
+  Socket Connect() {
+    Result<Socket> socket = ConnectTcp(worker_.endpoint(), DeadlineIn(kTestDeadline));
+    EXPECT_TRUE(socket.ok()) << socket.status().message();
+    return socket.ok() ? std::move(socket).value() : Socket();
+  }
+
+  // The worker closed `socket`, logged a message containing `reason`, and an
+  // orchestrator can still connect and ask for Info().
+  void ExpectClosedLoggedAndStillServing(Socket& socket, const std::string& reason) {
+    EXPECT_TRUE(ClosedByWorkerWithin(socket, kTestDeadline)) << "the worker kept the connection open";
+    EXPECT_TRUE(log_.sink().WaitFor(reason, kTestDeadline))
+        << "no log message contains '" << reason << "'; the log:\n" << log_.sink().All();
+    Result<std::unique_ptr<WorkerClient>> client = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+    ASSERT_TRUE(client.ok()) << client.status().message();
+    int threads = 0;
+    Result<MachineInfo> info = (*client)->Info(&threads);
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    EXPECT_EQ(threads, 1);
+  }
+
+  LogCapture log_;  // Before the worker: installed before it starts, removed after it stops.
+  ServingWorker worker_{Options()};
+};
+
+TEST_F(WorkerConnectionTest, WrongMagicIsClosed) {
+  Socket peer = Connect();
+  std::array<uint8_t, kFrameHeaderBytes> header = HelloHeader(2);
+  header[0] ^= 0xff;
+
+  SendRaw(peer, header.data(), header.size());
+
+  ExpectClosedLoggedAndStillServing(peer, "bad magic");
+}
+
+TEST_F(WorkerConnectionTest, WrongVersionIsClosed) {
+  Socket peer = Connect();
+  std::array<uint8_t, kFrameHeaderBytes> header = HelloHeader(2);
+  header[4] = 2;  // Version, u16 little-endian at offset 4 (docs/wire-format.md).
+
+  SendRaw(peer, header.data(), header.size());
+
+  ExpectClosedLoggedAndStillServing(peer, "version 2 not supported");
+}
+
+TEST_F(WorkerConnectionTest, TruncatedHeaderThenCloseIsClosed) {
+  Socket peer = Connect();
+  const std::array<uint8_t, kFrameHeaderBytes> header = HelloHeader(2);
+
+  SendRaw(peer, header.data(), 40);
+  ::shutdown(peer.fd(), SHUT_WR);
+
+  ExpectClosedLoggedAndStillServing(peer, "mid-frame (got 40 of 128 bytes");
+}
+
+TEST_F(WorkerConnectionTest, PayloadOverTheLimitIsClosedBeforeReadingIt) {
+  Socket peer = Connect();
+  const std::array<uint8_t, kFrameHeaderBytes> header = HelloHeader(kMaxControlPayloadBytes + 1);
+
+  SendRaw(peer, header.data(), header.size());
+
+  ExpectClosedLoggedAndStillServing(peer, "exceeds limit");
+}
+
+TEST_F(WorkerConnectionTest, PeerGoneMidPayloadIsClosed) {
+  Socket peer = Connect();
+  const std::string hello = R"({"role": "control"})";
+  const std::array<uint8_t, kFrameHeaderBytes> header = HelloHeader(hello.size());
+
+  SendRaw(peer, header.data(), header.size());
+  SendRaw(peer, hello.data(), 5);
+  ::shutdown(peer.fd(), SHUT_WR);
+
+  ExpectClosedLoggedAndStillServing(peer, "closed the connection mid-frame (got 5 of");
+}
+
+TEST_F(WorkerConnectionTest, GarbageBytesAreClosed) {
+  Socket peer = Connect();
+  std::string garbage;
+  while (garbage.size() < 300) garbage += "GET / HTTP/1.1\r\nHost: worker\r\n\r\n";
+
+  SendRaw(peer, garbage.data(), garbage.size());
+
+  ExpectClosedLoggedAndStillServing(peer, "bad magic");
+}
+
+TEST_F(WorkerConnectionTest, SilentPeerIsClosedAfterTheHelloTimeout) {
+  Socket peer = Connect();
+
+  // Nothing sent.
+
+  ExpectClosedLoggedAndStillServing(peer, "timed out");
+}
+
+TEST_F(WorkerConnectionTest, FirstFrameOtherThanHelloIsClosed) {
+  Socket peer = Connect();
+
+  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kControl, R"({"op": "info"})", DeadlineIn(kTestDeadline)).ok());
+
+  ExpectClosedLoggedAndStillServing(peer, "first frame is control, expected hello");
+}
+
+TEST_F(WorkerConnectionTest, HelloThatIsNotJsonIsClosed) {
+  Socket peer = Connect();
+
+  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kHello, "role=control", DeadlineIn(kTestDeadline)).ok());
+
+  ExpectClosedLoggedAndStillServing(peer, "hello: not a JSON object");
+}
+
+TEST_F(WorkerConnectionTest, HelloWithAnUnknownRoleIsClosed) {
+  Socket peer = Connect();
+
+  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kHello, R"({"role": "spy"})", DeadlineIn(kTestDeadline)).ok());
+
+  ExpectClosedLoggedAndStillServing(peer, "unknown role 'spy'");
+}
+
+TEST_F(WorkerConnectionTest, DataConnectionForARunThatDoesNotExistIsClosed) {
+  Socket peer = Connect();
+
+  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kHello, R"({"role": "data", "run_id": 424242})",
+                            DeadlineIn(kTestDeadline))
+                  .ok());
+
+  ExpectClosedLoggedAndStillServing(peer, "data connection from");
+  EXPECT_TRUE(log_.sink().WaitFor("for run 424242 closed", kTestDeadline)) << log_.sink().All();
+}
+
+TEST_F(WorkerConnectionTest, SecondOrchestratorIsRefusedWhileTheFirstIsConnected) {
+  Result<std::unique_ptr<WorkerClient>> first = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_TRUE((*first)->Info(nullptr).ok());  // The first session is established.
+  Result<std::unique_ptr<WorkerClient>> second = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+
+  Result<MachineInfo> refused = (*second)->Info(nullptr);
+
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("worker busy: another orchestrator is connected"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find(worker_.endpoint().ToString()), std::string::npos)
+      << "the error should name the worker: " << refused.status().message();
+  EXPECT_TRUE(log_.sink().WaitFor("another one is connected", kTestDeadline)) << log_.sink().All();
+  EXPECT_TRUE((*first)->Info(nullptr).ok()) << "the first orchestrator lost its session";
+}
+
+TEST_F(WorkerConnectionTest, NextOrchestratorIsServedOnceTheFirstLeaves) {
+  {
+    Result<std::unique_ptr<WorkerClient>> first = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+    ASSERT_TRUE(first.ok()) << first.status().message();
+    ASSERT_TRUE((*first)->Info(nullptr).ok());
+  }
+  ASSERT_TRUE(log_.sink().WaitFor("disconnected", kTestDeadline)) << log_.sink().All();
+
+  Result<std::unique_ptr<WorkerClient>> next = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_TRUE((*next)->Info(nullptr).ok());
+}
+
+}  // namespace
+}  // namespace paretopipe
