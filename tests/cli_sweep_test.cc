@@ -1,13 +1,12 @@
 // `paretopipe sweep`, `pareto`, `export` and `worker` as a user runs them:
 // the real binary, real worker processes on loopback, a real SQLite file.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <algorithm>
 #include <chrono>
@@ -54,7 +53,9 @@ std::vector<std::string> TableCuts(const std::string& text) {
   return cuts;
 }
 
-size_t LineCount(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+size_t LineCount(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
 
 size_t StoredRuns(const std::string& db) {
   Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
@@ -85,8 +86,8 @@ class ChildWorker {
       close(out[1]);
       const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (log >= 0) dup2(log, STDERR_FILENO);
-      execl(PARETOPIPE_BINARY, PARETOPIPE_BINARY, "worker", "--listen", "127.0.0.1:0", "--threads", "1",
-            "--log-level", "warn", static_cast<char*>(nullptr));
+      execl(PARETOPIPE_BINARY, PARETOPIPE_BINARY, "worker", "--listen", "127.0.0.1:0", "--threads",
+            "1", "--log-level", "warn", static_cast<char*>(nullptr));
       _exit(127);
     }
     close(out[1]);
@@ -223,16 +224,42 @@ TEST(CliWorkersTest, SweepRunsOnWorkersStartedByHand) {
   ASSERT_FALSE(second.endpoint().empty());
   const std::string db = dir.path() + "/runs.db";
 
-  const CommandOutcome o = RunBinary(SweepArgs(db) + " --workers " +
-                                         first.endpoint() + "," + second.endpoint(),
-                                     dir.path());
+  const CommandOutcome o = RunBinary(
+      SweepArgs(db) + " --workers " + first.endpoint() + "," + second.endpoint(), dir.path());
 
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err << "\nworker logs:\n"
                             << testing::Slurp(dir.path() + "/worker1.log")
                             << testing::Slurp(dir.path() + "/worker2.log");
   EXPECT_EQ(TableCuts(o.out), (std::vector<std::string>{"2", "5"})) << o.out;
-  EXPECT_EQ(o.out.find("started"), std::string::npos) << "started local workers despite --workers:\n" << o.out;
+  EXPECT_EQ(o.out.find("started"), std::string::npos)
+      << "started local workers despite --workers:\n"
+      << o.out;
   EXPECT_EQ(StoredRuns(db), 2u);
+}
+
+TEST(CliWorkersTest, OrchestratorKilledMidPassFreesItsWorkersForTheNextSweep) {
+  ScopedTempDir dir;
+  ChildWorker first(dir.path() + "/worker1.log"), second(dir.path() + "/worker2.log");
+  ASSERT_FALSE(first.endpoint().empty());
+  ASSERT_FALSE(second.endpoint().empty());
+  const std::string workers = " --workers " + first.endpoint() + "," + second.endpoint();
+  // A pass of a million batches would run for an hour: the workers must
+  // notice the orchestrator's death and cancel it, or the next sweep finds
+  // them busy.
+  const CommandOutcome killed = testing::RunCommand(
+      "timeout -s KILL 4 " + std::string(PARETOPIPE_BINARY) +
+          " sweep resnet18 --num-classes 10 --input-size 64 --cuts 2 --batch 2 --batches 1000000"
+          " --repeat 1 --db " +
+          dir.path() + "/killed.db" + workers,
+      dir.path());
+  ASSERT_TRUE(killed.signaled || killed.exit_code == 137) << killed.out << killed.err;
+
+  const CommandOutcome next = RunBinary(SweepArgs(dir.path() + "/next.db") + workers, dir.path());
+
+  EXPECT_EQ(next.exit_code, 0) << next.out << next.err << "\nworker logs:\n"
+                               << testing::Slurp(dir.path() + "/worker1.log")
+                               << testing::Slurp(dir.path() + "/worker2.log");
+  EXPECT_EQ(StoredRuns(dir.path() + "/next.db"), 2u);
 }
 
 class CliSweepErrorTest : public ::testing::Test {

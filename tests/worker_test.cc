@@ -12,10 +12,9 @@
 #include <array>
 #include <chrono>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "control/protocol.h"
 #include "control/worker_client.h"
@@ -104,12 +103,14 @@ bool ClosedByWorkerWithin(Socket& socket, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::array<char, 4096> buffer;
   while (Clock::now() < deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     pollfd p{socket.fd(), POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(std::max<int64_t>(1, left.count()))) <= 0) continue;
     const ssize_t n = ::recv(socket.fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (n == 0) return true;
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return true;  // ECONNRESET: closed with bytes unread.
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+      return true;  // ECONNRESET: closed with bytes unread.
   }
   return false;
 }
@@ -143,10 +144,13 @@ class WorkerConnectionTest : public ::testing::Test {
   // The worker closed `socket`, logged a message containing `reason`, and an
   // orchestrator can still connect and ask for Info().
   void ExpectClosedLoggedAndStillServing(Socket& socket, const std::string& reason) {
-    EXPECT_TRUE(ClosedByWorkerWithin(socket, kTestDeadline)) << "the worker kept the connection open";
+    EXPECT_TRUE(ClosedByWorkerWithin(socket, kTestDeadline))
+        << "the worker kept the connection open";
     EXPECT_TRUE(log_.sink().WaitFor(reason, kTestDeadline))
-        << "no log message contains '" << reason << "'; the log:\n" << log_.sink().All();
-    Result<std::unique_ptr<WorkerClient>> client = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+        << "no log message contains '" << reason << "'; the log:\n"
+        << log_.sink().All();
+    Result<std::unique_ptr<WorkerClient>> client =
+        WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
     ASSERT_TRUE(client.ok()) << client.status().message();
     int threads = 0;
     Result<MachineInfo> info = (*client)->Info(&threads);
@@ -230,7 +234,9 @@ TEST_F(WorkerConnectionTest, SilentPeerIsClosedAfterTheHelloTimeout) {
 TEST_F(WorkerConnectionTest, FirstFrameOtherThanHelloIsClosed) {
   Socket peer = Connect();
 
-  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kControl, R"({"op": "info"})", DeadlineIn(kTestDeadline)).ok());
+  ASSERT_TRUE(
+      SendJsonFrame(peer, FrameType::kControl, R"({"op": "info"})", DeadlineIn(kTestDeadline))
+          .ok());
 
   ExpectClosedLoggedAndStillServing(peer, "first frame is control, expected hello");
 }
@@ -238,7 +244,8 @@ TEST_F(WorkerConnectionTest, FirstFrameOtherThanHelloIsClosed) {
 TEST_F(WorkerConnectionTest, HelloThatIsNotJsonIsClosed) {
   Socket peer = Connect();
 
-  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kHello, "role=control", DeadlineIn(kTestDeadline)).ok());
+  ASSERT_TRUE(
+      SendJsonFrame(peer, FrameType::kHello, "role=control", DeadlineIn(kTestDeadline)).ok());
 
   ExpectClosedLoggedAndStillServing(peer, "hello: not a JSON object");
 }
@@ -246,9 +253,68 @@ TEST_F(WorkerConnectionTest, HelloThatIsNotJsonIsClosed) {
 TEST_F(WorkerConnectionTest, HelloWithAnUnknownRoleIsClosed) {
   Socket peer = Connect();
 
-  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kHello, R"({"role": "spy"})", DeadlineIn(kTestDeadline)).ok());
+  ASSERT_TRUE(
+      SendJsonFrame(peer, FrameType::kHello, R"({"role": "spy"})", DeadlineIn(kTestDeadline)).ok());
 
   ExpectClosedLoggedAndStillServing(peer, "unknown role 'spy'");
+}
+
+TEST_F(WorkerConnectionTest, HelloWithARoleOfTheWrongTypeIsClosed) {
+  Socket peer = Connect();
+
+  ASSERT_TRUE(
+      SendJsonFrame(peer, FrameType::kHello, R"({"role": 5})", DeadlineIn(kTestDeadline)).ok());
+
+  ExpectClosedLoggedAndStillServing(peer, "type must be string");
+}
+
+TEST_F(WorkerConnectionTest, DataHelloWithARunIdOfTheWrongTypeIsClosed) {
+  Socket peer = Connect();
+
+  ASSERT_TRUE(SendJsonFrame(peer, FrameType::kHello, R"({"role": "data", "run_id": "x"})",
+                            DeadlineIn(kTestDeadline))
+                  .ok());
+
+  ExpectClosedLoggedAndStillServing(peer, "type must be number");
+}
+
+TEST_F(WorkerConnectionTest,
+       ControlMessageWithAFieldOfTheWrongTypeGetsAnErrorReplyAndTheSessionGoesOn) {
+  Socket control = Connect();
+  ASSERT_TRUE(SendJsonFrame(control, FrameType::kHello, R"({"role": "control", "protocol": 1})",
+                            DeadlineIn(kTestDeadline))
+                  .ok());
+
+  ASSERT_TRUE(
+      SendJsonFrame(control, FrameType::kControl, R"({"op": ["info"]})", DeadlineIn(kTestDeadline))
+          .ok());
+  Result<std::string> reply =
+      ReceiveJsonFrame(control, FrameType::kControl, DeadlineIn(kTestDeadline));
+  ASSERT_TRUE(
+      SendJsonFrame(control, FrameType::kControl, R"({"op": "info"})", DeadlineIn(kTestDeadline))
+          .ok());
+  Result<std::string> next =
+      ReceiveJsonFrame(control, FrameType::kControl, DeadlineIn(kTestDeadline));
+
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  const nlohmann::json j = nlohmann::json::parse(*reply);
+  EXPECT_FALSE(j["ok"].get<bool>());
+  EXPECT_NE(j["error"].get<std::string>().find("malformed control message"), std::string::npos)
+      << *reply;
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_TRUE(nlohmann::json::parse(*next)["ok"].get<bool>()) << *next;
+}
+
+TEST_F(WorkerConnectionTest, AbandonedSessionIsReopenedByTheNextRequest) {
+  Result<std::unique_ptr<WorkerClient>> client =
+      WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+
+  (*client)->Abandon();
+  Result<MachineInfo> info = (*client)->Info(nullptr);
+
+  EXPECT_TRUE(info.ok()) << info.status().message();
+  EXPECT_TRUE(log_.sink().WaitFor("disconnected", kTestDeadline)) << log_.sink().All();
 }
 
 TEST_F(WorkerConnectionTest, DataConnectionForARunThatDoesNotExistIsClosed) {
@@ -263,16 +329,18 @@ TEST_F(WorkerConnectionTest, DataConnectionForARunThatDoesNotExistIsClosed) {
 }
 
 TEST_F(WorkerConnectionTest, SecondOrchestratorIsRefusedWhileTheFirstIsConnected) {
-  Result<std::unique_ptr<WorkerClient>> first = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  Result<std::unique_ptr<WorkerClient>> first =
+      WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
   ASSERT_TRUE(first.ok()) << first.status().message();
   ASSERT_TRUE((*first)->Info(nullptr).ok());  // The first session is established.
-  Result<std::unique_ptr<WorkerClient>> second = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
-  ASSERT_TRUE(second.ok()) << second.status().message();
-
-  Result<MachineInfo> refused = (*second)->Info(nullptr);
+  // Connect retries "busy" until its deadline (its own previous session may
+  // be ending), then gives up with the worker's reason.
+  Result<std::unique_ptr<WorkerClient>> refused =
+      WorkerClient::Connect(worker_.endpoint(), std::chrono::milliseconds(500));
 
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("worker busy: another orchestrator is connected"), std::string::npos)
+  EXPECT_NE(refused.status().message().find("worker busy: another orchestrator is connected"),
+            std::string::npos)
       << refused.status().message();
   EXPECT_NE(refused.status().message().find(worker_.endpoint().ToString()), std::string::npos)
       << "the error should name the worker: " << refused.status().message();
@@ -282,13 +350,15 @@ TEST_F(WorkerConnectionTest, SecondOrchestratorIsRefusedWhileTheFirstIsConnected
 
 TEST_F(WorkerConnectionTest, NextOrchestratorIsServedOnceTheFirstLeaves) {
   {
-    Result<std::unique_ptr<WorkerClient>> first = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+    Result<std::unique_ptr<WorkerClient>> first =
+        WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
     ASSERT_TRUE(first.ok()) << first.status().message();
     ASSERT_TRUE((*first)->Info(nullptr).ok());
   }
   ASSERT_TRUE(log_.sink().WaitFor("disconnected", kTestDeadline)) << log_.sink().All();
 
-  Result<std::unique_ptr<WorkerClient>> next = WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  Result<std::unique_ptr<WorkerClient>> next =
+      WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
 
   ASSERT_TRUE(next.ok()) << next.status().message();
   EXPECT_TRUE((*next)->Info(nullptr).ok());

@@ -218,11 +218,13 @@ int CmdWorker(const WorkerOptions& options, const std::string& listen,
     sigwait(&stop_signals, &signal);
     (*worker)->Stop();
   });
-  stopper.detach();
   // Local sweeps read this line to learn the port.
   std::printf("paretopipe worker listening on %s\n", (*worker)->endpoint().ToString().c_str());
   std::fflush(stdout);
+  // Serve returns only after Stop(), which only the stopper calls: joining
+  // keeps the worker alive until Stop() has returned.
   Status served = (*worker)->Serve();
+  stopper.join();
   if (!served.ok()) return Fail(served);
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "control/protocol.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <utility>
 
@@ -59,10 +60,24 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
         "stage configuration: stage {} of {}, {} batches, window {}, input rank {}: out of range",
         c.stage, c.stages, c.batches, c.window, c.input_shape.size()));
   }
+  // Bounds that keep a configuration from the network from exhausting memory
+  // or overflowing arithmetic (a stage holds `batches` trace rows, `window`
+  // queued batches, and waits up to the stall timeout, converted to ns).
+  constexpr int kMaxBatches = 1000000, kMaxWindow = 1024;
+  constexpr int64_t kMaxStallMs = 3600 * 1000;
+  constexpr int64_t kMaxInputBytes = int64_t{1} << 30;  // The frame payload limit.
+  if (c.batches > kMaxBatches || c.window > kMaxWindow || c.stall_timeout.count() > kMaxStallMs) {
+    return Status::InvalidArgument(fmt::format(
+        "stage configuration: {} batches (max {}), window {} (max {}), stall timeout {} ms (max "
+        "{})",
+        c.batches, kMaxBatches, c.window, kMaxWindow, c.stall_timeout.count(), kMaxStallMs));
+  }
+  int64_t bytes = 4;  // float32
   for (int64_t d : c.input_shape) {
-    if (d < 1 || d > (int64_t{1} << 20)) {
-      return Status::InvalidArgument(
-          fmt::format("stage configuration: input dim {} out of range", d));
+    if (d < 1 || d > kMaxInputBytes || (bytes *= d) > kMaxInputBytes) {
+      return Status::InvalidArgument(fmt::format(
+          "stage configuration: input shape [{}] out of range (at most {} bytes of float32)",
+          fmt::join(c.input_shape, ", "), kMaxInputBytes));
     }
   }
   return c;
@@ -155,8 +170,10 @@ MachineInfo MachineInfoFromJson(const json& j) {
 
 namespace {
 constexpr std::pair<Status::Code, const char*> kCodeNames[] = {
-    {Status::Code::kInvalidArgument, "invalid_argument"}, {Status::Code::kNotFound, "not_found"},
-    {Status::Code::kIoError, "io_error"},                 {Status::Code::kUnavailable, "unavailable"},
+    {Status::Code::kInvalidArgument, "invalid_argument"},
+    {Status::Code::kNotFound, "not_found"},
+    {Status::Code::kIoError, "io_error"},
+    {Status::Code::kUnavailable, "unavailable"},
     {Status::Code::kInternal, "internal"}};
 }  // namespace
 

@@ -4,7 +4,11 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,6 +33,9 @@ using nlohmann::json;
 // Control replies are small and immediate; a worker that cannot send one in
 // 10 s has lost its orchestrator.
 constexpr std::chrono::milliseconds kReplyTimeout{10000};
+// The orchestrator reads a stage's tensors from its file before it sends
+// them: VGG-16's 528 MB from a slow SD card takes a while.
+constexpr std::chrono::minutes kUploadTimeout{5};
 // An orchestrator may stay idle between runs (e.g. while it analyses a
 // model); a control session ends after an hour without a message.
 constexpr std::chrono::hours kIdleSessionTimeout{1};
@@ -37,6 +44,17 @@ struct Connection {
   std::thread thread;
   std::atomic<bool> done{false};
 };
+
+// An orchestrator whose machine vanished (power, Wi-Fi) sends no FIN; TCP
+// keepalive notices within about 25 s (10 s idle, 3 probes 5 s apart), so
+// the worker is free for the next orchestrator instead of "busy" for an hour.
+void EnableKeepalive(Socket& socket) {
+  int on = 1, idle_s = 10, interval_s = 5, count = 3;
+  setsockopt(socket.fd(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  setsockopt(socket.fd(), IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
+  setsockopt(socket.fd(), IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s));
+  setsockopt(socket.fd(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+}
 
 }  // namespace
 
@@ -65,6 +83,7 @@ struct Worker::Impl {
   std::string Name() const { return listener.endpoint().ToString(); }
 
   void HandleConnection(Socket socket);
+  void HandleConnectionOrThrow(Socket socket);
   void ServeControl(Socket& socket);
   Result<json> Dispatch(Socket& socket, const json& request, int64_t received_ns);
   Result<json> Configure(Socket& socket, const json& request);
@@ -74,6 +93,17 @@ struct Worker::Impl {
 };
 
 void Worker::Impl::HandleConnection(Socket socket) {
+  const std::string peer = socket.peer();
+  // Nothing a peer sends may end the daemon: a JSON field of the wrong type
+  // (nlohmann throws) or a failed allocation closes this connection only.
+  try {
+    HandleConnectionOrThrow(std::move(socket));
+  } catch (const std::exception& e) {
+    spdlog::warn("worker {}: connection from {} closed: {}", Name(), peer, e.what());
+  }
+}
+
+void Worker::Impl::HandleConnectionOrThrow(Socket socket) {
   const std::string peer = socket.peer();
   FrameHeader h;
   Status s = socket.ReceiveHeader(&h, FrameLimits{kMaxControlPayloadBytes},
@@ -107,6 +137,7 @@ void Worker::Impl::HandleConnection(Socket socket) {
       control_busy = true;
       control_socket = &socket;
     }
+    EnableKeepalive(socket);
     spdlog::info("worker {}: orchestrator {} connected", Name(), peer);
     ServeControl(socket);
     spdlog::info("worker {}: orchestrator {} disconnected", Name(), peer);
@@ -151,15 +182,20 @@ void Worker::Impl::ServeControl(Socket& socket) {
       return;
     }
     Result<json> request = ParseJsonObject(text, "control message");
-    Result<json> reply =
-        request.ok() ? Dispatch(socket, *request, received_ns) : Result<json>(request.status());
+    Result<json> reply = Status::Internal("not dispatched");
+    try {
+      reply =
+          request.ok() ? Dispatch(socket, *request, received_ns) : Result<json>(request.status());
+    } catch (const std::exception& e) {  // A field of the wrong type, a failed allocation.
+      reply = Status::InvalidArgument(fmt::format("malformed control message: {}", e.what()));
+    }
     json out = reply.ok() ? *reply : ErrorReply(reply.status());
     if (!reply.ok()) spdlog::warn("worker {}: {}", Name(), reply.status().message());
     if (out.contains("t2")) out["t2"] = SteadyNowNs();
     if (!SendJsonFrame(socket, FrameType::kControl, out.dump(), DeadlineIn(kReplyTimeout)).ok())
       return;
     // A pass's kept outputs follow its reply as tensor frames.
-    if (reply.ok() && request->value("op", "") == "pass" && runner) {
+    if (reply.ok() && (*request)["op"] == "pass" && runner) {
       for (const KeptOutput& o : runner->TakeOutputs()) {
         Result<FrameHeader> fh =
             TensorFrameHeader(FrameType::kTensor, o.batch_id, DType::kFloat32, o.shape);
@@ -218,8 +254,8 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
       PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
                                        json{{"ok", true}, {"need_weights", true}}.dump(),
                                        DeadlineIn(kReplyTimeout)));
-      PP_ASSIGN_OR_RETURN(std::string text,
-                          ReceiveJsonFrame(socket, FrameType::kControl, DeadlineIn(kReplyTimeout)));
+      PP_ASSIGN_OR_RETURN(std::string text, ReceiveJsonFrame(socket, FrameType::kControl,
+                                                             DeadlineIn(kUploadTimeout)));
       PP_ASSIGN_OR_RETURN(json upload, ParseJsonObject(text, "weights upload"));
       if (upload.value("op", "") != "weights" || !upload.contains("keys") ||
           !upload["keys"].is_array()) {
@@ -233,13 +269,13 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
       for (const json& k : upload["keys"]) {
         if (!k.is_string()) return Status::InvalidArgument("weights upload: key is not a string");
         FrameHeader h;
-        PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(std::chrono::minutes(5))));
+        PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(kUploadTimeout)));
         if (h.type != FrameType::kTensor) {
           return Status::InvalidArgument(fmt::format(
               "weights upload: expected a tensor frame for '{}'", k.get<std::string>()));
         }
         PP_ASSIGN_OR_RETURN(torch::Tensor t,
-                            ReceiveTensorPayload(socket, h, DeadlineIn(std::chrono::minutes(5))));
+                            ReceiveTensorPayload(socket, h, DeadlineIn(kUploadTimeout)));
         tensors.emplace_back(k.get<std::string>(), std::move(t));
       }
       built = Segment::BuildWithWeights(spec, range, tensors,
@@ -294,7 +330,6 @@ Result<json> Worker::Impl::Connect() {
 }
 
 Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
-  (void)socket;
   if (!runner) return Status::InvalidArgument("pass: no run configured");
   const StageConfig& c = runner->config();
   const bool need_in = c.stage > 0;
@@ -326,7 +361,22 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
     if (stopping) return Status::Unavailable("worker stopping");
     running = runner.get();
   }
+  // While the pass runs nobody reads the control connection; watch it, so a
+  // pass whose orchestrator left (Ctrl-C, a crash, an abandoned session)
+  // stops at once instead of at the stall timeout.
+  std::atomic<bool> pass_done{false};
+  std::thread watcher([&] {
+    while (!pass_done) {
+      pollfd p{socket.fd(), POLLRDHUP, 0};
+      if (poll(&p, 1, 200) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+        runner->Cancel("the orchestrator closed the control connection during the pass");
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+  });
   Result<StageTrace> ran = runner->RunPass(links);
+  pass_done = true;
+  watcher.join();
   {
     std::lock_guard<std::mutex> lock(mu);
     running = nullptr;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "control/protocol.h"
 #include "model/model.h"
@@ -18,6 +19,11 @@ namespace {
 // load VGG-16's weights: seconds on a Pi).
 constexpr std::chrono::milliseconds kReplyTimeout{10000};
 constexpr std::chrono::milliseconds kConfigureTimeout{300000};
+// The worker's `connect` waits up to its link timeout (10 s) per connection.
+constexpr std::chrono::milliseconds kConnectLinksTimeout{30000};
+// After a lost session the worker needs a moment to notice and end it.
+constexpr std::chrono::milliseconds kReconnectTimeout{10000};
+constexpr std::chrono::milliseconds kBusyRetry{100};
 
 Result<json> CheckReply(const std::string& text, const std::string& label) {
   PP_ASSIGN_OR_RETURN(json reply, ParseJsonObject(text, label + " reply"));
@@ -31,28 +37,70 @@ WorkerClient::WorkerClient(Endpoint endpoint, Socket socket)
       socket_(std::move(socket)),
       label_("worker " + endpoint_.ToString()) {}
 
+Result<Socket> WorkerClient::OpenSession(const Endpoint& endpoint, Deadline deadline) {
+  const std::string label = "worker " + endpoint.ToString();
+  while (true) {
+    Result<Socket> socket = ConnectTcp(endpoint, deadline);
+    if (!socket.ok()) return socket.status().WithContext(label);
+    PP_RETURN_IF_ERROR(
+        SendJsonFrame(*socket, FrameType::kHello,
+                      json{{"role", kRoleControl}, {"protocol", kProtocolVersion}}.dump(),
+                      DeadlineIn(kReplyTimeout))
+            .WithContext(label));
+    // The worker serves one orchestrator at a time and answers a second with
+    // an error frame. Ask something to learn which it was.
+    PP_RETURN_IF_ERROR(SendJsonFrame(*socket, FrameType::kControl, json{{"op", "info"}}.dump(),
+                                     DeadlineIn(kReplyTimeout))
+                           .WithContext(label));
+    Result<std::string> reply =
+        ReceiveJsonFrame(*socket, FrameType::kControl, DeadlineIn(kReplyTimeout));
+    if (reply.ok()) return socket;
+    // Busy: our own previous session may still be ending on the worker.
+    if (Clock::now() + kBusyRetry >= deadline ||
+        reply.status().message().find("busy") == std::string::npos) {
+      return reply.status().WithContext(label);
+    }
+    std::this_thread::sleep_for(kBusyRetry);
+  }
+}
+
 Result<std::unique_ptr<WorkerClient>> WorkerClient::Connect(const Endpoint& endpoint,
                                                             std::chrono::milliseconds timeout) {
-  const std::string label = "worker " + endpoint.ToString();
-  Result<Socket> socket = ConnectTcp(endpoint, DeadlineIn(timeout));
-  if (!socket.ok()) return socket.status().WithContext(label);
-  PP_RETURN_IF_ERROR(
-      SendJsonFrame(*socket, FrameType::kHello,
-                    json{{"role", kRoleControl}, {"protocol", kProtocolVersion}}.dump(),
-                    DeadlineIn(kReplyTimeout))
-          .WithContext(label));
-  return std::unique_ptr<WorkerClient>(new WorkerClient(endpoint, std::move(socket).value()));
+  PP_ASSIGN_OR_RETURN(Socket socket, OpenSession(endpoint, DeadlineIn(timeout)));
+  return std::unique_ptr<WorkerClient>(new WorkerClient(endpoint, std::move(socket)));
+}
+
+void WorkerClient::Abandon() {
+  // Closing the session ends the worker's side too: it cancels a pass in
+  // progress and drops the run. The next request opens a new session.
+  socket_.Close();
+  broken_ = true;
+}
+
+Status WorkerClient::Send(const std::string& request_json, Deadline deadline) {
+  if (broken_) {
+    PP_ASSIGN_OR_RETURN(socket_, OpenSession(endpoint_, DeadlineIn(kReconnectTimeout)));
+    broken_ = false;
+  }
+  Status sent = SendJsonFrame(socket_, FrameType::kControl, request_json, deadline);
+  if (!sent.ok()) Abandon();
+  return sent.WithContext(label_);
 }
 
 Result<std::string> WorkerClient::ReadReply(Deadline deadline) {
+  if (broken_) return Status::Unavailable(label_ + ": control connection lost");
   Result<std::string> text = ReceiveJsonFrame(socket_, FrameType::kControl, deadline);
-  if (!text.ok()) return text.status().WithContext(label_);
+  // A reply that did not come (or came malformed) leaves the channel out of
+  // step: the next reply read would be this one. Start afresh instead.
+  if (!text.ok()) {
+    Abandon();
+    return text.status().WithContext(label_);
+  }
   return text;
 }
 
 Result<std::string> WorkerClient::Call(const std::string& request_json, Deadline deadline) {
-  PP_RETURN_IF_ERROR(
-      SendJsonFrame(socket_, FrameType::kControl, request_json, deadline).WithContext(label_));
+  PP_RETURN_IF_ERROR(Send(request_json, deadline));
   return ReadReply(deadline);
 }
 
@@ -92,7 +140,18 @@ Status WorkerClient::Configure(const StageConfig& config, const std::string& wei
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
   if (!reply.value("need_weights", false)) return Status::Ok();
 
-  // The worker has no file with this digest: send the tensors of its blocks.
+  // The worker has no file with this digest and waits for this stage's
+  // tensors. Any failure from here on leaves it mid-upload: abandon the session.
+  Status uploaded = UploadWeights(config, weights_path);
+  if (!uploaded.ok()) {
+    Abandon();
+    return uploaded;
+  }
+  PP_ASSIGN_OR_RETURN(std::string final_text, ReadReply(DeadlineIn(kConfigureTimeout)));
+  return CheckReply(final_text, label_).status();
+}
+
+Status WorkerClient::UploadWeights(const StageConfig& config, const std::string& weights_path) {
   if (weights_path.empty()) {
     return Status::InvalidArgument(label_ + " asks for weights, and this run has no weights file");
   }
@@ -116,36 +175,43 @@ Status WorkerClient::Configure(const StageConfig& config, const std::string& wei
         SendTensor(socket_, FrameType::kTensor, 0, tensor, DeadlineIn(kConfigureTimeout))
             .WithContext(fmt::format("{}: sending weight '{}'", label_, key)));
   }
-  PP_ASSIGN_OR_RETURN(std::string final_text, ReadReply(DeadlineIn(kConfigureTimeout)));
-  return CheckReply(final_text, label_).status();
+  return Status::Ok();
 }
 
 Status WorkerClient::OpenLinks() {
   PP_ASSIGN_OR_RETURN(std::string text,
-                      Call(json{{"op", "connect"}}.dump(), DeadlineIn(kReplyTimeout)));
+                      Call(json{{"op", "connect"}}.dump(), DeadlineIn(kConnectLinksTimeout)));
   return CheckReply(text, label_).status();
 }
 
 Status WorkerClient::StartPass(int repeat) {
-  return SendJsonFrame(socket_, FrameType::kControl,
-                       json{{"op", "pass"}, {"repeat", repeat}}.dump(), DeadlineIn(kReplyTimeout))
-      .WithContext(label_);
+  return Send(json{{"op", "pass"}, {"repeat", repeat}}.dump(), DeadlineIn(kReplyTimeout));
 }
 
-Result<StageTrace> WorkerClient::FinishPass(std::vector<KeptOutput>* outputs,
-                                            std::chrono::milliseconds timeout) {
-  PP_ASSIGN_OR_RETURN(std::string text, ReadReply(DeadlineIn(timeout)));
+Result<StageTrace> WorkerClient::FinishPass(std::vector<KeptOutput>* outputs, Deadline deadline) {
+  PP_ASSIGN_OR_RETURN(std::string text, ReadReply(deadline));
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
-  if (!reply.contains("trace"))
-    return Status::InvalidArgument(label_ + ": pass reply without a trace");
+  // From here a malformed reply may leave output frames unread: abandon on error.
+  Result<StageTrace> trace = ReadTrace(reply, outputs);
+  if (!trace.ok()) Abandon();
+  return trace;
+}
+
+Result<StageTrace> WorkerClient::ReadTrace(const json& reply, std::vector<KeptOutput>* outputs) {
+  if (!reply.contains("trace") || !reply.contains("outputs") ||
+      !reply["outputs"].is_number_integer()) {
+    return Status::InvalidArgument(label_ + ": pass reply without a trace or output count");
+  }
   PP_ASSIGN_OR_RETURN(StageTrace trace, StageTraceFromJson(reply["trace"]));
-  const int n = reply.value("outputs", 0);
-  for (int i = 0; i < n; ++i) {
+  const int64_t n = reply["outputs"].get<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
     FrameHeader h;
     PP_RETURN_IF_ERROR(
         socket_.ReceiveHeader(&h, FrameLimits{}, DeadlineIn(kReplyTimeout)).WithContext(label_));
     if (h.type != FrameType::kTensor || h.dtype != DType::kFloat32) {
-      return Status::InvalidArgument(label_ + ": expected a float32 output tensor frame");
+      return Status::InvalidArgument(
+          fmt::format("{}: expected a float32 output tensor, got a {} frame of {}", label_,
+                      FrameTypeName(h.type), DTypeName(h.dtype)));
     }
     KeptOutput o{static_cast<int64_t>(h.batch_id), h.Shape(), {}};
     o.values.resize(h.payload_bytes / sizeof(float));

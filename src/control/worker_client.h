@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -45,22 +46,33 @@ class WorkerClient {
 
   // Starts a measurement pass; FinishPass waits for its trace.
   Status StartPass(int repeat);
-  // Waits up to `timeout` for the pass started last. Fills `outputs` with
+  // Waits until `deadline` for the pass started last. Fills `outputs` with
   // what the sink kept, when asked for (may be null).
-  Result<StageTrace> FinishPass(std::vector<KeptOutput>* outputs,
-                                std::chrono::milliseconds timeout);
+  Result<StageTrace> FinishPass(std::vector<KeptOutput>* outputs, Deadline deadline);
+
+  // Gives up the current session (e.g. a pass that will never be read):
+  // the worker cancels what it was doing for it. The next request opens a
+  // new session, so requests and replies never get out of step.
+  void Abandon();
 
   // Ends the run on the worker (drops its links; keeps its segment).
   Status EndRun();
 
  private:
   WorkerClient(Endpoint endpoint, Socket socket);
-  Result<std::string> Call(const std::string& request_json, Deadline deadline);
+  // Connects, says hello and checks the worker serves us (not busy with
+  // another orchestrator), retrying "busy" until `deadline`.
+  static Result<Socket> OpenSession(const Endpoint& endpoint, Deadline deadline);
+  Status Send(const std::string& request_json, Deadline deadline);
   Result<std::string> ReadReply(Deadline deadline);
+  Result<std::string> Call(const std::string& request_json, Deadline deadline);
+  Status UploadWeights(const StageConfig& config, const std::string& weights_path);
+  Result<StageTrace> ReadTrace(const nlohmann::json& reply, std::vector<KeptOutput>* outputs);
 
   Endpoint endpoint_;
   Socket socket_;
-  std::string label_;  // "worker H:P", for messages.
+  std::string label_;    // "worker H:P", for messages.
+  bool broken_ = false;  // The session was abandoned; reopen before the next request.
 };
 
 }  // namespace paretopipe

@@ -6,6 +6,7 @@
 #include <poll.h>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -30,7 +31,10 @@ class BufferPool {
  public:
   torch::Tensor Get(c10::IntArrayRef shape) {
     for (torch::Tensor& t : buffers_) {
-      if (t.use_count() == 1 && t.sizes() == shape) return t;
+      // Free when neither the tensor nor its memory is referenced: a segment
+      // whose output is a view of its input (flatten, identity) would
+      // otherwise have the buffer overwritten while it is being sent.
+      if (t.use_count() == 1 && t.storage().use_count() == 1 && t.sizes() == shape) return t;
     }
     buffers_.push_back(torch::empty(shape, torch::kFloat));
     return buffers_.back();
@@ -90,6 +94,7 @@ struct StageRunner::Impl {
   int credits = 0;
   std::vector<Socket*> sockets;
   std::vector<BoundedQueue<InFlight>*> queues;
+  std::atomic<bool> aborted{false};  // Never cleared: a worker aborts only when it stops.
 
   void Fail(Status status) {
     std::vector<BoundedQueue<InFlight>*> to_close;
@@ -110,6 +115,20 @@ struct StageRunner::Impl {
     std::lock_guard<std::mutex> lock(mu);
     return failed;
   }
+
+  // Runs `body` on a new thread; an exception (a failed allocation, a
+  // LibTorch error) fails the pass instead of terminating the process.
+  std::thread Spawn(const std::string& who, std::function<void()> body) {
+    return std::thread([this, who, body = std::move(body)] {
+      try {
+        body();
+      } catch (const std::exception& e) {
+        Fail(Status::Internal(fmt::format("{}: {}", who, FirstLine(e.what()))));
+      }
+    });
+  }
+
+  static std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 };
 
 StageRunner::StageRunner(StageConfig config, std::shared_ptr<Segment> segment)
@@ -121,7 +140,12 @@ StageRunner::~StageRunner() = default;
 
 std::vector<KeptOutput> StageRunner::TakeOutputs() { return std::move(impl_->outputs); }
 
-void StageRunner::Abort() { impl_->Fail(Status::Unavailable("pass aborted")); }
+void StageRunner::Cancel(const std::string& reason) { impl_->Fail(Status::Unavailable(reason)); }
+
+void StageRunner::Abort() {
+  impl_->aborted = true;
+  impl_->Fail(Status::Unavailable("pass aborted: the worker is stopping"));
+}
 
 Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   const StageConfig& c = config_;
@@ -129,11 +153,13 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   const bool is_sink = c.stage == c.stages - 1;
   const bool remote_credits = c.stages > 1;
   const std::string who = fmt::format("stage {}", c.stage + 1);
-  if ((!is_source && !links.in) || (!is_sink && !links.out) ||
-      (is_source && remote_credits && !links.credits_in) ||
-      (is_sink && remote_credits && !links.credits_out)) {
-    return Status::Internal(who + ": a connection this stage needs is missing");
-  }
+  const char* missing =
+      !is_source && !links.in                            ? "from the previous stage"
+      : !is_sink && !links.out                           ? "to the next stage"
+      : is_source && remote_credits && !links.credits_in ? "for credits from the sink"
+      : is_sink && remote_credits && !links.credits_out  ? "for credits to the source"
+                                                         : nullptr;
+  if (missing) return Status::Internal(fmt::format("{}: no connection {}", who, missing));
   if (c.batches < 1 || c.window < 1) {
     return Status::InvalidArgument(
         fmt::format("{}: batches ({}) and window ({}) must be >= 1", who, c.batches, c.window));
@@ -156,8 +182,10 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   BoundedQueue<InFlight> compute_q(c.window + 1), send_q(c.window + 1);
   {
     std::lock_guard<std::mutex> lock(im.mu);
-    im.failed = false;
-    im.error = Status::Ok();
+    // An abort that came before this pass registered its queues still counts.
+    im.failed = im.aborted;
+    im.error =
+        im.aborted ? Status::Unavailable("pass aborted: the worker is stopping") : Status::Ok();
     im.credits = c.window;
     im.queues = {&compute_q, &send_q};
     im.sockets.clear();
@@ -175,12 +203,11 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   trace.batches.resize(c.batches);
   for (int b = 0; b < c.batches; ++b) trace.batches[b].batch_id = b;
   const bool rss_reset = ResetPeakRss();
-  (void)rss_reset;
   const int64_t cpu_begin = ProcessCpuNs();
 
   std::vector<std::thread> threads;
   if (!is_source) {
-    threads.emplace_back([&] {
+    threads.push_back(im.Spawn(who, [&] {
       for (int b = 0; b < c.batches && !im.Failed(); ++b) {
         BatchTrace& t = trace.batches[b];
         // Formatted only on failure: no allocation per message.
@@ -192,13 +219,14 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         s = links.in->ReceiveHeader(&h, limits, stall());
         if (!s.ok()) return im.Fail(s.WithContext(where()));
         if (h.type == FrameType::kError) {
-          std::string reason(h.payload_bytes, '\0');
+          std::string reason(std::min<uint64_t>(h.payload_bytes, kMaxControlPayloadBytes), '\0');
           links.in->ReceiveExact(reason.data(), reason.size(), stall());
           return im.Fail(
               Status::Unavailable(fmt::format("{}: previous stage failed: {}", where(), reason)));
         }
         if (h.type != FrameType::kActivation || h.batch_id != static_cast<uint64_t>(b) ||
-            h.dtype != DType::kFloat32 || h.Shape() != c.input_shape) {
+            h.dtype != DType::kFloat32 ||
+            c10::IntArrayRef(h.shape.data(), h.rank) != c10::IntArrayRef(c.input_shape)) {
           return im.Fail(Status::InvalidArgument(fmt::format(
               "{}: from {}: expected activation of batch {} float32 {}, got {} frame of batch {} "
               "dtype {} shape {}",
@@ -215,10 +243,10 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
               Status::Unavailable(where() + ": compute did not keep up before the stall timeout"));
         }
       }
-    });
+    }));
   }
   if (!is_sink) {
-    threads.emplace_back([&] {
+    threads.push_back(im.Spawn(who, [&] {
       for (int b = 0; b < c.batches; ++b) {
         std::optional<InFlight> item = send_q.Pop(stall());
         if (!item) {
@@ -238,29 +266,33 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
               s.WithContext(fmt::format("{} batch {}: send to {}", who, b, links.out->peer())));
         t.bytes_out = static_cast<int64_t>(h.payload_bytes);
       }
-    });
+    }));
   }
   if (is_source && remote_credits) {
-    threads.emplace_back([&] {
+    threads.push_back(im.Spawn(who, [&] {
       for (int b = 0; b < c.batches; ++b) {
         FrameHeader h;
         Status s = links.credits_in->ReceiveHeader(&h, limits, stall());
-        if (s.ok() && h.type != FrameType::kCredit) {
+        if (s.ok() && (h.type != FrameType::kCredit || h.batch_id != static_cast<uint64_t>(b))) {
           s = Status::InvalidArgument(
-              fmt::format("expected a credit, got a {} frame", FrameTypeName(h.type)));
+              fmt::format("expected the credit of batch {}, got a {} frame of batch {}", b,
+                          FrameTypeName(h.type), h.batch_id));
         }
-        if (!s.ok()) return im.Fail(s.WithContext(fmt::format("{}: credits from the sink", who)));
+        if (!s.ok()) {
+          return im.Fail(s.WithContext(
+              fmt::format("{}: credits from the sink {}", who, links.credits_in->peer())));
+        }
         {
           std::lock_guard<std::mutex> lock(im.mu);
           ++im.credits;
         }
         im.cv.notify_all();
       }
-    });
+    }));
   }
 
   // Compute on this thread, in inference mode (thread-local in LibTorch).
-  {
+  try {
     c10::InferenceMode inference;
     for (int b = 0; b < c.batches && !im.Failed(); ++b) {
       BatchTrace& t = trace.batches[b];
@@ -334,6 +366,8 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         break;
       }
     }
+  } catch (const std::exception& e) {  // E.g. out of memory copying an output.
+    im.Fail(Status::Internal(fmt::format("{}: {}", who, Impl::FirstLine(e.what()))));
   }
   for (std::thread& t : threads) t.join();
   {
@@ -344,7 +378,9 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   }
 
   trace.cpu_ns = ProcessCpuNs() - cpu_begin;
-  trace.peak_rss_bytes = PeakRssBytes();
+  // -1: unknown. Without the reset VmHWM is the daemon's lifetime peak,
+  // perhaps of an earlier, larger model; better no number than a wrong one.
+  trace.peak_rss_bytes = rss_reset ? PeakRssBytes() : -1;
   return trace;
 }
 

@@ -87,7 +87,13 @@ class StageRunner {
   // Outputs the sink kept in the last pass (config.keep_outputs).
   std::vector<KeptOutput> TakeOutputs();
 
-  // Makes a running pass fail soon (e.g. the orchestrator went away).
+  // Makes the running pass fail soon with `reason` (e.g. the orchestrator
+  // went away). Safe from any thread; without a running pass, no effect
+  // beyond the pass about to start.
+  void Cancel(const std::string& reason);
+
+  // Makes the running pass, and every later one, fail at once: the worker
+  // is stopping. Safe from any thread.
   void Abort();
 
   const StageConfig& config() const { return config_; }

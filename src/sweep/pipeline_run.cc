@@ -22,8 +22,8 @@ std::vector<std::vector<int64_t>> StageInputShapes(const ModelAnalysis& analysis
                                                    int64_t batch_size,
                                                    const std::vector<int>& cuts) {
   std::vector<std::vector<int64_t>> shapes;
-  shapes.push_back({batch_size, analysis.entry.input_channels, analysis.input_side_px,
-                    analysis.input_side_px});
+  shapes.push_back(
+      {batch_size, analysis.entry.input_channels, analysis.input_side_px, analysis.input_side_px});
   for (int cut : cuts) {
     std::vector<int64_t> shape = analysis.blocks[cut - 1].output_shape;  // At batch 1.
     shape[0] = batch_size;
@@ -75,14 +75,12 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.device = cfg.device;
     c.input_seed = plan.input_seed;
     c.keep_outputs = plan.keep_outputs;
+    c.stall_timeout = plan.stall_timeout;
     PP_RETURN_IF_ERROR(workers[s]->Configure(c, plan.weights_path));
   }
   for (WorkerClient* w : workers) PP_RETURN_IF_ERROR(w->OpenLinks());
 
   std::vector<std::vector<StageTrace>> repeats;
-  // A pass ends when its stages do; each stage gives up after its stall
-  // timeout per wait, so this bound is only reached if a worker hangs.
-  const auto pass_timeout = std::chrono::milliseconds(60000) * (cfg.batches + 2);
   for (int r = 0; r < cfg.repeats; ++r) {
     std::vector<ClockOffset> clocks;
     for (WorkerClient* w : workers) {
@@ -90,14 +88,25 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
       clocks.push_back(clock);
     }
     const auto pass_begin = std::chrono::steady_clock::now();
+    // A pass ends when its stages do; each stage gives up after its stall
+    // timeout per wait, so this bound is reached only if a worker hangs.
+    const Deadline pass_deadline = DeadlineIn(plan.stall_timeout * (cfg.batches + 2));
     // Sink first: every stage is waiting before the source makes its first batch.
-    for (int s = stages - 1; s >= 0; --s) PP_RETURN_IF_ERROR(workers[s]->StartPass(r));
+    for (int s = stages - 1; s >= 0; --s) {
+      Status started = workers[s]->StartPass(r);
+      if (!started.ok()) {
+        // The stages already started would wait for input until their stall
+        // timeout: end their sessions, which cancels their passes.
+        for (int t = stages - 1; t > s; --t) workers[t]->Abandon();
+        return started;
+      }
+    }
     std::vector<StageTrace> traces(stages);
     Status first_error;
     for (int s = 0; s < stages; ++s) {
       if (outputs && s == stages - 1) outputs->clear();
       Result<StageTrace> trace =
-          workers[s]->FinishPass(s == stages - 1 ? outputs : nullptr, pass_timeout);
+          workers[s]->FinishPass(s == stages - 1 ? outputs : nullptr, pass_deadline);
       if (!trace.ok()) {
         // Report the root cause: a stage's own failure (a malformed frame, a
         // compute error), not the "peer closed" (Unavailable) its neighbours

@@ -6,6 +6,7 @@
 // Thread safety: one run at a time per set of clients.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct RunPlan {
   uint64_t input_seed = 0;
   bool keep_outputs = false;  // Return the sink's outputs (for checks).
   int clock_samples = 16;     // Clock exchanges per worker before each pass.
+  // How long a stage waits for a frame, a credit or queue room before it
+  // fails the pass (StageConfig::stall_timeout).
+  std::chrono::milliseconds stall_timeout{60000};
 };
 
 // Where a run's wall time went, for the sweep's overhead accounting.
