@@ -137,37 +137,6 @@ Result<StageTrace> StageTraceFromJson(const json& j) {
   return t;
 }
 
-json ToJson(const MachineInfo& m) {
-  return json{{"hostname", m.hostname},
-              {"cpu_model", m.cpu_model},
-              {"logical_cpus", m.logical_cpus},
-              {"kernel", m.kernel},
-              {"arch", m.arch},
-              {"blas", m.blas},
-              {"blas_path", m.blas_path},
-              {"libtorch_version", m.libtorch_version},
-              {"compiler", m.compiler}};
-}
-
-MachineInfo MachineInfoFromJson(const json& j) {
-  MachineInfo m;
-  auto s = [&](const char* k) {
-    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string("unknown");
-  };
-  m.hostname = s("hostname");
-  m.cpu_model = s("cpu_model");
-  m.kernel = s("kernel");
-  m.arch = s("arch");
-  m.blas = s("blas");
-  m.blas_path = s("blas_path");
-  m.libtorch_version = s("libtorch_version");
-  m.compiler = s("compiler");
-  m.logical_cpus = j.contains("logical_cpus") && j["logical_cpus"].is_number_integer()
-                       ? j["logical_cpus"].get<int>()
-                       : 0;
-  return m;
-}
-
 namespace {
 constexpr std::pair<Status::Code, const char*> kCodeNames[] = {
     {Status::Code::kInvalidArgument, "invalid_argument"},

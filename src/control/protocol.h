@@ -30,9 +30,6 @@ Result<StageConfig> StageConfigFromJson(const nlohmann::json& j);
 nlohmann::json ToJson(const StageTrace& trace);
 Result<StageTrace> StageTraceFromJson(const nlohmann::json& j);
 
-nlohmann::json ToJson(const MachineInfo& machine);
-MachineInfo MachineInfoFromJson(const nlohmann::json& j);
-
 // The reply to a failed request: {"ok": false, "error": message, "code": name},
 // the code as "invalid_argument", "not_found", "io_error", "unavailable" or
 // "internal", so the orchestrator can tell a stage's own failure from the

@@ -211,7 +211,7 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
   if (op == "clock") return json{{"ok", true}, {"t1", received_ns}, {"t2", 0}};
   if (op == "info") {
     return json{{"ok", true},
-                {"machine", ToJson(DescribeMachine())},
+                {"machine", MachineToJson(DescribeMachine())},
                 {"threads", options.threads},
                 {"protocol", kProtocolVersion},
                 {"pid", static_cast<int64_t>(getpid())}};

@@ -114,7 +114,7 @@ Result<MachineInfo> WorkerClient::Info(int* threads) {
                                                kProtocolVersion));
   }
   if (threads) *threads = reply.value("threads", 0);
-  return MachineInfoFromJson(reply.value("machine", json::object()));
+  return MachineFromJson(reply.value("machine", json::object()));
 }
 
 Result<ClockOffset> WorkerClient::SyncClock(int samples) {

@@ -101,8 +101,38 @@ MachineInfo DescribeMachine() {
   return m;
 }
 
-bool IsReferenceBlas(const MachineInfo& machine) {
-  return machine.blas.rfind("reference", 0) == 0;
+bool IsReferenceBlas(const MachineInfo& machine) { return machine.blas.rfind("reference", 0) == 0; }
+
+nlohmann::ordered_json MachineToJson(const MachineInfo& m) {
+  return {{"hostname", m.hostname},
+          {"cpu_model", m.cpu_model},
+          {"logical_cpus", m.logical_cpus},
+          {"kernel", m.kernel},
+          {"arch", m.arch},
+          {"blas", m.blas},
+          {"blas_path", m.blas_path},
+          {"libtorch_version", m.libtorch_version},
+          {"compiler", m.compiler}};
+}
+
+MachineInfo MachineFromJson(const nlohmann::json& j) {
+  auto text = [&](const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
+                                                 : std::string("unknown");
+  };
+  MachineInfo m;
+  m.hostname = text("hostname");
+  m.cpu_model = text("cpu_model");
+  m.kernel = text("kernel");
+  m.arch = text("arch");
+  m.blas = text("blas");
+  m.blas_path = text("blas_path");
+  m.libtorch_version = text("libtorch_version");
+  m.compiler = text("compiler");
+  m.logical_cpus = j.contains("logical_cpus") && j["logical_cpus"].is_number_integer()
+                       ? j["logical_cpus"].get<int>()
+                       : 0;
+  return m;
 }
 
 }  // namespace paretopipe

@@ -18,15 +18,25 @@ void Synchronize(const torch::Device& device) {
 }
 
 nlohmann::ordered_json SummaryToJson(const Summary& s) {
-  return {{"n", s.n},       {"median", s.median},  {"p95", s.p95},
-          {"mean", s.mean}, {"min", s.min},        {"max", s.max},
+  return {{"n", s.n},
+          {"median", s.median},
+          {"p95", s.p95},
+          {"mean", s.mean},
+          {"min", s.min},
+          {"max", s.max},
           {"median_ci95", {s.median_ci_low, s.median_ci_high}}};
 }
 
 Result<Profile> Run(const ProfileRequest& request) {
-  if (request.batch < 1) return Status::InvalidArgument(fmt::format("--batch must be at least 1, got {}", request.batch));
-  if (request.repeat < 1) return Status::InvalidArgument(fmt::format("--repeat must be at least 1, got {}", request.repeat));
-  if (request.warmup < 0) return Status::InvalidArgument(fmt::format("--warmup must be at least 0, got {}", request.warmup));
+  if (request.batch < 1)
+    return Status::InvalidArgument(
+        fmt::format("--batch must be at least 1, got {}", request.batch));
+  if (request.repeat < 1)
+    return Status::InvalidArgument(
+        fmt::format("--repeat must be at least 1, got {}", request.repeat));
+  if (request.warmup < 0)
+    return Status::InvalidArgument(
+        fmt::format("--warmup must be at least 0, got {}", request.warmup));
   Profile profile;
   profile.request = request;
   if (profile.request.threads == 0) profile.request.threads = DefaultThreads();
@@ -75,7 +85,9 @@ Result<Profile> Run(const ProfileRequest& request) {
       const auto start = std::chrono::steady_clock::now();
       PP_ASSIGN_OR_RETURN(torch::Tensor out, model->RunBlocks(k, k + 1, inputs[k]));
       Synchronize(model->device());
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
       if (timed) samples[k].push_back(ms);
       total_ms += ms;
     }
@@ -103,7 +115,6 @@ nlohmann::ordered_json ProfileToJson(const Profile& p) {
                       {"macs", b.macs},
                       {"parameters", b.parameters}});
   }
-  const MachineInfo& m = p.machine;
   return {
       {"format", "paretopipe.profile"},
       {"version", 1},
@@ -120,16 +131,7 @@ nlohmann::ordered_json ProfileToJson(const Profile& p) {
         {"threads", p.request.threads},
         {"device", p.request.device},
         {"clock", "steady_clock"}}},
-      {"machine",
-       {{"hostname", m.hostname},
-        {"cpu_model", m.cpu_model},
-        {"logical_cpus", m.logical_cpus},
-        {"kernel", m.kernel},
-        {"arch", m.arch},
-        {"blas", m.blas},
-        {"blas_path", m.blas_path},
-        {"libtorch_version", m.libtorch_version},
-        {"compiler", m.compiler}}},
+      {"machine", MachineToJson(p.machine)},
       {"blocks", blocks},
       {"total_compute_ms", SummaryToJson(p.total_ms)},
   };
