@@ -2,7 +2,7 @@
 # The main job: set up, build, then split mobilenet_v2 at each of its 18 cuts,
 # run every split as a two-stage pipeline on two local worker processes
 # (loopback, one core each), print the Pareto table and keep every run in
-# ./paretopipe.db. About 3 minutes on 2 cores.
+# ./paretopipe.db. About 3 to 5 minutes on 2 cores, plus the first build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
