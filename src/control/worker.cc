@@ -271,8 +271,9 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
         FrameHeader h;
         PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(kUploadTimeout)));
         if (h.type != FrameType::kTensor) {
-          return Status::InvalidArgument(fmt::format(
-              "weights upload: expected a tensor frame for '{}'", k.get<std::string>()));
+          return Status::InvalidArgument(
+              fmt::format("weights upload: expected a tensor frame for '{}', got a {} frame",
+                          k.get<std::string>(), FrameTypeName(h.type)));
         }
         PP_ASSIGN_OR_RETURN(torch::Tensor t,
                             ReceiveTensorPayload(socket, h, DeadlineIn(kUploadTimeout)));

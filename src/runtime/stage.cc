@@ -57,7 +57,8 @@ Status WaitReadable(Socket& socket, Deadline deadline) {
     pollfd p{socket.fd(), POLLIN, 0};
     const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
     if (n > 0) return Status::Ok();
-    if (n < 0 && errno != EINTR) return Status::IoError(fmt::format("poll: {}", strerror(errno)));
+    if (n < 0 && errno != EINTR)
+      return Status::IoError(fmt::format("waiting for {}: {}", socket.peer(), strerror(errno)));
   }
 }
 

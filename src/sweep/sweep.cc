@@ -214,7 +214,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                                          record.latency_ms_mean.mean, record.throughput_ips.mean)
                            : "FAILED: " + record.error;
     progress << fmt::format("[{}/{}] cuts {:<8} {}  (elapsed {}, ETA {})\n", i + 1, combos.size(),
-                            fmt::join(c.cuts, ","), what, ClockText(elapsed), ClockText(eta))
+                            fmt::format("{}", fmt::join(c.cuts, ":")), what, ClockText(elapsed), ClockText(eta))
              << std::flush;
     result.runs.push_back(std::move(record));
     if (!run.ok() && !o.keep_going) return run.status();
