@@ -78,7 +78,7 @@ struct Worker::Impl {
   std::string segment_key;
   std::shared_ptr<Segment> segment;
   std::unique_ptr<StageRunner> runner;
-  Socket in, out, credits_in, credits_out;
+  std::unique_ptr<Link> in, out, credits_in, credits_out;  // The current run's links.
 
   std::string Name() const { return listener.endpoint().ToString(); }
 
@@ -313,12 +313,15 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
 Result<json> Worker::Impl::Connect() {
   if (!runner) return Status::InvalidArgument("connect: no run configured");
   const StageConfig& c = runner->config();
-  auto open = [&](const std::string& target, const char* role, Socket* socket) -> Status {
+  auto open = [&](const std::string& target, const char* role,
+                  std::unique_ptr<Link>* link) -> Status {
     PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(target));
-    PP_ASSIGN_OR_RETURN(*socket, ConnectTcp(e, DeadlineIn(options.link_timeout)));
-    return SendJsonFrame(*socket, FrameType::kHello,
-                         json{{"role", role}, {"run_id", c.run_id}}.dump(),
-                         DeadlineIn(kReplyTimeout));
+    PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(e, DeadlineIn(options.link_timeout)));
+    PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kHello,
+                                     json{{"role", role}, {"run_id", c.run_id}}.dump(),
+                                     DeadlineIn(kReplyTimeout)));
+    *link = std::make_unique<TcpLink>(std::move(socket));
+    return Status::Ok();
   };
   if (c.stage < c.stages - 1)
     PP_RETURN_IF_ERROR(
@@ -337,15 +340,15 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
   const bool need_credits = c.stage == 0 && c.stages > 1;
   {
     std::unique_lock<std::mutex> lock(mu);
-    auto take = [&](const char* role, Socket* into) -> Status {
-      if (into->valid()) return Status::Ok();
+    auto take = [&](const char* role, std::unique_ptr<Link>* into) -> Status {
+      if (*into) return Status::Ok();
       if (!cv.wait_until(lock, DeadlineIn(options.link_timeout),
                          [&] { return inbox.count(role) > 0 || stopping; }) ||
           stopping) {
         return Status::Unavailable(fmt::format("stage {}: no {} connection arrived within {} ms",
                                                c.stage + 1, role, options.link_timeout.count()));
       }
-      *into = std::move(inbox[role]);
+      *into = std::make_unique<TcpLink>(std::move(inbox[role]));
       inbox.erase(role);
       return Status::Ok();
     };
@@ -353,10 +356,10 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
     if (need_credits) PP_RETURN_IF_ERROR(take(kRoleCredit, &credits_in));
   }
   StageLinks links;
-  links.in = in.valid() ? &in : nullptr;
-  links.out = out.valid() ? &out : nullptr;
-  links.credits_in = credits_in.valid() ? &credits_in : nullptr;
-  links.credits_out = credits_out.valid() ? &credits_out : nullptr;
+  links.in = in.get();
+  links.out = out.get();
+  links.credits_in = credits_in.get();
+  links.credits_out = credits_out.get();
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return Status::Unavailable("worker stopping");
@@ -392,10 +395,10 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
 
 void Worker::Impl::EndRun() {
   runner.reset();
-  in.Close();
-  out.Close();
-  credits_in.Close();
-  credits_out.Close();
+  in.reset();
+  out.reset();
+  credits_in.reset();
+  credits_out.reset();
   std::lock_guard<std::mutex> lock(mu);
   current_run = -1;
   inbox.clear();

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <poll.h>
 
 #include <condition_variable>
 #include <functional>
@@ -44,24 +43,6 @@ class BufferPool {
   std::vector<torch::Tensor> buffers_;
 };
 
-// Waits until `socket` has bytes to read, so that the receive time excludes
-// the wait for the previous stage.
-Status WaitReadable(Socket& socket, Deadline deadline) {
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      return Status::Unavailable(
-          fmt::format("no data from {} before the stall timeout", socket.peer()));
-    }
-    pollfd p{socket.fd(), POLLIN, 0};
-    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (n > 0) return Status::Ok();
-    if (n < 0 && errno != EINTR)
-      return Status::IoError(fmt::format("waiting for {}: {}", socket.peer(), strerror(errno)));
-  }
-}
-
 FrameHeader ActivationHeader(int64_t batch_id, const torch::Tensor& t, int64_t origin_ns) {
   FrameHeader h;
   h.type = FrameType::kActivation;
@@ -93,24 +74,24 @@ struct StageRunner::Impl {
   Status error;
   bool failed = false;
   int credits = 0;
-  std::vector<Socket*> sockets;
+  std::vector<Link*> links;
   std::vector<BoundedQueue<InFlight>*> queues;
   std::atomic<bool> aborted{false};  // Never cleared: a worker aborts only when it stops.
 
   void Fail(Status status) {
     std::vector<BoundedQueue<InFlight>*> to_close;
-    std::vector<Socket*> to_shut;
+    std::vector<Link*> to_shut;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (failed) return;
       failed = true;
       error = std::move(status);
       to_close = queues;
-      to_shut = sockets;
+      to_shut = links;
     }
     cv.notify_all();
     for (auto* q : to_close) q->Close();
-    for (Socket* s : to_shut) s->Shutdown();
+    for (Link* l : to_shut) l->Shutdown();
   }
   bool Failed() {
     std::lock_guard<std::mutex> lock(mu);
@@ -189,9 +170,9 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         im.aborted ? Status::Unavailable("pass aborted: the worker is stopping") : Status::Ok();
     im.credits = c.window;
     im.queues = {&compute_q, &send_q};
-    im.sockets.clear();
-    for (Socket* s : {links.in, links.out, links.credits_in, links.credits_out}) {
-      if (s) im.sockets.push_back(s);
+    im.links.clear();
+    for (Link* l : {links.in, links.out, links.credits_in, links.credits_out}) {
+      if (l) im.links.push_back(l);
     }
   }
   auto stall = [&] {
@@ -213,7 +194,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         BatchTrace& t = trace.batches[b];
         // Formatted only on failure: no allocation per message.
         auto where = [&] { return fmt::format("{} batch {}", who, b); };
-        Status s = WaitReadable(*links.in, stall());
+        Status s = links.in->WaitForFrame(stall());
         if (!s.ok()) return im.Fail(s.WithContext(where()));
         t.recv_begin_ns = SteadyNowNs();
         FrameHeader h;
@@ -221,7 +202,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         if (!s.ok()) return im.Fail(s.WithContext(where()));
         if (h.type == FrameType::kError) {
           std::string reason(std::min<uint64_t>(h.payload_bytes, kMaxControlPayloadBytes), '\0');
-          links.in->ReceiveExact(reason.data(), reason.size(), stall());
+          links.in->ReceivePayload(reason.data(), reason.size(), stall());
           return im.Fail(
               Status::Unavailable(fmt::format("{}: previous stage failed: {}", where(), reason)));
         }
@@ -235,7 +216,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
               DTypeName(h.dtype), h.Shape())));
         }
         torch::Tensor buffer = im.pool.Get(c.input_shape);
-        s = links.in->ReceiveExact(buffer.data_ptr(), h.payload_bytes, stall());
+        s = links.in->ReceivePayload(buffer.data_ptr(), h.payload_bytes, stall());
         if (!s.ok()) return im.Fail(s.WithContext(where()));
         t.recv_end_ns = SteadyNowNs();
         t.bytes_in = static_cast<int64_t>(h.payload_bytes);
@@ -260,7 +241,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         FrameHeader h = ActivationHeader(b, item->tensor, item->origin_ns);
         t.send_begin_ns = SteadyNowNs();
         h.sent_ns = t.send_begin_ns;
-        Status s = links.out->SendFrame(h, item->tensor.data_ptr(), stall());
+        Status s = links.out->Send(h, item->tensor.data_ptr(), stall());
         t.send_end_ns = SteadyNowNs();
         if (!s.ok())
           return im.Fail(
@@ -351,7 +332,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           credit.type = FrameType::kCredit;
           credit.batch_id = static_cast<uint64_t>(b);
           credit.sent_ns = SteadyNowNs();
-          s = links.credits_out->SendFrame(credit, nullptr, stall());
+          s = links.credits_out->Send(credit, nullptr, stall());
           if (!s.ok()) {
             im.Fail(s.WithContext(where() + ": returning the credit"));
             break;
@@ -374,7 +355,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   {
     std::lock_guard<std::mutex> lock(im.mu);
     im.queues.clear();
-    im.sockets.clear();
+    im.links.clear();
     if (im.failed) return im.error;
   }
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "metrics/run_record.h"
-#include "transport/socket.h"
+#include "transport/link.h"
 #include "util/status.h"
 
 namespace paretopipe {
@@ -53,12 +53,13 @@ struct StageConfig {
   std::chrono::milliseconds stall_timeout{60000};
 };
 
-// A stage's connections for one pass. Null where the stage has none.
+// A stage's links for one pass, of whichever backend. Null where the stage
+// has none.
 struct StageLinks {
-  Socket* in = nullptr;           // From the previous stage (not at the source).
-  Socket* out = nullptr;          // To the next stage (not at the sink).
-  Socket* credits_in = nullptr;   // At the source, from the sink (when stages > 1).
-  Socket* credits_out = nullptr;  // At the sink, to the source (when stages > 1).
+  Link* in = nullptr;           // From the previous stage (not at the source).
+  Link* out = nullptr;          // To the next stage (not at the sink).
+  Link* credits_in = nullptr;   // At the source, from the sink (when stages > 1).
+  Link* credits_out = nullptr;  // At the sink, to the source (when stages > 1).
 };
 
 // A sink output kept for checking: a float32 tensor's shape and bytes.
