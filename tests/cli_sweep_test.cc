@@ -278,6 +278,11 @@ class CliSweepErrorTest : public ::testing::Test {
   std::string db_ = dir_.path() + "/runs.db";
 };
 
+TEST_F(CliSweepErrorTest, StallTimeoutOutOfRange) {
+  ExpectOneLineError(SweepArgs(db_) + " --stall-timeout 0.5",
+                     "--stall-timeout 0.5 s: must be within 1..3600 s");
+}
+
 TEST_F(CliSweepErrorTest, CutBeyondTheModel) {
   ExpectOneLineError(SweepArgs(db_, "99"), "'99' is not valid");
 }

@@ -462,6 +462,12 @@ int Main(int argc, char** argv) {
                     "Square input side (default: the model's nominal size)");
   sweep->add_option("--db", sweep_options.db_path, "SQLite file the runs go to")
       ->capture_default_str();
+  double sweep_stall_s = 60;
+  sweep
+      ->add_option("--stall-timeout", sweep_stall_s,
+                   "Seconds a stage waits for a frame or a credit before the run fails (raise it "
+                   "for models whose batch takes longer than this on a slow device)")
+      ->capture_default_str();
   sweep
       ->add_option("--latency", sweep_latency,
                    "Latency statistic of the final table: mean, p50, p95, p99")
@@ -530,6 +536,8 @@ int Main(int argc, char** argv) {
     sweep_options.seed = sweep_model.seed;
     sweep_options.weights_path = sweep_model.weights;
     if (!sweep_workers.empty()) sweep_options.workers = CLI::detail::split(sweep_workers, ',');
+    sweep_options.stall_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(sweep_stall_s * 1000));
     return CmdSweep(sweep_options, sweep_latency);
   }
   if (pareto->parsed()) {

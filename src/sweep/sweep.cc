@@ -113,6 +113,10 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     return Status::InvalidArgument(
         fmt::format("--backend {}: this build has the tcp backend only", o.backend));
   }
+  if (o.stall_timeout < std::chrono::seconds(1) || o.stall_timeout > std::chrono::hours(1)) {
+    return Status::InvalidArgument(fmt::format("--stall-timeout {} s: must be within 1..3600 s",
+                                               o.stall_timeout.count() / 1000.0));
+  }
   if (o.batch_size < 1 || o.batches < 1 || o.warmup < 0 || o.warmup >= o.batches || o.window < 1 ||
       o.repeats < 1) {
     return Status::InvalidArgument(
@@ -191,6 +195,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan.run_id = run_base + static_cast<int64_t>(i);
     plan.input_seed = o.seed;
     plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
+    plan.stall_timeout = o.stall_timeout;
     RunTiming timing;
     Result<RunRecord> run = RunPipeline(ptrs, plan, nullptr, &timing);
     result.passes_s += timing.passes_s;
@@ -214,7 +219,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                                          record.latency_ms_mean.mean, record.throughput_ips.mean)
                            : "FAILED: " + record.error;
     progress << fmt::format("[{}/{}] cuts {:<8} {}  (elapsed {}, ETA {})\n", i + 1, combos.size(),
-                            fmt::format("{}", fmt::join(c.cuts, ":")), what, ClockText(elapsed), ClockText(eta))
+                            fmt::format("{}", fmt::join(c.cuts, ":")), what, ClockText(elapsed),
+                            ClockText(eta))
              << std::flush;
     result.runs.push_back(std::move(record));
     if (!run.ok() && !o.keep_going) return run.status();

@@ -7,6 +7,7 @@
 // Thread safety: one sweep at a time per process.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <iosfwd>
 #include <string>
@@ -38,6 +39,8 @@ struct SweepOptions {
   int max_runs = 500;      // "all" refuses more combinations than this.
   std::string binary;      // The paretopipe executable, for local workers.
   bool keep_going = true;  // A failed run is stored and the sweep goes on.
+  // How long a stage waits for a frame or a credit before it fails the run.
+  std::chrono::milliseconds stall_timeout{60000};
 };
 
 struct SweepResult {
