@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
+
 namespace paretopipe {
 namespace {
 
@@ -19,11 +21,9 @@ struct LinkPair {
 };
 
 LinkPair ConnectedTcpLinks() {
-  Listener listener = Listener::Listen({"127.0.0.1", 0}).value();
-  Socket client = ConnectTcp(listener.endpoint(), DeadlineIn(kTestDeadline)).value();
-  Socket server = listener.Accept(DeadlineIn(kTestDeadline)).value();
-  return {std::make_unique<TcpLink>(std::move(client)),
-          std::make_unique<TcpLink>(std::move(server))};
+  testing::LoopbackPair pair = testing::ConnectedLoopback(kTestDeadline);
+  return {std::make_unique<TcpLink>(std::move(pair.client)),
+          std::make_unique<TcpLink>(std::move(pair.server))};
 }
 
 TEST(TcpLinkTest, FrameArrivesWithItsHeaderAndBytes) {
@@ -55,9 +55,11 @@ TEST(TcpLinkTest, WaitForFrameEndsAtItsDeadlineNamingThePeer) {
 
   Status s = links.receiver->WaitForFrame(DeadlineIn(std::chrono::milliseconds(100)));
 
+  const auto elapsed = Clock::now() - begin;
   EXPECT_EQ(s.code(), Status::Code::kUnavailable);
   EXPECT_NE(s.message().find(links.receiver->peer()), std::string::npos) << s.message();
-  EXPECT_LT(Clock::now() - begin, std::chrono::milliseconds(2500));
+  EXPECT_GE(elapsed, std::chrono::milliseconds(90)) << "returned before its deadline";
+  EXPECT_LT(elapsed, std::chrono::milliseconds(2500));
 }
 
 TEST(TcpLinkTest, ShutdownWakesABlockedReceiver) {
@@ -74,6 +76,7 @@ TEST(TcpLinkTest, ShutdownWakesABlockedReceiver) {
   receiver.join();
 
   EXPECT_FALSE(received.ok());
+  EXPECT_NE(received.message().find("shut down"), std::string::npos) << received.message();
   EXPECT_LT(Clock::now() - begin, std::chrono::milliseconds(2500));
 }
 

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.h"
+
 namespace paretopipe {
 namespace {
 
@@ -22,19 +24,8 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-struct Pair {
-  Listener listener;
-  Socket client;
-  Socket server;
-};
-
-Pair Connected() {
-  Pair pair;
-  pair.listener = Listener::Listen({"127.0.0.1", 0}).value();
-  pair.client = ConnectTcp(pair.listener.endpoint(), DeadlineIn(kTestDeadline)).value();
-  pair.server = pair.listener.Accept(DeadlineIn(kTestDeadline)).value();
-  return pair;
-}
+using Pair = testing::LoopbackPair;
+Pair Connected() { return testing::ConnectedLoopback(kTestDeadline); }
 
 // Writes raw bytes, bypassing SendFrame, to play a misbehaving peer.
 void SendRaw(Socket& socket, const void* data, size_t bytes) {
@@ -271,6 +262,7 @@ TEST(SocketTest, ReceiveHeaderTimesOutAtItsDeadline) {
   const Status status =
       pair.server.ReceiveHeader(&header, FrameLimits{}, DeadlineIn(milliseconds(200)));
   EXPECT_LT(Clock::now() - start, kGenerousBound);
+  EXPECT_GE(Clock::now() - start, milliseconds(150)) << "gave up before its deadline";
   EXPECT_EQ(status.code(), Status::Code::kUnavailable);
   EXPECT_TRUE(Contains(status.message(), "timed out after")) << status.message();
   EXPECT_TRUE(Contains(status.message(), "waiting for the frame header")) << status.message();
@@ -285,6 +277,7 @@ TEST(SocketTest, ReceiveExactTimesOutMidPayload) {
   const Status status =
       pair.server.ReceiveExact(payload.data(), payload.size(), DeadlineIn(milliseconds(200)));
   EXPECT_LT(Clock::now() - start, kGenerousBound);
+  EXPECT_GE(Clock::now() - start, milliseconds(150)) << "gave up before its deadline";
   EXPECT_EQ(status.code(), Status::Code::kUnavailable);
   EXPECT_TRUE(Contains(status.message(), "(got 10 of 100 bytes)")) << status.message();
 }
@@ -299,6 +292,7 @@ TEST(SocketTest, SendFrameTimesOutWhenThePeerDoesNotRead) {
   const Status status =
       pair.client.SendFrame(header, payload.data(), DeadlineIn(milliseconds(300)));
   EXPECT_LT(Clock::now() - start, kGenerousBound);
+  EXPECT_GE(Clock::now() - start, milliseconds(150)) << "gave up before its deadline";
   EXPECT_EQ(status.code(), Status::Code::kUnavailable);
   EXPECT_TRUE(Contains(status.message(), "timed out after")) << status.message();
 }
@@ -319,6 +313,7 @@ TEST(ListenerTest, AcceptTimesOutAtItsDeadline) {
   const auto start = Clock::now();
   const Status status = listener.Accept(DeadlineIn(milliseconds(200))).status();
   EXPECT_LT(Clock::now() - start, kGenerousBound);
+  EXPECT_GE(Clock::now() - start, milliseconds(150)) << "gave up before its deadline";
   EXPECT_EQ(status.code(), Status::Code::kUnavailable);
   EXPECT_TRUE(Contains(status.message(), "timed out after")) << status.message();
 }
@@ -349,6 +344,7 @@ TEST(ConnectTest, RefusedUntilTheDeadlineIsUnavailable) {
   const auto start = Clock::now();
   const Status status = ConnectTcp({"127.0.0.1", port}, DeadlineIn(milliseconds(200))).status();
   EXPECT_LT(Clock::now() - start, kGenerousBound);
+  EXPECT_GE(Clock::now() - start, milliseconds(150)) << "gave up before its deadline";
   EXPECT_EQ(status.code(), Status::Code::kUnavailable);
   EXPECT_TRUE(Contains(status.message(), "connection refused")) << status.message();
 }

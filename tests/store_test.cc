@@ -446,7 +446,13 @@ TEST(ResultStoreTest, TwoWritersOnOneFileBothCommitEveryRun) {
 
   std::vector<RunRecord> runs = LoadOrDie(*OpenOrDie(path), RunFilter());
   ASSERT_EQ(runs.size(), 10u);
-  for (size_t i = 1; i < runs.size(); ++i) EXPECT_LT(runs[i - 1].id, runs[i].id);
+  // Every run arrived whole: no writer's transaction interleaved with another's.
+  const RunRecord expected = FullRecord(2);
+  for (const RunRecord& r : runs) {
+    EXPECT_EQ(r.stages.size(), expected.stages.size()) << "run " << r.id;
+    EXPECT_EQ(r.repeats.size(), expected.repeats.size()) << "run " << r.id;
+    EXPECT_EQ(r.environment.size(), expected.environment.size()) << "run " << r.id;
+  }
 }
 
 TEST(ResultStoreTest, RunsSurviveClosingAndReopening) {
@@ -516,6 +522,10 @@ TEST(ResultStoreTest, DeletingARunDeletesItsRows) {
   std::unique_ptr<ResultStore> store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
   int64_t id = InsertOrDie(*store, FullRecord(2));
+  for (const char* table : {"run_environment", "run_repeats", "run_stages", "run_samples"}) {
+    ASSERT_NE(QueryOnOwnConnection(path, std::string("SELECT count(*) FROM ") + table), "0")
+        << table << " has no rows to delete";
+  }
 
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "loopback.h"
+
 namespace paretopipe {
 namespace {
 
@@ -17,34 +19,22 @@ namespace {
 // instead of hanging it.
 constexpr std::chrono::milliseconds kTestDeadline(3000);
 
-struct ConnectedPair {
-  Listener listener;
-  Socket sender;
-  Socket receiver;
-};
-
-ConnectedPair Connect() {
-  ConnectedPair pair;
-  pair.listener = Listener::Listen({"127.0.0.1", 0}).value();
-  pair.sender = ConnectTcp(pair.listener.endpoint(), DeadlineIn(kTestDeadline)).value();
-  pair.receiver = pair.listener.Accept(DeadlineIn(kTestDeadline)).value();
-  return pair;
-}
-
 // Sends `tensor` through a fresh connection and returns what arrived. The
 // tensors used here are small, so the send completes into the socket buffers
 // before the receive starts.
 torch::Tensor RoundTrip(const torch::Tensor& tensor, uint64_t batch_id = 7) {
-  ConnectedPair pair = Connect();
-  const Status sent = SendTensor(pair.sender, FrameType::kTensor, batch_id, tensor, DeadlineIn(kTestDeadline));
+  testing::LoopbackPair pair = testing::ConnectedLoopback(kTestDeadline);
+  const Status sent =
+      SendTensor(pair.client, FrameType::kTensor, batch_id, tensor, DeadlineIn(kTestDeadline));
   EXPECT_TRUE(sent.ok()) << sent.message();
   FrameHeader header;
-  const Status got = pair.receiver.ReceiveHeader(&header, FrameLimits{}, DeadlineIn(kTestDeadline));
+  const Status got = pair.server.ReceiveHeader(&header, FrameLimits{}, DeadlineIn(kTestDeadline));
   EXPECT_TRUE(got.ok()) << got.message();
   if (!got.ok()) return torch::Tensor();
   EXPECT_EQ(header.type, FrameType::kTensor);
   EXPECT_EQ(header.batch_id, batch_id);
-  Result<torch::Tensor> received = ReceiveTensorPayload(pair.receiver, header, DeadlineIn(kTestDeadline));
+  Result<torch::Tensor> received =
+      ReceiveTensorPayload(pair.server, header, DeadlineIn(kTestDeadline));
   EXPECT_TRUE(received.ok()) << received.status().message();
   return received.ok() ? std::move(received).value() : torch::Tensor();
 }
@@ -72,9 +62,9 @@ TEST_P(TensorFrameDTypeTest, RoundTripKeepsDTypeShapeAndValues) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryFrameDType, TensorFrameDTypeTest,
-                         ::testing::Values(torch::kFloat, torch::kDouble, torch::kHalf, torch::kBFloat16,
-                                           torch::kChar, torch::kShort, torch::kInt, torch::kLong,
-                                           torch::kByte, torch::kBool),
+                         ::testing::Values(torch::kFloat, torch::kDouble, torch::kHalf,
+                                           torch::kBFloat16, torch::kChar, torch::kShort,
+                                           torch::kInt, torch::kLong, torch::kByte, torch::kBool),
                          [](const ::testing::TestParamInfo<torch::ScalarType>& info) {
                            return std::string(c10::toString(info.param));
                          });
@@ -108,21 +98,23 @@ TEST(TensorFrameTest, TransposedTensorArrivesInLogicalOrder) {
 
 TEST(TensorFrameTest, SteppedSliceArrivesAsItsElementsOnly) {
   const torch::Tensor base = torch::arange(60, torch::kInt).reshape({6, 10});
-  const torch::Tensor sent = base.slice(/*dim=*/1, /*start=*/1, /*end=*/9, /*step=*/3).slice(0, 2, 5);
+  const torch::Tensor sent =
+      base.slice(/*dim=*/1, /*start=*/1, /*end=*/9, /*step=*/3).slice(0, 2, 5);
   ASSERT_FALSE(sent.is_contiguous());
   ASSERT_EQ(sent.sizes(), (std::vector<int64_t>{3, 3}));
   ExpectSameTensor(sent, RoundTrip(sent));
 }
 
 TEST(TensorFrameTest, ComplexTensorIsRefusedWithoutSendingAnything) {
-  ConnectedPair pair = Connect();
+  testing::LoopbackPair pair = testing::ConnectedLoopback(kTestDeadline);
   const torch::Tensor complex = torch::zeros({2, 2}, torch::kComplexFloat);
 
-  const Status sent = SendTensor(pair.sender, FrameType::kTensor, 0, complex, DeadlineIn(kTestDeadline));
+  const Status sent =
+      SendTensor(pair.client, FrameType::kTensor, 0, complex, DeadlineIn(kTestDeadline));
 
   EXPECT_EQ(sent.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(sent.message().find("ComplexFloat"), std::string::npos) << sent.message();
-  pollfd p{pair.receiver.fd(), POLLIN, 0};
+  pollfd p{pair.server.fd(), POLLIN, 0};
   EXPECT_EQ(poll(&p, 1, /*timeout_ms=*/100), 0) << "bytes arrived for a refused tensor";
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,10 +108,14 @@ inline std::string Slurp(const std::string& path) {
 }
 
 // Runs `command_line` through the shell with its standard output and error
-// captured in files under `dir` (overwritten on every call).
-inline CommandOutcome RunCommand(const std::string& command_line, const std::string& dir) {
+// captured in files under `dir` (overwritten on every call). A command still
+// running after `limit` is killed (reported as signaled), so a hang fails the
+// test instead of stalling the suite.
+inline CommandOutcome RunCommand(const std::string& command_line, const std::string& dir,
+                                 std::chrono::seconds limit = std::chrono::seconds(300)) {
   const std::string out = dir + "/stdout", err = dir + "/stderr";
-  const std::string command = command_line + " >" + out + " 2>" + err;
+  const std::string command = "timeout -s KILL " + std::to_string(limit.count()) + " " +
+                              command_line + " >" + out + " 2>" + err;
   const int status = std::system(command.c_str());
   CommandOutcome o;
   o.signaled = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) >= 128);

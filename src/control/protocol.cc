@@ -83,23 +83,28 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
   return c;
 }
 
+namespace {
+// The per-batch columns of a trace, as they travel.
+constexpr std::pair<const char*, int64_t BatchTrace::*> kTraceColumns[] = {
+    {"batch_id", &BatchTrace::batch_id},
+    {"recv_begin_ns", &BatchTrace::recv_begin_ns},
+    {"recv_end_ns", &BatchTrace::recv_end_ns},
+    {"compute_begin_ns", &BatchTrace::compute_begin_ns},
+    {"compute_end_ns", &BatchTrace::compute_end_ns},
+    {"send_begin_ns", &BatchTrace::send_begin_ns},
+    {"send_end_ns", &BatchTrace::send_end_ns},
+    {"bytes_in", &BatchTrace::bytes_in},
+    {"bytes_out", &BatchTrace::bytes_out}};
+}  // namespace
+
 json ToJson(const StageTrace& t) {
   // Columns, not objects: a pass of 1000 batches stays a few tens of KB.
   json cols = json::object();
-  auto col = [&](const char* name, int64_t BatchTrace::*field) {
+  for (const auto& [name, field] : kTraceColumns) {
     json a = json::array();
     for (const BatchTrace& b : t.batches) a.push_back(b.*field);
     cols[name] = std::move(a);
-  };
-  col("batch_id", &BatchTrace::batch_id);
-  col("recv_begin_ns", &BatchTrace::recv_begin_ns);
-  col("recv_end_ns", &BatchTrace::recv_end_ns);
-  col("compute_begin_ns", &BatchTrace::compute_begin_ns);
-  col("compute_end_ns", &BatchTrace::compute_end_ns);
-  col("send_begin_ns", &BatchTrace::send_begin_ns);
-  col("send_end_ns", &BatchTrace::send_end_ns);
-  col("bytes_in", &BatchTrace::bytes_in);
-  col("bytes_out", &BatchTrace::bytes_out);
+  }
   return json{{"stage", t.stage},
               {"cpu_ns", t.cpu_ns},
               {"peak_rss_bytes", t.peak_rss_bytes},
@@ -115,22 +120,14 @@ Result<StageTrace> StageTraceFromJson(const json& j) {
     const json& cols = j.at("batches");
     const size_t n = cols.at("batch_id").size();
     t.batches.resize(n);
-    auto col = [&](const char* name, int64_t BatchTrace::*field) {
+    for (const auto& [name, field] : kTraceColumns) {
       const json& a = cols.at(name);
-      if (a.size() != n)
-        throw std::runtime_error(
-            fmt::format("column {} has {} values, expected {}", name, a.size(), n));
+      if (a.size() != n) {
+        return Status::InvalidArgument(
+            fmt::format("stage trace: column {} has {} values, expected {}", name, a.size(), n));
+      }
       for (size_t i = 0; i < n; ++i) t.batches[i].*field = a[i].get<int64_t>();
-    };
-    col("batch_id", &BatchTrace::batch_id);
-    col("recv_begin_ns", &BatchTrace::recv_begin_ns);
-    col("recv_end_ns", &BatchTrace::recv_end_ns);
-    col("compute_begin_ns", &BatchTrace::compute_begin_ns);
-    col("compute_end_ns", &BatchTrace::compute_end_ns);
-    col("send_begin_ns", &BatchTrace::send_begin_ns);
-    col("send_end_ns", &BatchTrace::send_end_ns);
-    col("bytes_in", &BatchTrace::bytes_in);
-    col("bytes_out", &BatchTrace::bytes_out);
+    }
   } catch (const std::exception& e) {
     return Status::InvalidArgument(fmt::format("stage trace: {}", e.what()));
   }

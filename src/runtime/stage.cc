@@ -12,6 +12,7 @@
 #include "metrics/process_stats.h"
 #include "model/segment.h"
 #include "runtime/queue.h"
+#include "runtime/tensor_frame.h"
 
 namespace paretopipe {
 namespace {
@@ -42,18 +43,6 @@ class BufferPool {
  private:
   std::vector<torch::Tensor> buffers_;
 };
-
-FrameHeader ActivationHeader(int64_t batch_id, const torch::Tensor& t, int64_t origin_ns) {
-  FrameHeader h;
-  h.type = FrameType::kActivation;
-  h.batch_id = static_cast<uint64_t>(batch_id);
-  h.dtype = DType::kFloat32;
-  h.rank = static_cast<int>(t.dim());
-  for (int i = 0; i < h.rank; ++i) h.shape[i] = t.size(i);
-  h.payload_bytes = t.nbytes();
-  h.origin_ns = origin_ns;
-  return h;
-}
 
 }  // namespace
 
@@ -200,12 +189,6 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         FrameHeader h;
         s = links.in->ReceiveHeader(&h, limits, stall());
         if (!s.ok()) return im.Fail(s.WithContext(where()));
-        if (h.type == FrameType::kError) {
-          std::string reason(std::min<uint64_t>(h.payload_bytes, kMaxControlPayloadBytes), '\0');
-          links.in->ReceivePayload(reason.data(), reason.size(), stall());
-          return im.Fail(
-              Status::Unavailable(fmt::format("{}: previous stage failed: {}", where(), reason)));
-        }
         if (h.type != FrameType::kActivation || h.batch_id != static_cast<uint64_t>(b) ||
             h.dtype != DType::kFloat32 ||
             c10::IntArrayRef(h.shape.data(), h.rank) != c10::IntArrayRef(c.input_shape)) {
@@ -238,7 +221,10 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           return;
         }
         BatchTrace& t = trace.batches[b];
-        FrameHeader h = ActivationHeader(b, item->tensor, item->origin_ns);
+        Result<FrameHeader> header = TensorHeader(FrameType::kActivation, b, item->tensor);
+        if (!header.ok()) return im.Fail(header.status().WithContext(who));
+        FrameHeader& h = *header;
+        h.origin_ns = item->origin_ns;
         t.send_begin_ns = SteadyNowNs();
         h.sent_ns = t.send_begin_ns;
         Status s = links.out->Send(h, item->tensor.data_ptr(), stall());

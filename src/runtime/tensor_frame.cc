@@ -6,15 +6,29 @@
 
 namespace paretopipe {
 
-Status SendTensor(Socket& socket, FrameType type, uint64_t batch_id, const torch::Tensor& tensor,
-                  Deadline deadline) {
-  const DType dtype = FrameDTypeOf(tensor.scalar_type());
-  if (dtype == DType::kNone) {
+Result<FrameHeader> TensorHeader(FrameType type, uint64_t batch_id, const torch::Tensor& tensor) {
+  FrameHeader h;
+  h.type = type;
+  h.batch_id = batch_id;
+  h.dtype = FrameDTypeOf(tensor.scalar_type());
+  if (h.dtype == DType::kNone) {
     return Status::InvalidArgument(fmt::format("tensor dtype {} cannot be sent",
                                                std::string(c10::toString(tensor.scalar_type()))));
   }
+  if (tensor.dim() > kMaxFrameRank) {
+    return Status::InvalidArgument(
+        fmt::format("tensor of rank {} cannot be sent (at most {})", tensor.dim(), kMaxFrameRank));
+  }
+  h.rank = static_cast<int>(tensor.dim());
+  for (int i = 0; i < h.rank; ++i) h.shape[i] = tensor.size(i);
+  h.payload_bytes = tensor.nbytes();
+  return h;
+}
+
+Status SendTensor(Socket& socket, FrameType type, uint64_t batch_id, const torch::Tensor& tensor,
+                  Deadline deadline) {
   const torch::Tensor t = tensor.to(torch::kCPU).contiguous();  // No copy when already so.
-  PP_ASSIGN_OR_RETURN(FrameHeader h, TensorFrameHeader(type, batch_id, dtype, t.sizes().vec()));
+  PP_ASSIGN_OR_RETURN(FrameHeader h, TensorHeader(type, batch_id, t));
   return socket.SendFrame(h, t.numel() ? t.data_ptr() : nullptr, deadline);
 }
 

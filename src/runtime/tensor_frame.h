@@ -11,6 +11,12 @@
 
 namespace paretopipe {
 
+// The header of a frame of `type` carrying `tensor` (which must be on the CPU
+// and contiguous to be sent from its storage). Allocates nothing: it is built
+// for every activation a stage sends. InvalidArgument for a dtype frames
+// cannot carry or a rank above kMaxFrameRank.
+Result<FrameHeader> TensorHeader(FrameType type, uint64_t batch_id, const torch::Tensor& tensor);
+
 // Sends `tensor` as one frame of `type`. A CPU, contiguous tensor is sent
 // straight from its storage; any other is first made so (one copy).
 // InvalidArgument for dtypes frames cannot carry.
