@@ -7,7 +7,9 @@ set -euo pipefail
 
 # Why each one: README.md, "Dependencies". CMake must be >= 3.25 (bookworm has 3.25.1).
 packages=(g++ cmake ninja-build ccache libtorch-dev libopenblas0-pthread libcli11-dev
-          nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev)
+          nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
+          libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+          libgloo-dev libtensorpipe-dev)
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(libgtest-dev libbenchmark-dev python3-torch python3-torchvision)
 fi

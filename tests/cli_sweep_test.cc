@@ -24,6 +24,7 @@
 namespace paretopipe {
 namespace {
 
+using testing::ChildWorker;
 using testing::CommandOutcome;
 using testing::ScopedTempDir;
 
@@ -32,9 +33,6 @@ std::string SweepArgs(const std::string& db, const std::string& cuts = "2,5", in
   return "sweep resnet18 --num-classes 10 --input-size 64 --cuts " + cuts +
          " --batch 2 --batches 6 --warmup " + std::to_string(warmup) + " --repeat 1 --db " + db;
 }
-
-// Starting a worker loads LibTorch: a second or two, far more on a loaded machine.
-constexpr std::chrono::seconds kWorkerStartTimeout(20);
 
 CommandOutcome RunBinary(const std::string& args, const std::string& dir) {
   return testing::RunCommand(std::string(PARETOPIPE_BINARY) + " " + args, dir);
@@ -65,90 +63,6 @@ size_t StoredRuns(const std::string& db) {
   EXPECT_TRUE(runs.ok()) << runs.status().message();
   return runs.ok() ? runs->size() : 0;
 }
-
-// A `paretopipe worker --listen 127.0.0.1:0` child process. Killed (SIGTERM,
-// then SIGKILL) when this object dies, so a failed assertion never leaves
-// one behind; it also dies with the test process (PR_SET_PDEATHSIG).
-class ChildWorker {
- public:
-  explicit ChildWorker(const std::string& log_path) {
-    int out[2];
-    if (pipe(out) != 0) {
-      ADD_FAILURE() << "pipe: " << strerror(errno);
-      return;
-    }
-    pid_ = fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (log >= 0) dup2(log, STDERR_FILENO);
-      execl(PARETOPIPE_BINARY, PARETOPIPE_BINARY, "worker", "--listen", "127.0.0.1:0", "--threads",
-            "1", "--log-level", "warn", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    if (pid_ < 0) {
-      ADD_FAILURE() << "fork: " << strerror(errno);
-      close(out[0]);
-      return;
-    }
-    ReadListeningLine(out[0]);
-    close(out[0]);
-  }
-
-  ~ChildWorker() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (waitpid(pid_, nullptr, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-  ChildWorker(const ChildWorker&) = delete;
-  ChildWorker& operator=(const ChildWorker&) = delete;
-
-  // "127.0.0.1:PORT", or empty when the worker never said it listens.
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  // Reads stdout until "paretopipe worker listening on HOST:PORT\n".
-  void ReadListeningLine(int fd) {
-    const auto deadline = std::chrono::steady_clock::now() + kWorkerStartTimeout;
-    std::string text;
-    const std::string prefix = "paretopipe worker listening on ";
-    while (text.find('\n') == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      char buffer[256];
-      const ssize_t n = read(fd, buffer, sizeof(buffer));
-      if (n <= 0) break;  // The worker exited.
-      text.append(buffer, static_cast<size_t>(n));
-    }
-    const size_t at = text.find(prefix);
-    const size_t end = text.find('\n');
-    if (at != 0 || end == std::string::npos) {
-      ADD_FAILURE() << "worker did not say where it listens within " << kWorkerStartTimeout.count()
-                    << " s; its stdout: '" << text << "'";
-      return;
-    }
-    endpoint_ = text.substr(prefix.size(), end - prefix.size());
-  }
-
-  pid_t pid_ = -1;
-  std::string endpoint_;
-};
 
 // One sweep with local workers, shared by the tests that read its output and database.
 class CliSweepTest : public ::testing::Test {

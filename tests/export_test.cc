@@ -99,7 +99,7 @@ size_t IndexOf(const std::vector<std::string>& columns, const std::string& name)
   return 0;
 }
 
-TEST(ExportTest, ColumnsListRunFieldsThenEachStage) {
+TEST(ExportTest, ColumnsListRunFieldsThenEachStageThenEachHop) {
   std::vector<std::string> columns = ExportColumns({RunWithStages(2, 1)});
 
   std::vector<std::string> first(columns.begin(), columns.begin() + 11);
@@ -111,8 +111,16 @@ TEST(ExportTest, ColumnsListRunFieldsThenEachStage) {
       "queue_ms_mean",       "recv_ms_mean", "send_ms_mean",   "bytes_out_per_batch",
       "idle_fraction",       "cpu_ms",       "peak_rss_bytes", "clock_offset_ns",
       "clock_uncertainty_ns"};
-  ASSERT_GE(columns.size(), 2 * stage_columns.size());
-  size_t stage1 = columns.size() - 2 * stage_columns.size();
+  std::vector<std::string> hop_columns = {
+      "bytes_per_frame",     "hop_ms_mean",  "serialize_ms_mean", "wire_ms_mean",
+      "queue_ms_mean",       "deserialize_ms_mean", "send_ms_mean", "recv_ms_mean",
+      "clock_uncertainty_ms"};
+  ASSERT_GE(columns.size(), 2 * stage_columns.size() + hop_columns.size());
+  size_t hop1 = columns.size() - hop_columns.size();
+  for (size_t i = 0; i < hop_columns.size(); ++i) {
+    EXPECT_EQ(columns[hop1 + i], "hop1_" + hop_columns[i]);
+  }
+  size_t stage1 = hop1 - 2 * stage_columns.size();
   for (size_t i = 0; i < stage_columns.size(); ++i) {
     EXPECT_EQ(columns[stage1 + i], "stage1_" + stage_columns[i]);
     EXPECT_EQ(columns[stage1 + stage_columns.size() + i], "stage2_" + stage_columns[i]);
@@ -162,13 +170,17 @@ TEST(ExportTest, CsvQuotesFieldsWithCommaQuoteOrLineBreak) {
 TEST(ExportTest, RunsWithTwoAndThreeStagesShareOneHeaderAndLeaveMissingStageEmpty) {
   RunRecord two = RunWithStages(2, 1);
   RunRecord three = RunWithStages(3, 2);
+  HopStats second_hop;
+  second_hop.hop = 1;
+  second_hop.hop_ms_mean = 2.5;
+  three.hops.push_back(second_hop);
 
   std::vector<std::vector<std::string>> records = ParseCsv(RunsToCsv({two, three}));
 
   ASSERT_EQ(records.size(), 3u);
   const std::vector<std::string>& header = records[0];
   EXPECT_EQ(header, ExportColumns({two, three}));
-  EXPECT_EQ(header.back(), "stage3_clock_uncertainty_ns");
+  EXPECT_EQ(header.back(), "hop2_clock_uncertainty_ms");
   EXPECT_EQ(records[1].size(), header.size());
   EXPECT_EQ(records[2].size(), header.size());
   EXPECT_EQ(records[1][IndexOf(header, "stages")], "2");
@@ -180,6 +192,9 @@ TEST(ExportTest, RunsWithTwoAndThreeStagesShareOneHeaderAndLeaveMissingStageEmpt
   EXPECT_EQ(records[2][IndexOf(header, "stage3_compute_ms_mean")], "12.5");
   EXPECT_EQ(records[2][IndexOf(header, "stage3_clock_offset_ns")], "-5002");
   EXPECT_EQ(records[2][IndexOf(header, "hostname")], "host0");
+  EXPECT_EQ(records[1][IndexOf(header, "hop2_hop_ms_mean")], "");
+  EXPECT_EQ(records[2][IndexOf(header, "hop1_hop_ms_mean")], "");
+  EXPECT_EQ(records[2][IndexOf(header, "hop2_hop_ms_mean")], "2.5");
 }
 
 TEST(ExportTest, CsvDoublesReadBackExactly) {

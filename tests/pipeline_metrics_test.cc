@@ -294,6 +294,53 @@ TEST(SummarizeStagesTest, RepeatsWithDifferentStageCountsAreRejected) {
   EXPECT_FALSE(SummarizeStages(repeats, 1).ok());
 }
 
+TEST(SummarizeHopsTest, HopTimeCrossesClocksAndSplitsIntoItsParts) {
+  // On the orchestrator's timebase the source sends batch i from 10 i + 2 ms
+  // (a 1 ms send call, 0.1 ms of it serializing); the sink receives it from
+  // 10 i + 4 ms to 10 i + 5 ms, after it waited 0.5 ms in the backend's queue,
+  // 0.2 ms of the receive copying it out. So the hop takes 3 ms: 0.1
+  // serializing, 0.5 queued, 0.2 deserializing, 2.2 on the wire.
+  std::vector<StageTrace> traces = TwoStages(1000 * kMs, -500 * kMs);
+  for (int64_t i = 0; i < 4; ++i) {
+    BatchTrace& s = traces[0].batches[i];
+    s.send_begin_ns = 10 * i * kMs + 2 * kMs + 1000 * kMs;
+    s.send_end_ns = s.send_begin_ns + kMs;
+    s.send_serialize_ns = kMs / 10;
+    s.bytes_out = 4096;
+    BatchTrace& r = traces[1].batches[i];
+    r.recv_begin_ns = 10 * i * kMs + 4 * kMs - 500 * kMs;
+    r.recv_end_ns = r.recv_begin_ns + kMs;
+    r.recv_queued_ns = kMs / 2;
+    r.recv_deserialize_ns = kMs / 5;
+  }
+  traces[0].clock.uncertainty_ns = kMs / 100;
+  traces[1].clock.uncertainty_ns = kMs / 50;
+
+  Result<std::vector<HopStats>> hops = SummarizeHops({traces}, 1);
+
+  ASSERT_TRUE(hops.ok()) << hops.status().message();
+  ASSERT_EQ(hops->size(), 1u);
+  const HopStats& h = hops->front();
+  EXPECT_EQ(h.hop, 0);
+  EXPECT_DOUBLE_EQ(h.bytes_per_frame, 4096);
+  EXPECT_NEAR(h.hop_ms_mean, 3.0, 1e-9);
+  EXPECT_NEAR(h.hop_ms_p50, 3.0, 1e-9);
+  EXPECT_NEAR(h.serialize_ms_mean, 0.1, 1e-9);
+  EXPECT_NEAR(h.queue_ms_mean, 0.5, 1e-9);
+  EXPECT_NEAR(h.deserialize_ms_mean, 0.2, 1e-9);
+  EXPECT_NEAR(h.wire_ms_mean, 2.2, 1e-9);
+  EXPECT_NEAR(h.send_ms_mean, 1.0, 1e-9);
+  EXPECT_NEAR(h.recv_ms_mean, 1.0, 1e-9);
+  EXPECT_NEAR(h.clock_uncertainty_ms, 0.03, 1e-9);
+}
+
+TEST(SummarizeHopsTest, OneStageHasNoHops) {
+  std::vector<StageTrace> one = {TwoStages()[0]};
+  Result<std::vector<HopStats>> hops = SummarizeHops({one}, 1);
+  ASSERT_TRUE(hops.ok()) << hops.status().message();
+  EXPECT_TRUE(hops->empty());
+}
+
 TEST(StudentTTest, TabledQuantilesMatchPublishedValues) {
   EXPECT_NEAR(StudentT975(1), 12.706, 1e-3);
   EXPECT_NEAR(StudentT975(2), 4.303, 1e-3);

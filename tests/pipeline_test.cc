@@ -1,7 +1,8 @@
-// RunPipeline over in-process workers on loopback: a split model run as a
-// pipeline computes exactly what the whole model computes, the record
-// describes the run, weights reach the stages, and a failed run neither
-// hangs nor spoils the workers for the next one.
+// RunPipeline over workers on loopback: a split model run as a pipeline
+// computes exactly what the whole model computes, the record describes the
+// run, weights reach the stages, and a failed run neither hangs nor spoils
+// the workers for the next one. The backend conformance suite runs the same
+// checks on every backend (tcp, grpc, torch), plus a peer killed mid-run.
 #include "sweep/pipeline_run.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/worker_client.h"
@@ -37,7 +39,8 @@ constexpr int64_t kBatchSize = 2;
 // The plan RunSweep makes for `cuts` (src/sweep/sweep.cc): stage 0 receives
 // the input image batch, stage i the activation at cuts[i - 1], at the run's
 // batch size.
-RunPlan PlanFor(const ModelSpec& spec, const std::vector<int>& cuts, int window) {
+RunPlan PlanFor(const ModelSpec& spec, const std::vector<int>& cuts, int window,
+                const std::string& backend = "tcp") {
   Result<ModelAnalysis> analysis = AnalyzeModel(spec, kInputSidePx);
   EXPECT_TRUE(analysis.ok()) << analysis.status().message();
   RunPlan plan;
@@ -54,6 +57,7 @@ RunPlan PlanFor(const ModelSpec& spec, const std::vector<int>& cuts, int window)
   c.window = window;
   c.repeats = 1;
   c.threads = 1;
+  c.backend = backend;
   plan.num_blocks = static_cast<int64_t>(analysis->blocks.size());
   plan.run_id = 1000 + window;
   plan.input_seed = 17;
@@ -125,20 +129,22 @@ class PipelineTest : public ::testing::Test {
 };
 
 struct SplitCase {
+  std::string backend;
   std::vector<int> cuts;
   int window;
 };
 
 void PrintTo(const SplitCase& c, std::ostream* os) {
-  *os << c.cuts.size() + 1 << " stages, window " << c.window;
+  *os << c.backend << ", " << c.cuts.size() + 1 << " stages, window " << c.window;
 }
 
-class PipelineSplitTest : public PipelineTest, public ::testing::WithParamInterface<SplitCase> {};
+class BackendConformanceTest : public PipelineTest,
+                               public ::testing::WithParamInterface<SplitCase> {};
 
-TEST_P(PipelineSplitTest, PipelineOutputsEqualWholeModelBitForBit) {
+TEST_P(BackendConformanceTest, PipelineOutputsEqualWholeModelBitForBit) {
   const SplitCase c = GetParam();
   const ModelSpec spec{kModel, kNumClasses, 5, ""};
-  const RunPlan plan = PlanFor(spec, c.cuts, c.window);
+  const RunPlan plan = PlanFor(spec, c.cuts, c.window, c.backend);
   StartWorkers(static_cast<int>(c.cuts.size()) + 1);
   const std::vector<torch::Tensor> expected = WholeModelOutputs(spec, plan);
 
@@ -147,15 +153,115 @@ TEST_P(PipelineSplitTest, PipelineOutputsEqualWholeModelBitForBit) {
 
   ASSERT_TRUE(record.ok()) << record.status().message();
   EXPECT_EQ(record->status, "ok");
+  EXPECT_EQ(record->config.backend, c.backend);
+  ExpectOutputsEqual(outputs, expected);
+  ASSERT_EQ(record->hops.size(), c.cuts.size());
+  for (const HopStats& h : record->hops) {
+    EXPECT_GT(h.bytes_per_frame, 0) << "hop " << h.hop;
+    EXPECT_GT(h.hop_ms_mean, -h.clock_uncertainty_ms) << "hop " << h.hop;
+  }
+}
+
+std::vector<SplitCase> EveryBackendSplit() {
+  std::vector<SplitCase> cases;
+  for (const char* backend : {"tcp", "grpc", "torch"}) {
+    for (const std::vector<int>& cuts : {std::vector<int>{4}, std::vector<int>{2, 6}}) {
+      for (int window : {1, 4}) cases.push_back({backend, cuts, window});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, BackendConformanceTest,
+                         ::testing::ValuesIn(EveryBackendSplit()),
+                         [](const ::testing::TestParamInfo<SplitCase>& info) {
+                           return info.param.backend + "_" +
+                                  std::to_string(info.param.cuts.size() + 1) + "StagesWindow" +
+                                  std::to_string(info.param.window);
+                         });
+
+class BackendFaultTest : public PipelineTest,
+                         public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(BackendFaultTest, MalformedActivationFailsTheRunAndTheWorkersServeTheNext) {
+  const ModelSpec spec{kModel, kNumClasses, 5, ""};
+  RunPlan bad = PlanFor(spec, {4}, 4, GetParam());
+  // The second stage takes a larger activation than the first stage makes:
+  // it builds and primes fine, then the first frame does not match.
+  bad.stage_input_shapes[1][2] += 1;
+  bad.stage_input_shapes[1][3] += 1;
+  RunPlan good = PlanFor(spec, {4}, 4, GetParam());
+  good.run_id = bad.run_id + 1;
+  StartWorkers(2);
+  const std::vector<torch::Tensor> expected = WholeModelOutputs(spec, good);
+
+  const auto begin = Clock::now();
+  Result<RunRecord> failed = RunPipeline(Clients(), bad);
+  const auto failed_after = Clock::now() - begin;
+  std::vector<KeptOutput> outputs;
+  Result<RunRecord> next = RunPipeline(Clients(), good, &outputs);
+
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("expected activation of batch 0"), std::string::npos)
+      << failed.status().message();
+  EXPECT_LT(failed_after, std::chrono::seconds(10)) << "the failure waited for a stall timeout";
+  ASSERT_TRUE(next.ok()) << next.status().message();
   ExpectOutputsEqual(outputs, expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(StagesAndWindows, PipelineSplitTest,
-                         ::testing::Values(SplitCase{{4}, 1}, SplitCase{{4}, 4}, SplitCase{{2, 6}, 1},
-                                           SplitCase{{2, 6}, 4}),
-                         [](const ::testing::TestParamInfo<SplitCase>& info) {
-                           return std::to_string(info.param.cuts.size() + 1) + "StagesWindow" +
-                                  std::to_string(info.param.window);
+// A worker process killed mid-run (a crash, a pulled plug): the run ends
+// with an error long before the stall timeout, and the surviving worker with
+// a restarted one runs the next split correctly.
+TEST_P(BackendFaultTest, PeerKilledMidRunEndsTheRunAndARestartedPeerServesTheNext) {
+  const ModelSpec spec{kModel, kNumClasses, 5, ""};
+  RunPlan endless = PlanFor(spec, {4}, 4, GetParam());
+  endless.config.batches = 100000;  // Minutes of work: the kill comes first.
+  endless.keep_outputs = false;
+  endless.stall_timeout = std::chrono::seconds(60);
+  RunPlan next = PlanFor(spec, {4}, 4, GetParam());
+  next.run_id = endless.run_id + 1;
+  const std::vector<torch::Tensor> expected = WholeModelOutputs(spec, next);
+  testing::ChildWorker source, sink;
+  ASSERT_FALSE(source.endpoint().empty());
+  ASSERT_FALSE(sink.endpoint().empty());
+  auto connect = [](const std::string& endpoint) -> std::unique_ptr<WorkerClient> {
+    Result<Endpoint> e = ParseEndpoint(endpoint);
+    EXPECT_TRUE(e.ok());
+    if (!e.ok()) return nullptr;
+    Result<std::unique_ptr<WorkerClient>> client = WorkerClient::Connect(*e, kConnectTimeout);
+    EXPECT_TRUE(client.ok()) << client.status().message();
+    return client.ok() ? std::move(client).value() : nullptr;
+  };
+  std::unique_ptr<WorkerClient> to_source = connect(source.endpoint());
+  std::unique_ptr<WorkerClient> to_sink = connect(sink.endpoint());
+  ASSERT_TRUE(to_source && to_sink);
+
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    sink.Kill();
+  });
+  const auto begin = Clock::now();
+  Result<RunRecord> killed = RunPipeline({to_source.get(), to_sink.get()}, endless);
+  const auto failed_after = Clock::now() - begin;
+  killer.join();
+  testing::ChildWorker restarted;
+  ASSERT_FALSE(restarted.endpoint().empty());
+  std::unique_ptr<WorkerClient> to_restarted = connect(restarted.endpoint());
+  ASSERT_TRUE(to_restarted);
+  std::vector<KeptOutput> outputs;
+  Result<RunRecord> after = RunPipeline({to_source.get(), to_restarted.get()}, next, &outputs);
+
+  ASSERT_FALSE(killed.ok()) << "the run finished 100000 batches before the kill";
+  EXPECT_NE(killed.status().message().find("worker 127.0.0.1:"), std::string::npos)
+      << killed.status().message();
+  EXPECT_LT(failed_after, std::chrono::seconds(20)) << killed.status().message();
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  ExpectOutputsEqual(outputs, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, BackendFaultTest, ::testing::Values("tcp", "grpc", "torch"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
                          });
 
 TEST_F(PipelineTest, RecordDescribesEveryRepeatStageAndBatch) {
@@ -256,32 +362,6 @@ TEST_F(PipelineWeightsTest, WorkersWithTheFileUseTheirOwnCopy) {
   Result<RunRecord> record = RunPipeline(Clients(), plan, &outputs);
 
   ASSERT_TRUE(record.ok()) << record.status().message();
-  ExpectOutputsEqual(outputs, expected);
-}
-
-TEST_F(PipelineTest, WrongStageInputShapeFailsTheRunAndTheWorkersServeTheNext) {
-  const ModelSpec spec{kModel, kNumClasses, 5, ""};
-  RunPlan bad = PlanFor(spec, {4}, 4);
-  // The second stage takes a larger activation than the first stage makes:
-  // it builds and primes fine, then the first frame does not match.
-  bad.stage_input_shapes[1][2] += 1;
-  bad.stage_input_shapes[1][3] += 1;
-  RunPlan good = PlanFor(spec, {4}, 4);
-  good.run_id = bad.run_id + 1;
-  StartWorkers(2);
-  const std::vector<torch::Tensor> expected = WholeModelOutputs(spec, good);
-
-  const auto begin = Clock::now();
-  Result<RunRecord> failed = RunPipeline(Clients(), bad);
-  const auto failed_after = Clock::now() - begin;
-  std::vector<KeptOutput> outputs;
-  Result<RunRecord> next = RunPipeline(Clients(), good, &outputs);
-
-  ASSERT_FALSE(failed.ok());
-  EXPECT_NE(failed.status().message().find("expected activation of batch 0"), std::string::npos)
-      << failed.status().message();
-  EXPECT_LT(failed_after, std::chrono::seconds(10)) << "the failure waited for a stall timeout";
-  ASSERT_TRUE(next.ok()) << next.status().message();
   ExpectOutputsEqual(outputs, expected);
 }
 

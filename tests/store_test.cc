@@ -91,6 +91,21 @@ RunRecord FullRecord(int stage_count) {
     t.cpu_ms = 1234.5 + s;
     t.peak_rss_bytes = 987654321 + s;
     r.stages.push_back(t);
+    if (s + 1 < stage_count) {
+      HopStats h;
+      h.hop = s;
+      h.bytes_per_frame = 3211264.0;
+      h.hop_ms_mean = 2.5 + s;
+      h.hop_ms_p50 = 2.25 + s;
+      h.serialize_ms_mean = 0.125;
+      h.wire_ms_mean = 1.875 + s;
+      h.queue_ms_mean = 0.25;
+      h.deserialize_ms_mean = 0.25;
+      h.send_ms_mean = 1.5;
+      h.recv_ms_mean = 1.25;
+      h.clock_uncertainty_ms = 0.0625;
+      r.hops.push_back(h);
+    }
   }
   for (int rep = 0; rep < 2; ++rep) {
     RepeatSummary p;
@@ -232,6 +247,22 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
     EXPECT_EQ(s.idle_fraction, t.idle_fraction);
     EXPECT_EQ(s.cpu_ms, t.cpu_ms);
     EXPECT_EQ(s.peak_rss_bytes, t.peak_rss_bytes);
+  }
+  ASSERT_EQ(a.hops.size(), b.hops.size());
+  for (size_t i = 0; i < a.hops.size(); ++i) {
+    SCOPED_TRACE("hop " + std::to_string(i));
+    const HopStats &s = a.hops[i], &t = b.hops[i];
+    EXPECT_EQ(s.hop, t.hop);
+    EXPECT_EQ(s.bytes_per_frame, t.bytes_per_frame);
+    EXPECT_EQ(s.hop_ms_mean, t.hop_ms_mean);
+    EXPECT_EQ(s.hop_ms_p50, t.hop_ms_p50);
+    EXPECT_EQ(s.serialize_ms_mean, t.serialize_ms_mean);
+    EXPECT_EQ(s.wire_ms_mean, t.wire_ms_mean);
+    EXPECT_EQ(s.queue_ms_mean, t.queue_ms_mean);
+    EXPECT_EQ(s.deserialize_ms_mean, t.deserialize_ms_mean);
+    EXPECT_EQ(s.send_ms_mean, t.send_ms_mean);
+    EXPECT_EQ(s.recv_ms_mean, t.recv_ms_mean);
+    EXPECT_EQ(s.clock_uncertainty_ms, t.clock_uncertainty_ms);
   }
   ASSERT_EQ(a.samples.size(), b.samples.size());
   for (size_t i = 0; i < a.samples.size(); ++i) {
@@ -564,9 +595,40 @@ TEST(ResultStoreTest, FileOfAnotherSchemaVersionIsRefused) {
 
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 1");
+  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 2");
   ASSERT_FALSE(read_only.ok());
   EXPECT_EQ(read_only.status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ResultStoreTest, VersionOneFileReadsWithoutHopsAndIsUpgradedOnWrite) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  {
+    std::unique_ptr<ResultStore> store = OpenOrDie(path);
+    RunRecord run = FullRecord(2);
+    run.hops.clear();
+    ASSERT_TRUE(store->InsertRun(run).ok());
+  }
+  // What a version 1 build left: no run_hops table.
+  QueryOnOwnConnection(path, "DROP TABLE run_hops");
+  QueryOnOwnConnection(path, "PRAGMA user_version = 1");
+
+  Result<std::unique_ptr<ResultStore>> read_only = ResultStore::OpenReadOnly(path);
+  ASSERT_TRUE(read_only.ok()) << read_only.status().message();
+  Result<std::vector<RunRecord>> old_runs = (*read_only)->LoadRuns(RunFilter{});
+  ASSERT_TRUE(old_runs.ok()) << old_runs.status().message();
+  ASSERT_EQ(old_runs->size(), 1u);
+  EXPECT_TRUE(old_runs->front().hops.empty());
+  EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "1");  // Reading wrote nothing.
+
+  std::unique_ptr<ResultStore> upgraded = OpenOrDie(path);
+  ASSERT_TRUE(upgraded->InsertRun(FullRecord(2)).ok());
+  Result<std::vector<RunRecord>> runs = upgraded->LoadRuns(RunFilter{});
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_TRUE((*runs)[0].hops.empty());
+  EXPECT_EQ((*runs)[1].hops.size(), 1u);
+  EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "2");
 }
 
 TEST(ResultStoreTest, SqliteFileOfAnotherProgramIsRefused) {

@@ -3,7 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 #include <filesystem>
@@ -124,5 +132,103 @@ inline CommandOutcome RunCommand(const std::string& command_line, const std::str
   o.err = Slurp(err);
   return o;
 }
+
+#ifdef PARETOPIPE_BINARY
+// Starting a worker loads LibTorch: a second or two, far more on a loaded machine.
+inline constexpr std::chrono::seconds kWorkerStartTimeout(20);
+
+// A `paretopipe worker --listen 127.0.0.1:0` child process. Killed (SIGTERM,
+// then SIGKILL) when this object dies, so a failed assertion never leaves
+// one behind; it also dies with the test process (PR_SET_PDEATHSIG).
+class ChildWorker {
+ public:
+  explicit ChildWorker(const std::string& log_path = "/dev/null") {
+    int out[2];
+    if (pipe(out) != 0) {
+      ADD_FAILURE() << "pipe: " << strerror(errno);
+      return;
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      // Only async-signal-safe calls between fork and exec.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      const int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (log >= 0) dup2(log, STDERR_FILENO);
+      execl(PARETOPIPE_BINARY, PARETOPIPE_BINARY, "worker", "--listen", "127.0.0.1:0", "--threads",
+            "1", "--log-level", "warn", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    if (pid_ < 0) {
+      ADD_FAILURE() << "fork: " << strerror(errno);
+      close(out[0]);
+      return;
+    }
+    ReadListeningLine(out[0]);
+    close(out[0]);
+  }
+
+  ~ChildWorker() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (waitpid(pid_, nullptr, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ChildWorker(const ChildWorker&) = delete;
+  ChildWorker& operator=(const ChildWorker&) = delete;
+
+  // "127.0.0.1:PORT", or empty when the worker never said it listens.
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Kills the worker at once (SIGKILL), as a crash or a pulled plug would.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  // Reads stdout until "paretopipe worker listening on HOST:PORT\n".
+  void ReadListeningLine(int fd) {
+    const auto deadline = std::chrono::steady_clock::now() + kWorkerStartTimeout;
+    std::string text;
+    const std::string prefix = "paretopipe worker listening on ";
+    while (text.find('\n') == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buffer[256];
+      const ssize_t n = read(fd, buffer, sizeof(buffer));
+      if (n <= 0) break;  // The worker exited.
+      text.append(buffer, static_cast<size_t>(n));
+    }
+    const size_t at = text.find(prefix);
+    const size_t end = text.find('\n');
+    if (at != 0 || end == std::string::npos) {
+      ADD_FAILURE() << "worker did not say where it listens within " << kWorkerStartTimeout.count()
+                    << " s; its stdout: '" << text << "'";
+      return;
+    }
+    endpoint_ = text.substr(prefix.size(), end - prefix.size());
+  }
+
+  pid_t pid_ = -1;
+  std::string endpoint_;
+};
+
+#endif  // PARETOPIPE_BINARY
 
 }  // namespace paretopipe::testing

@@ -22,6 +22,11 @@ const char* const kStageColumns[] = {
     "bytes_out_per_batch", "idle_fraction", "cpu_ms", "peak_rss_bytes",
     "clock_offset_ns", "clock_uncertainty_ns"};
 
+// Columns of one hop (stage N to N + 1), after the "hopN_" prefix.
+const char* const kHopColumns[] = {
+    "bytes_per_frame", "hop_ms_mean", "serialize_ms_mean", "wire_ms_mean", "queue_ms_mean",
+    "deserialize_ms_mean", "send_ms_mean", "recv_ms_mean", "clock_uncertainty_ms"};
+
 // Columns before the per-stage ones, in order; RowOf fills them in this order.
 const char* const kRunColumns[] = {
     "id", "sweep_id", "started_at_utc", "status", "error",
@@ -124,6 +129,21 @@ std::vector<Cell> RowOf(const RunRecord& run, int stage_count) {
     row.emplace_back(s->clock.offset_ns);
     row.emplace_back(s->clock.uncertainty_ns);
   }
+  for (int hop = 0; hop + 1 < stage_count; ++hop) {
+    const HopStats* h = nullptr;
+    for (const HopStats& candidate : run.hops) {
+      if (candidate.hop == hop) h = &candidate;
+    }
+    if (h == nullptr) {
+      row.insert(row.end(), std::size(kHopColumns), Cell());
+      continue;
+    }
+    for (double v : {h->bytes_per_frame, h->hop_ms_mean, h->serialize_ms_mean, h->wire_ms_mean,
+                     h->queue_ms_mean, h->deserialize_ms_mean, h->send_ms_mean, h->recv_ms_mean,
+                     h->clock_uncertainty_ms}) {
+      row.emplace_back(v);
+    }
+  }
   return row;
 }
 
@@ -177,6 +197,9 @@ std::vector<std::string> ExportColumns(const std::vector<RunRecord>& runs) {
   for (int stage = 1; stage <= stage_count; ++stage) {
     for (const char* name : kStageColumns)
       columns.push_back(fmt::format("stage{}_{}", stage, name));
+  }
+  for (int hop = 1; hop < stage_count; ++hop) {
+    for (const char* name : kHopColumns) columns.push_back(fmt::format("hop{}_{}", hop, name));
   }
   return columns;
 }

@@ -252,10 +252,12 @@ int CmdSweep(SweepOptions options, const std::string& latency) {
 
 // Runs of `db` matching the filters; one model unless `model` is given.
 Result<std::vector<RunRecord>> LoadForAnalysis(const std::string& db, const std::string& model,
-                                               const std::string& sweep, bool only_ok) {
+                                               const std::string& backend, const std::string& sweep,
+                                               bool only_ok) {
   PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::OpenReadOnly(db));
   RunFilter filter;
   if (!model.empty()) filter.model = model;
+  if (!backend.empty()) filter.backend = backend;
   filter.only_ok = only_ok;
   if (!sweep.empty() && sweep != "last") filter.sweep_id = sweep;
   PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store->LoadRuns(filter));
@@ -270,15 +272,18 @@ Result<std::vector<RunRecord>> LoadForAnalysis(const std::string& db, const std:
   return runs;
 }
 
-int CmdPareto(const std::string& db, const std::string& model, const std::string& sweep,
-              const std::string& latency, bool csv, bool json) {
+int CmdPareto(const std::string& db, const std::string& model, const std::string& backend,
+              const std::string& sweep, const std::string& latency, const std::string& by,
+              bool csv, bool json) {
   Result<LatencyStat> stat = ParseLatencyStat(latency);
   if (!stat.ok()) return Fail(stat.status());
-  Result<std::vector<RunRecord>> runs = LoadForAnalysis(db, model, sweep, /*only_ok=*/true);
+  Result<std::vector<RunRecord>> runs =
+      LoadForAnalysis(db, model, backend, sweep, /*only_ok=*/true);
   if (!runs.ok()) return Fail(runs.status());
   if (runs->empty())
-    return Fail(Status::NotFound(
-        fmt::format("{}: no finished runs{}", db, model.empty() ? "" : " of " + model)));
+    return Fail(Status::NotFound(fmt::format("{}: no finished runs{}{}", db,
+                                             model.empty() ? "" : " of " + model,
+                                             backend.empty() ? "" : " on " + backend)));
   std::set<std::string> models;
   for (const RunRecord& r : *runs) models.insert(r.config.model);
   if (models.size() > 1) {
@@ -287,23 +292,23 @@ int CmdPareto(const std::string& db, const std::string& model, const std::string
                     fmt::join(models, ", "))));
   }
   if (!csv && !json) {
-    std::cout << FormatRunTable(*runs, *stat, RowOrder::kParetoFirst);
+    std::cout << (by == "backend" ? FormatBackendComparison(*runs, *stat)
+                                  : FormatRunTable(*runs, *stat, RowOrder::kParetoFirst));
     return 0;
   }
-  std::vector<ParetoPoint> points;
   std::map<int64_t, const RunRecord*> by_id;
-  for (const RunRecord& r : *runs) {
-    points.push_back(PointOf(r, *stat));
-    by_id[r.id] = &r;
-  }
+  for (const RunRecord& r : *runs) by_id[r.id] = &r;
+  std::vector<ParetoResult> ranked;
+  PlaceOnFronts(*runs, *stat, &ranked);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   std::string text =
-      "run_id,cuts,latency_ms,throughput_ips,on_front,knee,duplicate_of,dominated_by\n";
-  for (const ParetoResult& p : ParetoFront(points)) {
+      "run_id,cuts,backend,latency_ms,throughput_ips,on_front,knee,duplicate_of,dominated_by\n";
+  for (const ParetoResult& p : ranked) {
     const RunRecord& r = *by_id[p.point.run_id];
     const std::string cuts = fmt::format("{}", fmt::join(r.config.cuts, ":"));
     out.push_back({{"run_id", r.id},
                    {"cuts", r.config.cuts},
+                   {"backend", r.config.backend},
                    {"latency_stat", LatencyStatName(*stat)},
                    {"latency_ms", p.point.latency_ms},
                    {"throughput_ips", p.point.throughput_ips},
@@ -312,7 +317,8 @@ int CmdPareto(const std::string& db, const std::string& model, const std::string
                    {"duplicate_of", p.duplicate ? nlohmann::ordered_json(p.duplicate_of)
                                                 : nlohmann::ordered_json()},
                    {"dominated_by", p.dominated_by}});
-    text += fmt::format("{},{},{},{},{},{},{},{}\n", r.id, cuts, p.point.latency_ms,
+    text += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.id, cuts, r.config.backend,
+                        p.point.latency_ms,
                         p.point.throughput_ips, p.on_front ? 1 : 0, p.knee ? 1 : 0,
                         p.duplicate ? std::to_string(p.duplicate_of) : "", p.dominated_by);
   }
@@ -320,9 +326,10 @@ int CmdPareto(const std::string& db, const std::string& model, const std::string
   return 0;
 }
 
-int CmdExport(const std::string& db, const std::string& model, const std::string& sweep, bool csv,
-              const std::string& output) {
-  Result<std::vector<RunRecord>> runs = LoadForAnalysis(db, model, sweep, /*only_ok=*/false);
+int CmdExport(const std::string& db, const std::string& model, const std::string& backend,
+              const std::string& sweep, bool csv, const std::string& output) {
+  Result<std::vector<RunRecord>> runs =
+      LoadForAnalysis(db, model, backend, sweep, /*only_ok=*/false);
   if (!runs.ok()) return Fail(runs.status());
   const std::string text = csv ? RunsToCsv(*runs) : RunsToJson(*runs);
   if (output.empty() || output == "-") {
@@ -406,6 +413,10 @@ int Main(int argc, char** argv) {
           "HOST:PORT to listen on (port 0: any free port). Loopback by default: anyone who "
           "can reach this port can make the worker compute")
       ->capture_default_str();
+  worker->add_option("--grpc-port", worker_options.grpc_port,
+                     "Port of the grpc backend's server, on the --listen address (0: any free "
+                     "port; orchestrators learn it from the worker)")
+      ->capture_default_str();
   worker->add_option("--threads,-t", worker_options.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
   worker->add_option(
@@ -452,7 +463,11 @@ int Main(int argc, char** argv) {
       ->add_option("--repeat,-r", sweep_options.repeats,
                    "Measurement passes per run (gives 95% CIs)")
       ->capture_default_str();
-  sweep->add_option("--backend", sweep_options.backend, "Transport between stages")
+  sweep
+      ->add_option("--backend", sweep_options.backend,
+                   "Transports between stages, comma-separated: tcp (our framing), grpc, torch "
+                   "(c10d Gloo). Every cut runs on each, interleaved, so drift in the machine's "
+                   "speed does not favour one")
       ->capture_default_str();
   sweep
       ->add_option("--threads,-t", sweep_options.threads,
@@ -474,6 +489,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
 
   std::string pareto_db = "paretopipe.db", pareto_model, pareto_sweep, pareto_latency = "mean";
+  std::string pareto_backend, pareto_by;
   bool pareto_csv = false, pareto_json = false;
   CLI::App* pareto = app.add_subcommand("pareto",
                                         "The Pareto front of stored runs (lowest latency, highest "
@@ -481,6 +497,11 @@ int Main(int argc, char** argv) {
   pareto->add_option("--db", pareto_db, "SQLite file of runs")->capture_default_str();
   pareto->add_option("--model", pareto_model, "Only runs of this model");
   pareto->add_option("--sweep", pareto_sweep, "Only runs of this sweep id, or `last`");
+  pareto->add_option("--backend", pareto_backend, "Only runs on this backend (tcp, grpc, torch)");
+  pareto
+      ->add_option("--by", pareto_by,
+                   "backend: the backends side by side for each cut, with the per-hop breakdown")
+      ->check(CLI::IsMember({"backend"}));
   pareto->add_option("--latency", pareto_latency, "mean, p50, p95 or p99")->capture_default_str();
   auto* pcsv = pareto->add_flag("--csv", pareto_csv, "Print CSV");
   pareto->add_flag("--json", pareto_json, "Print JSON")->excludes(pcsv);
@@ -491,6 +512,8 @@ int Main(int argc, char** argv) {
   exportc->add_option("--db", export_db, "SQLite file of runs")->capture_default_str();
   exportc->add_option("--model", export_model, "Only runs of this model");
   exportc->add_option("--sweep", export_sweep, "Only runs of this sweep id, or `last`");
+  std::string export_backend;
+  exportc->add_option("--backend", export_backend, "Only runs on this backend (tcp, grpc, torch)");
   exportc->add_option("-o,--output", export_output,
                       "Write to this file (default: standard output)");
   auto* ecsv = exportc->add_flag("--csv", export_csv, "CSV");
@@ -541,11 +564,12 @@ int Main(int argc, char** argv) {
     return CmdSweep(sweep_options, sweep_latency);
   }
   if (pareto->parsed()) {
-    return CmdPareto(pareto_db, pareto_model, pareto_sweep, pareto_latency, pareto_csv,
-                     pareto_json);
+    return CmdPareto(pareto_db, pareto_model, pareto_backend, pareto_sweep, pareto_latency,
+                     pareto_by, pareto_csv, pareto_json);
   }
   if (exportc->parsed())
-    return CmdExport(export_db, export_model, export_sweep, export_csv, export_output);
+    return CmdExport(export_db, export_model, export_backend, export_sweep, export_csv,
+                     export_output);
   if (run->parsed()) {
     if (Status s = check_model(run_model); !s.ok()) return Fail(s);
     run_request.model = run_model.Spec();

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "cli/format.h"
 
@@ -32,16 +34,33 @@ const Estimate& LatencyOf(const RunRecord& r, LatencyStat stat) {
 
 }  // namespace
 
-std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat, RowOrder order) {
-  std::vector<ParetoPoint> points;
-  std::map<int64_t, const RunRecord*> by_id;
-  for (const RunRecord& r : runs) {
-    points.push_back(PointOf(r, stat));
-    by_id[r.id] = &r;
-  }
-  const std::vector<ParetoResult> ranked = ParetoFront(points);
+std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs,
+                                              LatencyStat stat,
+                                              std::vector<ParetoResult>* ranked) {
+  // One front per backend: a front across backends would answer another
+  // question (which backend as well as which cut) and hide each one's shape.
+  std::map<std::string, std::vector<ParetoPoint>> points;
+  for (const RunRecord& r : runs) points[r.config.backend].push_back(PointOf(r, stat));
   std::map<int64_t, ParetoResult> place;
-  for (const ParetoResult& p : ranked) place[p.point.run_id] = p;
+  for (const auto& [backend, group] : points) {
+    for (const ParetoResult& p : ParetoFront(group)) {
+      place[p.point.run_id] = p;
+      if (ranked) ranked->push_back(p);
+    }
+  }
+  return place;
+}
+
+std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat, RowOrder order) {
+  std::map<int64_t, const RunRecord*> by_id;
+  std::set<std::string> backends;
+  for (const RunRecord& r : runs) {
+    by_id[r.id] = &r;
+    backends.insert(r.config.backend);
+  }
+  std::vector<ParetoResult> ranked;
+  std::map<int64_t, ParetoResult> place = PlaceOnFronts(runs, stat, &ranked);
+  const bool show_backend = backends.size() > 1;
 
   std::vector<const RunRecord*> rows;
   if (order == RowOrder::kAsRun) {
@@ -51,8 +70,10 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
   }
 
   const std::string latency_head = fmt::format("latency {} ms", LatencyStatName(stat));
-  std::string out = fmt::format("{:>5}  {:<9} {:>16}  {:>18}  {:>20}  {}\n", "run", "cuts",
-                                "MB sent/batch", latency_head, "throughput img/s", "pareto");
+  std::string out = fmt::format("{:>5}  {:<9} {}{:>16}  {:>18}  {:>20}  {}\n", "run", "cuts",
+                                show_backend ? fmt::format("{:<7}", "backend") : "",
+                                "MB sent/batch", latency_head, "throughput img/s",
+                                show_backend ? "pareto (per backend)" : "pareto");
   for (const RunRecord* r : rows) {
     const ParetoResult& p = place[r->id];
     std::string where;
@@ -70,12 +91,89 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
       sent.push_back(fmt::format("{:.2f}", r->stages[s].bytes_out_per_batch / 1e6));
     }
     const std::string marker = r->status == "ok" && p.on_front ? (p.knee ? "K" : "*") : " ";
-    out += fmt::format("{:>5}{} {:<9} {:>16}  {:>18}  {:>20}  {}\n", r->id, marker,
+    out += fmt::format("{:>5}{} {:<9} {}{:>16}  {:>18}  {:>20}  {}\n", r->id, marker,
                        fmt::format("{}", fmt::join(r->config.cuts, ":")),
+                       show_backend ? fmt::format("{:<7}", r->config.backend) : "",
                        r->status == "ok" ? fmt::format("{}", fmt::join(sent, "+")) : "-",
                        r->status == "ok" ? WithCi(LatencyOf(*r, stat), 2) : "-",
                        r->status == "ok" ? WithCi(r->throughput_ips, 1) : "-", where);
   }
+  return out;
+}
+
+std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyStat stat) {
+  // The latest finished run of each (cuts, backend); cuts in order.
+  std::vector<std::string> backends;
+  std::map<std::vector<int>, std::map<std::string, const RunRecord*>> cells;
+  for (const RunRecord& r : runs) {
+    if (r.status != "ok") continue;
+    if (std::find(backends.begin(), backends.end(), r.config.backend) == backends.end())
+      backends.push_back(r.config.backend);
+    cells[r.config.cuts][r.config.backend] = &r;  // Runs come in id order: the last wins.
+  }
+  const std::map<int64_t, ParetoResult> place = PlaceOnFronts(runs, stat, nullptr);
+  const std::string latency_head = fmt::format("latency {} ms", LatencyStatName(stat));
+  std::string out = fmt::format(
+      "{:<9} {:<7} {:>5}  {:>16}  {:>18}  {:<11}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+      "cuts", "backend", "run", "throughput img/s", latency_head, "pareto", "MB/frame", "hop ms",
+      "serial.", "wire", "queue", "deserial.", "send", "recv");
+  // Per backend, its throughput and hop time over the first backend's, per cut.
+  std::map<std::string, std::vector<double>> throughput_ratio, hop_ratio;
+  for (const auto& [cuts, by_backend] : cells) {
+    bool first_row = true;
+    for (const std::string& b : backends) {
+      auto cell = by_backend.find(b);
+      if (cell == by_backend.end()) continue;
+      const RunRecord& r = *cell->second;
+      const ParetoResult& p = place.at(r.id);
+      // Hops add up along the pipeline: a frame crosses each in turn.
+      HopStats sum;
+      for (const HopStats& h : r.hops) {
+        sum.bytes_per_frame += h.bytes_per_frame;
+        sum.hop_ms_mean += h.hop_ms_mean;
+        sum.serialize_ms_mean += h.serialize_ms_mean;
+        sum.wire_ms_mean += h.wire_ms_mean;
+        sum.queue_ms_mean += h.queue_ms_mean;
+        sum.deserialize_ms_mean += h.deserialize_ms_mean;
+        sum.send_ms_mean += h.send_ms_mean;
+        sum.recv_ms_mean += h.recv_ms_mean;
+      }
+      auto ms = [&](double v) { return r.hops.empty() ? std::string("-") : fmt::format("{:.3f}", v); };
+      out += fmt::format(
+          "{:<9} {:<7} {:>5}  {:>16}  {:>18}  {:<11}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+          first_row ? fmt::format("{}", fmt::join(cuts, ":")) : "", b, r.id,
+          WithCi(r.throughput_ips, 1), WithCi(LatencyOf(r, stat), 2),
+          p.on_front ? (p.knee ? "front, knee" : "front") : "", 
+          r.hops.empty() ? "-" : fmt::format("{:.2f}", sum.bytes_per_frame / 1e6),
+          ms(sum.hop_ms_mean), ms(sum.serialize_ms_mean), ms(sum.wire_ms_mean),
+          ms(sum.queue_ms_mean), ms(sum.deserialize_ms_mean), ms(sum.send_ms_mean),
+          ms(sum.recv_ms_mean));
+      first_row = false;
+      const auto base = by_backend.find(backends.front());
+      if (b != backends.front() && base != by_backend.end()) {
+        const RunRecord& t = *base->second;
+        if (t.throughput_ips.mean > 0)
+          throughput_ratio[b].push_back(r.throughput_ips.mean / t.throughput_ips.mean);
+        double base_hop = 0;
+        for (const HopStats& h : t.hops) base_hop += h.hop_ms_mean;
+        if (base_hop > 0 && !r.hops.empty()) hop_ratio[b].push_back(sum.hop_ms_mean / base_hop);
+      }
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  for (const std::string& b : backends) {
+    if (throughput_ratio[b].empty()) continue;
+    out += fmt::format("\n{} against {} over {} cut(s): throughput x{:.3f} (median; min {:.3f}, max {:.3f})",
+                       b, backends.front(), throughput_ratio[b].size(), median(throughput_ratio[b]),
+                       *std::min_element(throughput_ratio[b].begin(), throughput_ratio[b].end()),
+                       *std::max_element(throughput_ratio[b].begin(), throughput_ratio[b].end()));
+    if (!hop_ratio[b].empty()) out += fmt::format(", hop time x{:.2f} (median)", median(hop_ratio[b]));
+  }
+  if (backends.size() > 1) out += "\n";
   return out;
 }
 

@@ -2,6 +2,7 @@
 // front comes from analysis/pareto, every number from the run record.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,20 @@ enum class RowOrder { kAsRun, kParetoFirst };
 // (`stat`, mean across repeats with its 95% CI), throughput (likewise), and
 // the run's place: "front", "front, knee", "duplicate of #N", "dominated
 // (N)", "failed: reason".
+// With runs of several backends, each backend has its own front and the
+// table a backend column.
 std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat, RowOrder order);
+
+// The backends side by side: per cut, one row per backend (its latest
+// finished run) with throughput, latency, its place on its backend's front
+// and the per-hop breakdown summed over the hops (docs/metrics.md); then, for
+// each backend, the median ratio of its throughput and hop time to the first
+// backend's over the cuts both ran.
+std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyStat stat);
+
+// Each run's place on the front of its backend's runs, by run id; fills
+// `ranked` (may be null) front first, backend by backend.
+std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs, LatencyStat stat,
+                                              std::vector<ParetoResult>* ranked);
 
 }  // namespace paretopipe::cli

@@ -21,6 +21,8 @@ json ToJson(const StageConfig& c) {
               {"input_shape", c.input_shape},
               {"batches", c.batches},
               {"window", c.window},
+              {"backend", c.backend},
+              {"self", c.self},
               {"next", c.next},
               {"source", c.source},
               {"device", c.device},
@@ -44,6 +46,8 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
     c.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
     c.batches = j.at("batches").get<int>();
     c.window = j.at("window").get<int>();
+    c.backend = j.at("backend").get<std::string>();
+    c.self = j.at("self").get<std::string>();
     c.next = j.at("next").get<std::string>();
     c.source = j.at("source").get<std::string>();
     c.device = j.at("device").get<std::string>();
@@ -94,7 +98,10 @@ constexpr std::pair<const char*, int64_t BatchTrace::*> kTraceColumns[] = {
     {"send_begin_ns", &BatchTrace::send_begin_ns},
     {"send_end_ns", &BatchTrace::send_end_ns},
     {"bytes_in", &BatchTrace::bytes_in},
-    {"bytes_out", &BatchTrace::bytes_out}};
+    {"bytes_out", &BatchTrace::bytes_out},
+    {"send_serialize_ns", &BatchTrace::send_serialize_ns},
+    {"recv_deserialize_ns", &BatchTrace::recv_deserialize_ns},
+    {"recv_queued_ns", &BatchTrace::recv_queued_ns}};
 }  // namespace
 
 json ToJson(const StageTrace& t) {

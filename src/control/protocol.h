@@ -17,7 +17,7 @@
 
 namespace paretopipe {
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;  // 2: backends, link timings in traces.
 
 // Hello roles: the first frame on every connection to a worker says which.
 inline constexpr const char* kRoleControl = "control";  // An orchestrator.

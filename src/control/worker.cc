@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "control/protocol.h"
+#include "control/stage_transport.h"
 #include "metrics/machine.h"
 #include "model/device.h"
 #include "model/segment.h"
@@ -65,20 +66,22 @@ struct Worker::Impl {
   std::atomic<bool> stopping{false};
 
   std::mutex mu;
-  std::condition_variable cv;
   std::list<Connection> connections;
   bool control_busy = false;
   Socket* control_socket = nullptr;
-  int64_t current_run = -1;
-  std::map<std::string, Socket> inbox;  // Role -> connection for current_run.
-  StageRunner* running = nullptr;       // The stage while a pass runs, for Stop().
+  StageRunner* running = nullptr;  // The stage while a pass runs, for Stop().
+
+  // Every backend's transport; `tcp` takes the data and credit connections
+  // this worker's listener accepts.
+  std::vector<std::unique_ptr<StageTransport>> transports;
+  AcceptingTransport* tcp = nullptr;
 
   // The control session's state (touched by the session thread only, except
   // runner->Abort() from Stop()).
   std::string segment_key;
   std::shared_ptr<Segment> segment;
   std::unique_ptr<StageRunner> runner;
-  std::unique_ptr<Link> in, out, credits_in, credits_out;  // The current run's links.
+  StageTransport* transport = nullptr;  // The current run's backend.
 
   std::string Name() const { return listener.endpoint().ToString(); }
 
@@ -87,7 +90,7 @@ struct Worker::Impl {
   void ServeControl(Socket& socket);
   Result<json> Dispatch(Socket& socket, const json& request, int64_t received_ns);
   Result<json> Configure(Socket& socket, const json& request);
-  Result<json> Connect();
+  Result<json> Connect(const json& request);
   Result<json> Pass(Socket& socket, const json& request);
   void EndRun();
 };
@@ -148,15 +151,8 @@ void Worker::Impl::HandleConnectionOrThrow(Socket socket) {
     return;
   }
   if (role == kRoleData || role == kRoleCredit) {
-    const int64_t run_id = hello->value("run_id", int64_t{-1});
-    std::lock_guard<std::mutex> lock(mu);
-    if (run_id != current_run || current_run < 0) {
-      spdlog::warn("worker {}: {} connection from {} for run {} closed: the current run is {}",
-                   Name(), role, peer, run_id, current_run);
-      return;
-    }
-    inbox[role] = std::move(socket);
-    cv.notify_all();
+    tcp->Deliver(role, hello->value("run_id", int64_t{-1}),
+                 std::make_unique<TcpLink>(std::move(socket)));
     return;
   }
   spdlog::warn("worker {}: connection from {} closed: unknown role '{}'", Name(), peer, role);
@@ -210,14 +206,17 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
   const std::string op = request.value("op", "");
   if (op == "clock") return json{{"ok", true}, {"t1", received_ns}, {"t2", 0}};
   if (op == "info") {
+    json ports = json::object();
+    for (const auto& t : transports) ports[t->name()] = t->port();
     return json{{"ok", true},
+                {"backends", std::move(ports)},
                 {"machine", MachineToJson(DescribeMachine())},
                 {"threads", options.threads},
                 {"protocol", kProtocolVersion},
                 {"pid", static_cast<int64_t>(getpid())}};
   }
   if (op == "configure") return Configure(socket, request);
-  if (op == "connect") return Connect();
+  if (op == "connect") return Connect(request);
   if (op == "pass") return Pass(socket, request);
   if (op == "finish") {
     EndRun();
@@ -230,6 +229,14 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
   if (!request.contains("config")) return Status::InvalidArgument("configure: no config");
   PP_ASSIGN_OR_RETURN(StageConfig config, StageConfigFromJson(request["config"]));
   EndRun();
+  StageTransport* chosen = nullptr;
+  for (const auto& t : transports) {
+    if (config.backend == t->name()) chosen = t.get();
+  }
+  if (!chosen) {
+    return Status::InvalidArgument(fmt::format("configure: unknown backend '{}' (this worker has {})",
+                                               config.backend, fmt::join(BackendNames(), ", ")));
+  }
   const auto t0 = Clock::now();
   const std::string key =
       fmt::format("{}|{}|{}|{}|{}|{}|{}", config.model, config.num_classes, config.seed,
@@ -298,68 +305,30 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
   }
   const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   runner = std::make_unique<StageRunner>(config, segment);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    current_run = config.run_id;
-    inbox.clear();
-  }
+  transport = chosen;
+  transport->BeginRun(config);
   spdlog::info(
-      "worker {}: run {}: stage {} of {}, {} blocks [{}, {}), weights: {}, ready in {:.0f} ms",
+      "worker {}: run {}: stage {} of {}, {} blocks [{}, {}), {}, weights: {}, ready in {:.0f} ms",
       Name(), config.run_id, config.stage + 1, config.stages, config.model, config.block_begin,
-      config.block_end, weights_from, build_ms);
+      config.block_end, config.backend, weights_from, build_ms);
   return json{{"ok", true}, {"build_ms", build_ms}, {"weights", weights_from}};
 }
 
-Result<json> Worker::Impl::Connect() {
-  if (!runner) return Status::InvalidArgument("connect: no run configured");
-  const StageConfig& c = runner->config();
-  auto open = [&](const std::string& target, const char* role,
-                  std::unique_ptr<Link>* link) -> Status {
-    PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(target));
-    PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(e, DeadlineIn(options.link_timeout)));
-    PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kHello,
-                                     json{{"role", role}, {"run_id", c.run_id}}.dump(),
-                                     DeadlineIn(kReplyTimeout)));
-    *link = std::make_unique<TcpLink>(std::move(socket));
-    return Status::Ok();
-  };
-  if (c.stage < c.stages - 1)
-    PP_RETURN_IF_ERROR(
-        open(c.next, kRoleData, &out).WithContext("connect to the next stage " + c.next));
-  if (c.stage == c.stages - 1 && c.stages > 1) {
-    PP_RETURN_IF_ERROR(
-        open(c.source, kRoleCredit, &credits_out).WithContext("connect to the source " + c.source));
-  }
-  return json{{"ok", true}};
+Result<json> Worker::Impl::Connect(const json& request) {
+  if (!runner || !transport) return Status::InvalidArgument("connect: no run configured");
+  uint16_t rendezvous_port = 0;
+  PP_RETURN_IF_ERROR(transport->Connect(request.value("rendezvous", ""),
+                                        DeadlineIn(options.link_timeout), &rendezvous_port));
+  json reply{{"ok", true}};
+  if (rendezvous_port != 0) reply["rendezvous_port"] = rendezvous_port;
+  return reply;
 }
 
 Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
   if (!runner) return Status::InvalidArgument("pass: no run configured");
   const StageConfig& c = runner->config();
-  const bool need_in = c.stage > 0;
-  const bool need_credits = c.stage == 0 && c.stages > 1;
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    auto take = [&](const char* role, std::unique_ptr<Link>* into) -> Status {
-      if (*into) return Status::Ok();
-      if (!cv.wait_until(lock, DeadlineIn(options.link_timeout),
-                         [&] { return inbox.count(role) > 0 || stopping; }) ||
-          stopping) {
-        return Status::Unavailable(fmt::format("stage {}: no {} connection arrived within {} ms",
-                                               c.stage + 1, role, options.link_timeout.count()));
-      }
-      *into = std::make_unique<TcpLink>(std::move(inbox[role]));
-      inbox.erase(role);
-      return Status::Ok();
-    };
-    if (need_in) PP_RETURN_IF_ERROR(take(kRoleData, &in));
-    if (need_credits) PP_RETURN_IF_ERROR(take(kRoleCredit, &credits_in));
-  }
   StageLinks links;
-  links.in = in.get();
-  links.out = out.get();
-  links.credits_in = credits_in.get();
-  links.credits_out = credits_out.get();
+  PP_RETURN_IF_ERROR(transport->TakeLinks(DeadlineIn(options.link_timeout), &links));
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return Status::Unavailable("worker stopping");
@@ -395,13 +364,8 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
 
 void Worker::Impl::EndRun() {
   runner.reset();
-  in.reset();
-  out.reset();
-  credits_in.reset();
-  credits_out.reset();
-  std::lock_guard<std::mutex> lock(mu);
-  current_run = -1;
-  inbox.clear();
+  if (transport) transport->EndRun();
+  transport = nullptr;
 }
 
 Worker::Worker(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -423,6 +387,12 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
     impl->local_weights[digest] = path;
   }
   PP_ASSIGN_OR_RETURN(impl->listener, Listener::Listen(options.listen));
+  TransportOptions t;
+  t.worker_name = impl->Name();
+  t.tcp_port = impl->listener.endpoint().port;
+  t.grpc_listen = {options.listen.host, options.grpc_port};
+  t.connect_timeout = options.link_timeout;
+  PP_ASSIGN_OR_RETURN(impl->transports, MakeStageTransports(t, &impl->tcp));
   return std::unique_ptr<Worker>(new Worker(std::move(impl)));
 }
 
@@ -458,7 +428,7 @@ void Worker::Stop() {
   std::lock_guard<std::mutex> lock(im.mu);
   if (im.control_socket) im.control_socket->Shutdown();
   if (im.running) im.running->Abort();
-  im.cv.notify_all();
+  for (const auto& t : im.transports) t->Stop();
 }
 
 }  // namespace paretopipe

@@ -1,5 +1,6 @@
-// The worker daemon: `paretopipe worker`. It listens on one TCP port; every
-// connection opens with a hello frame naming its role:
+// The worker daemon: `paretopipe worker`. It listens on one TCP port (and a
+// gRPC port for the grpc backend; control/stage_transport.h); every
+// connection to the TCP port opens with a hello frame naming its role:
 //  - control: an orchestrator configures a stage, runs passes and reads the
 //    traces (one orchestrator at a time; docs/protocol.md);
 //  - data: the previous stage's activations for the current run;
@@ -25,6 +26,8 @@ namespace paretopipe {
 
 struct WorkerOptions {
   Endpoint listen{"127.0.0.1", 7000};
+  // The gRPC backend's server, on the listen address (0: any free port).
+  uint16_t grpc_port = 0;
   int threads = 0;                         // Intra-op threads; 0: all available CPUs.
   std::vector<std::string> weights_files;  // Local weights, used when their SHA-256 matches.
   // How long a new connection may take to say who it is. Short: a stranger

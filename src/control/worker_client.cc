@@ -78,6 +78,8 @@ void WorkerClient::Abandon() {
 }
 
 Status WorkerClient::Send(const std::string& request_json, Deadline deadline) {
+  // Interrupted after its last reply: the session is shut down all the same.
+  if (interrupted_.exchange(false)) Abandon();
   if (broken_) {
     PP_ASSIGN_OR_RETURN(socket_, OpenSession(endpoint_, DeadlineIn(kReconnectTimeout)));
     broken_ = false;
@@ -104,7 +106,8 @@ Result<std::string> WorkerClient::Call(const std::string& request_json, Deadline
   return ReadReply(deadline);
 }
 
-Result<MachineInfo> WorkerClient::Info(int* threads) {
+Result<MachineInfo> WorkerClient::Info(int* threads,
+                                       std::map<std::string, uint16_t>* backend_ports) {
   PP_ASSIGN_OR_RETURN(std::string text,
                       Call(json{{"op", "info"}}.dump(), DeadlineIn(kReplyTimeout)));
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
@@ -114,6 +117,17 @@ Result<MachineInfo> WorkerClient::Info(int* threads) {
                                                kProtocolVersion));
   }
   if (threads) *threads = reply.value("threads", 0);
+  if (backend_ports) {
+    backend_ports->clear();
+    const json ports = reply.value("backends", json::object());
+    if (!ports.is_object()) return Status::InvalidArgument(label_ + ": info: backends is not an object");
+    for (const auto& [name, port] : ports.items()) {
+      if (!port.is_number_integer() || port.get<int64_t>() < 0 || port.get<int64_t>() > 65535) {
+        return Status::InvalidArgument(fmt::format("{}: info: backend {} port is not a port", label_, name));
+      }
+      (*backend_ports)[name] = port.get<uint16_t>();
+    }
+  }
   return MachineFromJson(reply.value("machine", json::object()));
 }
 
@@ -178,10 +192,21 @@ Status WorkerClient::UploadWeights(const StageConfig& config, const std::string&
   return Status::Ok();
 }
 
-Status WorkerClient::OpenLinks() {
-  PP_ASSIGN_OR_RETURN(std::string text,
-                      Call(json{{"op", "connect"}}.dump(), DeadlineIn(kConnectLinksTimeout)));
-  return CheckReply(text, label_).status();
+Result<uint16_t> WorkerClient::OpenLinks(const std::string& rendezvous) {
+  json request{{"op", "connect"}};
+  if (!rendezvous.empty()) request["rendezvous"] = rendezvous;
+  PP_ASSIGN_OR_RETURN(std::string text, Call(request.dump(), DeadlineIn(kConnectLinksTimeout)));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  const json port = reply.value("rendezvous_port", json(0));
+  if (!port.is_number_integer() || port.get<int64_t>() < 0 || port.get<int64_t>() > 65535) {
+    return Status::InvalidArgument(label_ + ": connect: rendezvous_port is not a port");
+  }
+  return port.get<uint16_t>();
+}
+
+void WorkerClient::Interrupt() {
+  interrupted_ = true;
+  socket_.Shutdown();
 }
 
 Status WorkerClient::StartPass(int repeat) {

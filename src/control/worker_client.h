@@ -6,7 +6,9 @@
 // Thread safety: one thread at a time per client; not copyable.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,8 +31,9 @@ class WorkerClient {
 
   const Endpoint& endpoint() const { return endpoint_; }
 
-  // The worker's machine and intra-op threads.
-  Result<MachineInfo> Info(int* threads);
+  // The worker's machine and intra-op threads (may be null), and the port of
+  // each backend it offers (may be null).
+  Result<MachineInfo> Info(int* threads, std::map<std::string, uint16_t>* backend_ports = nullptr);
 
   // `samples` clock exchanges; the minimum-RTT one gives the offset.
   Result<ClockOffset> SyncClock(int samples);
@@ -40,9 +43,15 @@ class WorkerClient {
   // blocks only, read from `weights_path`.
   Status Configure(const StageConfig& config, const std::string& weights_path);
 
-  // Makes the worker open its connections to the next stage (and the sink's
-  // to the source). Call on every stage after all are configured.
-  Status OpenLinks();
+  // Makes the worker open its links to the next stage (and the sink's to the
+  // source). Call on every stage after all are configured, stage 0 first:
+  // with the torch backend its reply is the rendezvous port (else 0), which
+  // the others get as `rendezvous` ("host:port").
+  Result<uint16_t> OpenLinks(const std::string& rendezvous);
+
+  // Wakes a FinishPass blocked in another thread (it fails); the worker sees
+  // the session end and cancels its pass. Safe from any thread.
+  void Interrupt();
 
   // Starts a measurement pass; FinishPass waits for its trace.
   Status StartPass(int repeat);
@@ -73,6 +82,7 @@ class WorkerClient {
   Socket socket_;
   std::string label_;    // "worker H:P", for messages.
   bool broken_ = false;  // The session was abandoned; reopen before the next request.
+  std::atomic<bool> interrupted_{false};  // Interrupt() shut the session down.
 };
 
 }  // namespace paretopipe

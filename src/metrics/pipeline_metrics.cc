@@ -245,6 +245,58 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
   return result;
 }
 
+Result<std::vector<HopStats>> SummarizeHops(const std::vector<std::vector<StageTrace>>& repeats,
+                                            int warmup) {
+  if (repeats.empty()) return Status::InvalidArgument("no repeats to summarize");
+  const size_t num_stages = repeats.front().size();
+  for (size_t r = 0; r < repeats.size(); ++r) {
+    if (repeats[r].size() != num_stages) {
+      return Status::InvalidArgument("repeat " + std::to_string(r) + " has " +
+                                     std::to_string(repeats[r].size()) + " stages, repeat 0 has " +
+                                     std::to_string(num_stages));
+    }
+    PP_RETURN_IF_ERROR(
+        ValidateTraces(repeats[r], warmup).WithContext("repeat " + std::to_string(r)));
+  }
+  std::vector<HopStats> result;
+  for (size_t h = 0; h + 1 < num_stages; ++h) {
+    std::vector<double> hop_ms, serialize_ms, queue_ms, deserialize_ms, send_ms, recv_ms, bytes;
+    for (const std::vector<StageTrace>& repeat : repeats) {
+      const StageTrace& tx = repeat[h];
+      const StageTrace& rx = repeat[h + 1];
+      for (size_t i = static_cast<size_t>(warmup); i < tx.batches.size(); ++i) {
+        const BatchTrace& s = tx.batches[i];
+        const BatchTrace& r = rx.batches[i];
+        hop_ms.push_back(NsToMs((r.recv_end_ns - rx.clock.offset_ns) -
+                                (s.send_begin_ns - tx.clock.offset_ns)));
+        serialize_ms.push_back(NsToMs(s.send_serialize_ns));
+        queue_ms.push_back(NsToMs(r.recv_queued_ns));
+        deserialize_ms.push_back(NsToMs(r.recv_deserialize_ns));
+        send_ms.push_back(NsToMs(s.send_end_ns - s.send_begin_ns));
+        recv_ms.push_back(NsToMs(r.recv_end_ns - r.recv_begin_ns));
+        bytes.push_back(static_cast<double>(s.bytes_out));
+      }
+    }
+    HopStats hop;
+    hop.hop = static_cast<int>(h);
+    hop.bytes_per_frame = Mean(bytes);
+    hop.hop_ms_mean = Mean(hop_ms);
+    hop.serialize_ms_mean = Mean(serialize_ms);
+    hop.queue_ms_mean = Mean(queue_ms);
+    hop.deserialize_ms_mean = Mean(deserialize_ms);
+    hop.wire_ms_mean =
+        hop.hop_ms_mean - hop.serialize_ms_mean - hop.queue_ms_mean - hop.deserialize_ms_mean;
+    hop.send_ms_mean = Mean(send_ms);
+    hop.recv_ms_mean = Mean(recv_ms);
+    std::sort(hop_ms.begin(), hop_ms.end());
+    hop.hop_ms_p50 = Percentile(hop_ms, 0.50);
+    hop.clock_uncertainty_ms = NsToMs(repeats.front()[h].clock.uncertainty_ns +
+                                      repeats.front()[h + 1].clock.uncertainty_ns);
+    result.push_back(hop);
+  }
+  return result;
+}
+
 double StudentT975(int degrees_of_freedom) {
   // t_{0.975} for 1..30 degrees of freedom to 9 digits, as scipy.stats.t.ppf
   // gives them (the 3-digit rows of any printed t table agree). A small

@@ -45,6 +45,14 @@ Result<RepeatSummary> SummarizeRepeat(int repeat, const std::vector<StageTrace>&
 Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<StageTrace>>& repeats,
                                                 int warmup);
 
+// Per-hop statistics over the measured batches of every repeat, for the
+// links between consecutive stages (HopStats in run_record.h): hop_ms of a
+// batch is (receiver recv_end - receiver offset) - (sender send_begin -
+// sender offset), each repeat with its own offsets. Empty for one stage.
+// Errors: as SummarizeStages.
+Result<std::vector<HopStats>> SummarizeHops(const std::vector<std::vector<StageTrace>>& repeats,
+                                            int warmup);
+
 // Mean and 95% confidence interval (Student t) of `values`: mean +- t * s /
 // sqrt(n), s the sample standard deviation. No interval when n == 1.
 // REQUIRES: !values.empty().

@@ -50,6 +50,12 @@ struct BatchTrace {
   int64_t send_end_ns = 0;       // Last byte handed to the kernel.
   int64_t bytes_in = 0;          // Payload bytes received (0 at the source).
   int64_t bytes_out = 0;         // Payload bytes sent (0 at the sink).
+  // Inside the link's calls (transport/link.h LinkTiming): making the
+  // backend's message (within send), copying out of it (within receive), and
+  // the time the whole frame waited in the backend's queue before the receive.
+  int64_t send_serialize_ns = 0;
+  int64_t recv_deserialize_ns = 0;
+  int64_t recv_queued_ns = 0;
 };
 
 // Everything one stage reports at the end of a measurement pass.
@@ -77,6 +83,24 @@ struct StageStats {
   double idle_fraction = 0;
   double cpu_ms = 0;  // Process CPU time over the pass, all threads.
   int64_t peak_rss_bytes = 0;
+};
+
+// The link from stage `hop` to stage `hop + 1`, over the measured batches of
+// every repeat (docs/metrics.md, "Per-hop breakdown"). hop_ms runs from the
+// sender's send call to the last payload byte in the receiver's memory, read
+// off two clocks: it carries clock_uncertainty_ms. It is split into
+// serialize + wire + queue + deserialize; send_ms and recv_ms are the time in
+// the two calls, which overlap the wire time and each other.
+struct HopStats {
+  int hop = 0;  // 0-based: from stage hop to stage hop + 1.
+  double bytes_per_frame = 0;
+  double hop_ms_mean = 0, hop_ms_p50 = 0;
+  double serialize_ms_mean = 0;
+  double wire_ms_mean = 0;  // hop - serialize - queue - deserialize.
+  double queue_ms_mean = 0;
+  double deserialize_ms_mean = 0;
+  double send_ms_mean = 0, recv_ms_mean = 0;
+  double clock_uncertainty_ms = 0;  // Sender's plus receiver's, first repeat.
 };
 
 // One measurement pass (a repeat) of a run.
@@ -146,6 +170,7 @@ struct RunRecord {
   std::vector<StageEnvironment> environment;
   std::vector<RepeatSummary> repeats;
   std::vector<StageStats> stages;  // Over all repeats' measured batches.
+  std::vector<HopStats> hops;      // stages.size() - 1 links.
   std::vector<BatchSample> samples;
   // Across repeats.
   Estimate latency_ms_mean, latency_ms_p50, latency_ms_p95, latency_ms_p99;

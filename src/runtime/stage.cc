@@ -203,6 +203,9 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         if (!s.ok()) return im.Fail(s.WithContext(where()));
         t.recv_end_ns = SteadyNowNs();
         t.bytes_in = static_cast<int64_t>(h.payload_bytes);
+        const LinkTiming timing = links.in->last_receive_timing();
+        t.recv_deserialize_ns = timing.deserialize_ns;
+        t.recv_queued_ns = timing.queued_ns;
         if (!compute_q.Push(InFlight{b, std::move(buffer), h.origin_ns}, stall())) {
           return im.Fail(
               Status::Unavailable(where() + ": compute did not keep up before the stall timeout"));
@@ -233,6 +236,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           return im.Fail(
               s.WithContext(fmt::format("{} batch {}: send to {}", who, b, links.out->peer())));
         t.bytes_out = static_cast<int64_t>(h.payload_bytes);
+        t.send_serialize_ns = links.out->last_send_timing().serialize_ns;
       }
     }));
   }

@@ -42,8 +42,10 @@ struct StageConfig {
   std::vector<int64_t> input_shape;  // What this stage receives (or makes), batch included.
   int batches = 64;                  // Per pass, warm-up included.
   int window = 4;                    // Batches in flight, at most.
-  std::string next;                  // Next stage's endpoint; empty at the sink.
-  std::string source;                // Stage 0's endpoint, where the sink returns credits.
+  std::string backend = "tcp";       // Which transport carries the links (control/stage_transport.h).
+  std::string self;                  // This worker's endpoint as the orchestrator reaches it.
+  std::string next;                  // Next stage's endpoint for `backend`; empty at the sink.
+  std::string source;                // Stage 0's endpoint for `backend` (the sink's credits go there).
   std::string device = "cpu";
   uint64_t input_seed = 0;    // Synthetic input of batch b: uniform [0, 1) from input_seed + b.
   bool keep_outputs = false;  // The sink keeps every batch's output.

@@ -113,6 +113,26 @@ CREATE TABLE IF NOT EXISTS run_samples (
 );
 )sql";
 
+// Version 2 added the per-hop breakdown; a version 1 file gains the table on
+// its first open for writing.
+constexpr const char* kHopsSql = R"sql(
+CREATE TABLE IF NOT EXISTS run_hops (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  hop INTEGER NOT NULL,
+  bytes_per_frame REAL,
+  hop_ms_mean REAL,
+  hop_ms_p50 REAL,
+  serialize_ms_mean REAL,
+  wire_ms_mean REAL,
+  queue_ms_mean REAL,
+  deserialize_ms_mean REAL,
+  send_ms_mean REAL,
+  recv_ms_mean REAL,
+  clock_uncertainty_ms REAL,
+  PRIMARY KEY (run_id, hop)
+);
+)sql";
+
 // A lock held by another connection (a sweep's insert, a reader switching the
 // journal mode) lasts milliseconds; 5 s rides out any of them while still
 // failing within a human's patience when something truly holds the file.
@@ -278,6 +298,11 @@ const std::vector<const char*> kStageColumns = {
     "compute_ms_mean", "compute_ms_p50", "compute_ms_p95",
     "queue_ms_mean", "recv_ms_mean", "send_ms_mean",
     "bytes_out_per_batch", "idle_fraction", "cpu_ms", "peak_rss_bytes"};
+
+const std::vector<const char*> kHopColumns = {
+    "run_id", "hop", "bytes_per_frame", "hop_ms_mean", "hop_ms_p50",
+    "serialize_ms_mean", "wire_ms_mean", "queue_ms_mean", "deserialize_ms_mean",
+    "send_ms_mean", "recv_ms_mean", "clock_uncertainty_ms"};
 
 const std::vector<const char*> kSampleColumns = {
     "run_id", "repeat", "batch_id", "warmup", "latency_ms", "stage_compute_ms"};
@@ -513,6 +538,20 @@ Status CreateSchema(sqlite3* db) {
           "schema version 0 and tables of another program: not a ParetoPipe database");
     }
     PP_RETURN_IF_ERROR(Exec(db, kSchemaSql));
+    PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
+    PP_RETURN_IF_ERROR(
+        Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
+  }
+  return transaction.Commit();
+}
+
+// Upgrades a version 1 file in place: adds run_hops (its runs have none).
+Status MigrateFromVersion1(sqlite3* db) {
+  Transaction transaction(db);
+  PP_RETURN_IF_ERROR(transaction.Begin());
+  PP_ASSIGN_OR_RETURN(int64_t version, QueryInt(db, "PRAGMA user_version"));
+  if (version == 1) {
+    PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
@@ -580,6 +619,18 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
   }
   {
     Statement s;
+    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("run_hops", kHopColumns)));
+    for (const HopStats& h : r.hops) {
+      s.Reset();
+      s.Int(*id).Int(h.hop).Real(h.bytes_per_frame).Real(h.hop_ms_mean).Real(h.hop_ms_p50);
+      s.Real(h.serialize_ms_mean).Real(h.wire_ms_mean).Real(h.queue_ms_mean);
+      s.Real(h.deserialize_ms_mean).Real(h.send_ms_mean).Real(h.recv_ms_mean);
+      s.Real(h.clock_uncertainty_ms);
+      PP_RETURN_IF_ERROR(s.Execute().WithContext(fmt::format("hop {}", h.hop)));
+    }
+  }
+  {
+    Statement s;
     PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("run_samples", kSampleColumns)));
     for (const BatchSample& b : r.samples) {
       s.Reset();
@@ -611,7 +662,8 @@ std::string ChildSelectSql(const char* table, const std::vector<const char*>& co
   return SelectSql(table, rest) + " WHERE run_id = ? ORDER BY " + order;
 }
 
-Status LoadRunRows(sqlite3* db, const RunFilter& filter, std::vector<RunRecord>* runs) {
+Status LoadRunRows(sqlite3* db, const RunFilter& filter, bool has_hops,
+                   std::vector<RunRecord>* runs) {
   std::string sql = "SELECT id, " + SelectSql("runs", kRunColumns).substr(strlen("SELECT "));
   std::vector<std::string> where;
   if (filter.model) where.push_back("model = ?");
@@ -670,11 +722,12 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, std::vector<RunRecord>*
     runs->push_back(std::move(r));
   }
 
-  Statement env, rep, stg, smp;
+  Statement env, rep, stg, hop, smp;
   PP_RETURN_IF_ERROR(
       env.Prepare(db, ChildSelectSql("run_environment", kEnvironmentColumns, "stage")));
   PP_RETURN_IF_ERROR(rep.Prepare(db, ChildSelectSql("run_repeats", kRepeatColumns, "repeat")));
   PP_RETURN_IF_ERROR(stg.Prepare(db, ChildSelectSql("run_stages", kStageColumns, "stage")));
+  if (has_hops) PP_RETURN_IF_ERROR(hop.Prepare(db, ChildSelectSql("run_hops", kHopColumns, "hop")));
   if (filter.with_samples) {
     PP_RETURN_IF_ERROR(
         smp.Prepare(db, ChildSelectSql("run_samples", kSampleColumns, "repeat, batch_id")));
@@ -733,6 +786,24 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, std::vector<RunRecord>*
       r.stages.push_back(std::move(t));
       return Status::Ok();
     }));
+    if (has_hops) {
+      PP_RETURN_IF_ERROR(ForEachChildRow(hop, r.id, [&] {
+        HopStats h;
+        h.hop = static_cast<int>(hop.ColInt());
+        h.bytes_per_frame = hop.ColReal();
+        h.hop_ms_mean = hop.ColReal();
+        h.hop_ms_p50 = hop.ColReal();
+        h.serialize_ms_mean = hop.ColReal();
+        h.wire_ms_mean = hop.ColReal();
+        h.queue_ms_mean = hop.ColReal();
+        h.deserialize_ms_mean = hop.ColReal();
+        h.send_ms_mean = hop.ColReal();
+        h.recv_ms_mean = hop.ColReal();
+        h.clock_uncertainty_ms = hop.ColReal();
+        r.hops.push_back(h);
+        return Status::Ok();
+      }));
+    }
     if (filter.with_samples) {
       PP_RETURN_IF_ERROR(ForEachChildRow(smp, r.id, [&]() -> Status {
         BatchSample b;
@@ -756,7 +827,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  if (version != 0) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  if (version != 0 && version != 1) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   // WAL: a reader (`paretopipe pareto`, sqlite3) reads the last committed runs
   // while a sweep writes, and neither blocks the other. The mode is stored in
   // the file, so readers see it too.
@@ -770,8 +841,10 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
       Exec(db.get(), "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL").WithContext(path));
   if (version == 0) {
     PP_RETURN_IF_ERROR(CreateSchema(db.get()).WithContext(path + ": create schema"));
+  } else if (version == 1) {
+    PP_RETURN_IF_ERROR(MigrateFromVersion1(db.get()).WithContext(path + ": upgrade schema"));
   }
-  return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path));
+  return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, kStoreSchemaVersion));
 }
 
 Result<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string& path) {
@@ -783,11 +856,13 @@ Result<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  PP_RETURN_IF_ERROR(CheckVersion(version, path));
-  return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path));
+  // A version 1 file reads as it is, without hops: reading must not write.
+  if (version != 1) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, version));
 }
 
-ResultStore::ResultStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+ResultStore::ResultStore(sqlite3* db, std::string path, int64_t version)
+    : db_(db), path_(std::move(path)), version_(version) {}
 
 ResultStore::~ResultStore() { sqlite3_close_v2(db_); }
 
@@ -806,7 +881,7 @@ Result<std::vector<RunRecord>> ResultStore::LoadRuns(const RunFilter& filter) co
   // One read transaction: the runs and their rows come from one snapshot,
   // even while a sweep inserts.
   Status status = Exec(db_, "BEGIN");
-  if (status.ok()) status = LoadRunRows(db_, filter, &runs);
+  if (status.ok()) status = LoadRunRows(db_, filter, version_ >= 2, &runs);
   Exec(db_, status.ok() ? "COMMIT" : "ROLLBACK");
   if (!status.ok()) return status.WithContext(path_ + ": load runs");
   return runs;

@@ -20,7 +20,8 @@ struct sqlite3;
 
 namespace paretopipe {
 
-inline constexpr int kStoreSchemaVersion = 1;
+// 2: per-hop breakdown (run_hops). Open() upgrades a version 1 file.
+inline constexpr int kStoreSchemaVersion = 2;
 
 struct RunFilter {
   std::optional<std::string> model;
@@ -55,9 +56,10 @@ class ResultStore {
   const std::string& path() const { return path_; }
 
  private:
-  ResultStore(sqlite3* db, std::string path);
+  ResultStore(sqlite3* db, std::string path, int64_t version);
   sqlite3* db_;
   std::string path_;
+  int64_t version_;
 };
 
 }  // namespace paretopipe

@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <ctime>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "metrics/pipeline_metrics.h"
 
@@ -34,13 +37,66 @@ std::vector<std::vector<int64_t>> StageInputShapes(const ModelAnalysis& analysis
 
 namespace {
 
+// Waits for every stage's pass at once. The first stage to fail makes the
+// others stop at once (their sessions are interrupted, so the workers cancel
+// their passes) rather than each waiting for its stall timeout: not every
+// backend tells a stage promptly that its peer is gone. Reports the root
+// cause: a stage's own failure (a malformed frame, a compute error) over the
+// "peer closed" (Unavailable) its neighbours saw after it; among errors of
+// one kind, the first to arrive.
+Status FinishAll(const std::vector<WorkerClient*>& workers, Deadline deadline,
+                 std::vector<KeptOutput>* outputs, std::vector<StageTrace>* traces) {
+  const int stages = static_cast<int>(workers.size());
+  std::mutex mu;
+  Status first_error;
+  bool interrupted = false;
+  std::vector<std::thread> threads;
+  for (int s = 0; s < stages; ++s) {
+    threads.emplace_back([&, s] {
+      if (outputs && s == stages - 1) outputs->clear();
+      Result<StageTrace> trace =
+          workers[s]->FinishPass(s == stages - 1 ? outputs : nullptr, deadline);
+      std::lock_guard<std::mutex> lock(mu);
+      if (trace.ok()) {
+        (*traces)[s] = std::move(trace).value();
+        (*traces)[s].stage = s;
+        return;
+      }
+      const bool own_failure = trace.status().code() != Status::Code::kUnavailable;
+      if (first_error.ok() ||
+          (first_error.code() == Status::Code::kUnavailable && own_failure)) {
+        first_error = trace.status();
+      }
+      if (!interrupted) {
+        interrupted = true;
+        for (int t = 0; t < stages; ++t) {
+          if (t != s) workers[t]->Interrupt();
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  return first_error;
+}
+
 Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan, RunRecord* record,
                  std::vector<KeptOutput>* outputs, RunTiming* timing) {
   const RunConfig& cfg = plan.config;
   const int stages = static_cast<int>(workers.size());
+  // Each stage's address for this run's backend: the host the orchestrator
+  // reaches the worker at, the port the worker reports for the backend.
+  std::vector<std::string> backend_endpoints;
   for (int s = 0; s < stages; ++s) {
     int threads = 0;
-    PP_ASSIGN_OR_RETURN(MachineInfo m, workers[s]->Info(&threads));
+    std::map<std::string, uint16_t> ports;
+    PP_ASSIGN_OR_RETURN(MachineInfo m, workers[s]->Info(&threads, &ports));
+    auto port = ports.find(cfg.backend);
+    if (port == ports.end()) {
+      return Status::InvalidArgument(fmt::format("worker {} does not offer the {} backend",
+                                                 workers[s]->endpoint().ToString(), cfg.backend));
+    }
+    backend_endpoints.push_back(
+        Endpoint{workers[s]->endpoint().host, port->second}.ToString());
     StageEnvironment env;
     env.stage = s;
     env.endpoint = workers[s]->endpoint().ToString();
@@ -70,15 +126,20 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.input_shape = plan.stage_input_shapes[s];
     c.batches = cfg.batches;
     c.window = cfg.window;
-    c.next = s + 1 < stages ? workers[s + 1]->endpoint().ToString() : "";
-    c.source = workers[0]->endpoint().ToString();
+    c.backend = cfg.backend;
+    c.self = workers[s]->endpoint().ToString();
+    c.next = s + 1 < stages ? backend_endpoints[s + 1] : "";
+    c.source = backend_endpoints[0];
     c.device = cfg.device;
     c.input_seed = plan.input_seed;
     c.keep_outputs = plan.keep_outputs;
     c.stall_timeout = plan.stall_timeout;
     PP_RETURN_IF_ERROR(workers[s]->Configure(c, plan.weights_path));
   }
-  for (WorkerClient* w : workers) PP_RETURN_IF_ERROR(w->OpenLinks());
+  PP_ASSIGN_OR_RETURN(uint16_t rendezvous_port, workers[0]->OpenLinks(""));
+  const std::string rendezvous =
+      rendezvous_port ? Endpoint{workers[0]->endpoint().host, rendezvous_port}.ToString() : "";
+  for (int s = 1; s < stages; ++s) PP_RETURN_IF_ERROR(workers[s]->OpenLinks(rendezvous).status());
 
   std::vector<std::vector<StageTrace>> repeats;
   for (int r = 0; r < cfg.repeats; ++r) {
@@ -102,34 +163,18 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
       }
     }
     std::vector<StageTrace> traces(stages);
-    Status first_error;
-    for (int s = 0; s < stages; ++s) {
-      if (outputs && s == stages - 1) outputs->clear();
-      Result<StageTrace> trace =
-          workers[s]->FinishPass(s == stages - 1 ? outputs : nullptr, pass_deadline);
-      if (!trace.ok()) {
-        // Report the root cause: a stage's own failure (a malformed frame, a
-        // compute error), not the "peer closed" (Unavailable) its neighbours
-        // saw after it; among errors of one kind, the earliest stage's.
-        if (first_error.ok() || (first_error.code() == Status::Code::kUnavailable &&
-                                 trace.status().code() != Status::Code::kUnavailable)) {
-          first_error = trace.status();
-        }
-        continue;
-      }
-      traces[s] = std::move(trace).value();
-      traces[s].stage = s;
-      traces[s].clock = clocks[s];
-    }
+    PP_RETURN_IF_ERROR(
+        FinishAll(workers, pass_deadline, outputs, &traces).WithContext(fmt::format("repeat {}", r)));
+    for (int s = 0; s < stages; ++s) traces[s].clock = clocks[s];
     timing->passes_s +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_begin).count();
-    PP_RETURN_IF_ERROR(first_error);
     PP_ASSIGN_OR_RETURN(RepeatSummary summary,
                         SummarizeRepeat(r, traces, cfg.warmup, cfg.batch_size, &record->samples));
     record->repeats.push_back(summary);
     repeats.push_back(std::move(traces));
   }
   PP_ASSIGN_OR_RETURN(record->stages, SummarizeStages(repeats, cfg.warmup));
+  PP_ASSIGN_OR_RETURN(record->hops, SummarizeHops(repeats, cfg.warmup));
   for (int s = 0; s < stages; ++s) {
     StageStats& st = record->stages[s];
     st.block_begin = s == 0 ? 0 : cfg.cuts[s - 1];

@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ostream>
 #include <random>
 #include <sstream>
 
+#include "control/stage_transport.h"
 #include "control/worker_client.h"
 #include "model/cuts.h"
 #include "model/zoo.h"
@@ -108,11 +110,27 @@ Result<std::vector<std::vector<int>>> ParseCutList(const std::string& text, int6
   return out;
 }
 
-Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
-  if (o.backend != "tcp") {
-    return Status::InvalidArgument(
-        fmt::format("--backend {}: this build has the tcp backend only", o.backend));
+Result<std::vector<std::string>> ParseBackendList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const std::vector<std::string>& known = BackendNames();
+    if (std::find(known.begin(), known.end(), item) == known.end()) {
+      return Status::InvalidArgument(
+          fmt::format("--backend: unknown backend '{}' (known: {})", item, fmt::join(known, ", ")));
+    }
+    if (std::find(out.begin(), out.end(), item) != out.end()) {
+      return Status::InvalidArgument(fmt::format("--backend: '{}' given twice", item));
+    }
+    out.push_back(item);
   }
+  if (out.empty()) return Status::InvalidArgument("--backend: empty list");
+  return out;
+}
+
+Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
+  PP_ASSIGN_OR_RETURN(std::vector<std::string> backends, ParseBackendList(o.backend));
   if (o.stall_timeout < std::chrono::seconds(1) || o.stall_timeout > std::chrono::hours(1)) {
     return Status::InvalidArgument(fmt::format("--stall-timeout {} s: must be within 1..3600 s",
                                                o.stall_timeout.count() / 1000.0));
@@ -166,26 +184,31 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   SweepResult result;
   result.sweep_id = UtcNow() + "-" + RandomHex(6);
   const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
+  const size_t total = combos.size() * backends.size();
   progress << fmt::format(
-      "sweep {}: {} {} run(s) of {} stages, batch {}, {} batches ({} warm-up), window {}, {} "
-      "repeat(s); results in {}\n",
-      result.sweep_id, o.model, combos.size(), stages, o.batch_size, o.batches, o.warmup, o.window,
-      o.repeats, o.db_path);
-  for (size_t i = 0; i < combos.size(); ++i) {
+      "sweep {}: {} {} run(s) of {} stages over {}, batch {}, {} batches ({} warm-up), window {}, "
+      "{} repeat(s); results in {}\n",
+      result.sweep_id, o.model, total, stages, fmt::join(backends, ", "), o.batch_size, o.batches,
+      o.warmup, o.window, o.repeats, o.db_path);
+  // Backends interleave per cut: the machine's speed drifts over a long
+  // sweep, and this way the drift falls on every backend alike.
+  for (size_t i = 0; i < total; ++i) {
+    const std::vector<int>& cuts = combos[i / backends.size()];
+    const std::string& backend = backends[i % backends.size()];
     RunPlan plan;
     RunConfig& c = plan.config;
     c.model = o.model;
     c.num_classes = o.num_classes;
     c.seed = o.seed;
     c.weights_digest = digest;
-    c.cuts = combos[i];
+    c.cuts = cuts;
     c.batch_size = o.batch_size;
     c.input_side_px = static_cast<int>(analysis.input_side_px);
     c.batches = o.batches;
     c.warmup = o.warmup;
     c.window = o.window;
     c.repeats = o.repeats;
-    c.backend = o.backend;
+    c.backend = backend;
     c.threads = o.threads;
     c.device = o.device;
     for (const Endpoint& e : endpoints) c.workers.push_back(e.ToString());
@@ -213,14 +236,15 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     record.id = *id;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
-    const double eta = elapsed / (i + 1) * (combos.size() - i - 1);
+    const double eta = elapsed / (i + 1) * (total - i - 1);
     std::string what = record.status == "ok"
                            ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s",
                                          record.latency_ms_mean.mean, record.throughput_ips.mean)
                            : "FAILED: " + record.error;
-    progress << fmt::format("[{}/{}] cuts {:<8} {}  (elapsed {}, ETA {})\n", i + 1, combos.size(),
-                            fmt::format("{}", fmt::join(c.cuts, ":")), what, ClockText(elapsed),
-                            ClockText(eta))
+    progress << fmt::format("[{}/{}] cuts {:<8} {}{}  (elapsed {}, ETA {})\n", i + 1, total,
+                            fmt::format("{}", fmt::join(c.cuts, ":")),
+                            backends.size() > 1 ? fmt::format("{:<6} ", backend) : "", what,
+                            ClockText(elapsed), ClockText(eta))
              << std::flush;
     result.runs.push_back(std::move(record));
     if (!run.ok() && !o.keep_going) return run.status();

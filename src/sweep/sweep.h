@@ -32,7 +32,7 @@ struct SweepOptions {
   int warmup = 4;
   int window = 4;
   int repeats = 3;
-  std::string backend = "tcp";
+  std::string backend = "tcp";  // Comma-separated: every cut runs on each.
   int threads = 0;  // Per local worker; 0: available CPUs / workers.
   std::string device = "cpu";
   std::string db_path = "paretopipe.db";
@@ -56,6 +56,10 @@ struct SweepResult {
 // `max_runs` with a message suggesting an explicit list.
 Result<std::vector<std::vector<int>>> ParseCutList(const std::string& text, int64_t num_blocks,
                                                    int stages, int max_runs);
+
+// Parses --backend: a comma-separated list of backend names (tcp, grpc,
+// torch), each at most once.
+Result<std::vector<std::string>> ParseBackendList(const std::string& text);
 
 // Runs the sweep; `progress` receives one line per run. Returns the runs
 // (failed ones included, status "failed") or the error that stopped it

@@ -2,7 +2,9 @@
 // activations forward, credits back. The pipeline runtime sees only this
 // interface, so every backend runs the same stage loop with the same flow
 // control, metrics and error handling. Implementations: TcpLink (the custom
-// framing of docs/wire-format.md, over one TCP connection).
+// framing of docs/wire-format.md, over one TCP connection), GrpcLink
+// (transport/grpc_link.h, a gRPC stream) and GlooLink (transport/gloo_link.h,
+// c10d ProcessGroupGloo send/recv).
 //
 // Owns: moving one frame (a header and its payload bytes) across. Must not
 // touch: models, what a frame means to a stage.
@@ -18,6 +20,16 @@
 #include "util/status.h"
 
 namespace paretopipe {
+
+// Where a frame's time went inside a backend, beyond the time in the calls
+// themselves (the per-hop breakdown of docs/metrics.md). Zero where a
+// backend has no such step (TCP writes and reads the caller's memory).
+struct LinkTiming {
+  int64_t serialize_ns = 0;    // Send: making the backend's message from header and payload.
+  int64_t deserialize_ns = 0;  // Receive: from the backend's message into the caller's buffer.
+  int64_t queued_ns = 0;       // Receive: the frame waited, fully arrived, in the backend's
+                               // own queue before the stage asked for it.
+};
 
 class Link {
  public:
@@ -47,6 +59,12 @@ class Link {
 
   // Wakes every thread blocked on this link; later calls fail.
   virtual void Shutdown() = 0;
+
+  // The timing of the last Send (serialize_ns) and of the last frame
+  // received (deserialize_ns, queued_ns), read by the thread that made the
+  // call, right after it.
+  virtual LinkTiming last_send_timing() const { return {}; }
+  virtual LinkTiming last_receive_timing() const { return {}; }
 };
 
 // The custom TCP backend: frames as they are on the wire, one sendmsg per

@@ -1,0 +1,322 @@
+// The tcp, grpc and torch transports of a worker's stage.
+#include "control/stage_transport.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "control/protocol.h"
+#include "transport/gloo_link.h"
+#include "transport/grpc_link.h"
+
+namespace paretopipe {
+namespace {
+
+// Tags of the torch backend's two kinds of message between a pair of ranks:
+// activations flow forward on one, credits back from the sink on the other.
+constexpr int kDataTag = 0;
+constexpr int kCreditTag = 1;
+
+// The links a stage needs, by position.
+bool NeedsIn(const StageConfig& c) { return c.stage > 0; }
+bool NeedsOut(const StageConfig& c) { return c.stage < c.stages - 1; }
+bool NeedsCreditsIn(const StageConfig& c) { return c.stage == 0 && c.stages > 1; }
+bool NeedsCreditsOut(const StageConfig& c) { return c.stage == c.stages - 1 && c.stages > 1; }
+
+// The links of one run, owned.
+struct OwnedLinks {
+  std::unique_ptr<Link> in, out, credits_in, credits_out;
+
+  void Fill(StageLinks* links) const {
+    links->in = in.get();
+    links->out = out.get();
+    links->credits_in = credits_in.get();
+    links->credits_out = credits_out.get();
+  }
+};
+
+// Backends whose links the other stages open to this worker: incoming links
+// are delivered (by the worker's listener or the gRPC server) into an inbox
+// keyed by role; outgoing ones are opened by Open().
+class InboxTransport : public AcceptingTransport {
+ public:
+  explicit InboxTransport(const TransportOptions& options) : options_(options) {}
+
+  void BeginRun(const StageConfig& config) override {
+    EndRun();
+    std::lock_guard<std::mutex> lock(mu_);
+    config_ = config;
+    run_id_ = config.run_id;
+  }
+
+  void Deliver(const std::string& role, int64_t run_id, std::unique_ptr<Link> link) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (run_id != run_id_ || run_id_ < 0 || (role != kRoleData && role != kRoleCredit)) {
+      spdlog::warn("worker {}: {} {} link from {} for run {} closed: the current run is {}",
+                   options_.worker_name, name(), role, link->peer(), run_id, run_id_);
+      return;
+    }
+    inbox_[role] = std::move(link);
+    cv_.notify_all();
+  }
+
+  Status Connect(const std::string& /*rendezvous*/, Deadline deadline,
+                 uint16_t* rendezvous_port) override {
+    *rendezvous_port = 0;
+    auto open = [&](const std::string& endpoint, const char* role, const char* whom,
+                    std::unique_ptr<Link>* into) -> Status {
+      Result<std::unique_ptr<Link>> link = Open(endpoint, role, deadline);
+      if (!link.ok()) {
+        return link.status().WithContext(fmt::format("{} connect to {} {}", name(), whom, endpoint));
+      }
+      *into = std::move(link).value();
+      return Status::Ok();
+    };
+    if (NeedsOut(config_))
+      PP_RETURN_IF_ERROR(open(config_.next, kRoleData, "the next stage", &links_.out));
+    if (NeedsCreditsOut(config_))
+      PP_RETURN_IF_ERROR(open(config_.source, kRoleCredit, "the source", &links_.credits_out));
+    return Status::Ok();
+  }
+
+  Status TakeLinks(Deadline deadline, StageLinks* links) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto take = [&](const char* role, std::unique_ptr<Link>* into) -> Status {
+      if (*into) return Status::Ok();  // A later pass of the same run.
+      if (!cv_.wait_until(lock, deadline, [&] { return inbox_.count(role) > 0 || stopping_; }) ||
+          stopping_) {
+        return Status::Unavailable(fmt::format("stage {}: no {} {} link arrived in time",
+                                               config_.stage + 1, name(), role));
+      }
+      *into = std::move(inbox_[role]);
+      inbox_.erase(role);
+      return Status::Ok();
+    };
+    if (NeedsIn(config_)) PP_RETURN_IF_ERROR(take(kRoleData, &links_.in));
+    if (NeedsCreditsIn(config_)) PP_RETURN_IF_ERROR(take(kRoleCredit, &links_.credits_in));
+    links_.Fill(links);
+    return Status::Ok();
+  }
+
+  void EndRun() override {
+    OwnedLinks dropped = std::move(links_);
+    links_ = OwnedLinks();
+    std::map<std::string, std::unique_ptr<Link>> unclaimed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      run_id_ = -1;
+      unclaimed.swap(inbox_);
+    }
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+
+ protected:
+  // Opens this stage's link in `role` to `endpoint` ("host:port").
+  virtual Result<std::unique_ptr<Link>> Open(const std::string& endpoint, const char* role,
+                                             Deadline deadline) = 0;
+
+  const TransportOptions options_;
+  StageConfig config_;  // The session thread's; Deliver reads run_id_ only.
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t run_id_ = -1;
+  bool stopping_ = false;
+  std::map<std::string, std::unique_ptr<Link>> inbox_;  // Role -> link, for run_id_.
+  OwnedLinks links_;
+};
+
+class TcpTransport : public InboxTransport {
+ public:
+  using InboxTransport::InboxTransport;
+  const char* name() const override { return "tcp"; }
+  uint16_t port() const override { return options_.tcp_port; }
+
+ protected:
+  Result<std::unique_ptr<Link>> Open(const std::string& endpoint, const char* role,
+                                     Deadline deadline) override {
+    PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(endpoint));
+    PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(e, deadline));
+    PP_RETURN_IF_ERROR(SendJsonFrame(
+        socket, FrameType::kHello,
+        nlohmann::json{{"role", role}, {"run_id", config_.run_id}}.dump(), deadline));
+    return std::unique_ptr<Link>(std::make_unique<TcpLink>(std::move(socket)));
+  }
+};
+
+class GrpcTransport : public InboxTransport {
+ public:
+  using InboxTransport::InboxTransport;
+  const char* name() const override { return "grpc"; }
+  uint16_t port() const override { return server_->port(); }
+
+  Status Start() {
+    Result<std::unique_ptr<GrpcLinkServer>> server = GrpcLinkServer::Start(
+        options_.grpc_listen,
+        [this](const std::string& role, int64_t run_id, std::unique_ptr<Link> link) {
+          Deliver(role, run_id, std::move(link));
+        });
+    if (!server.ok()) {
+      return server.status().WithContext(
+          fmt::format("gRPC server on {}", options_.grpc_listen.ToString()));
+    }
+    server_ = std::move(server).value();
+    return Status::Ok();
+  }
+
+  ~GrpcTransport() override {
+    EndRun();  // Links before the server whose streams they are.
+    server_.reset();
+  }
+
+ protected:
+  Result<std::unique_ptr<Link>> Open(const std::string& endpoint, const char* role,
+                                     Deadline deadline) override {
+    PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(endpoint));
+    return ConnectGrpcLink(e, role, config_.run_id, deadline);
+  }
+
+ private:
+  std::unique_ptr<GrpcLinkServer> server_;
+};
+
+// One c10d process group per run. Joining blocks until every stage has
+// joined, and the orchestrator connects stages one after another, so the
+// join runs on its own thread and TakeLinks waits for it.
+class TorchTransport : public StageTransport {
+ public:
+  explicit TorchTransport(const TransportOptions& options) : options_(options) {}
+  ~TorchTransport() override { EndRun(); }
+
+  const char* name() const override { return "torch"; }
+  uint16_t port() const override { return 0; }  // Per run: the rendezvous port.
+
+  void BeginRun(const StageConfig& config) override {
+    EndRun();
+    config_ = config;
+  }
+
+  Status Connect(const std::string& rendezvous, Deadline deadline,
+                 uint16_t* rendezvous_port) override {
+    *rendezvous_port = 0;
+    EndRun();
+    PP_ASSIGN_OR_RETURN(Endpoint self, ParseEndpoint(config_.self));
+    GlooGroup::Options o;
+    o.rank = config_.stage;
+    o.world_size = config_.stages;
+    o.prefix = fmt::format("paretopipe/run/{}", config_.run_id);
+    o.bind_host = self.host;
+    o.timeout = config_.stall_timeout;
+    if (config_.stage == 0) {
+      o.store_host = self.host;
+    } else {
+      Result<Endpoint> store = ParseEndpoint(rendezvous);
+      if (!store.ok()) return store.status().WithContext("torch rendezvous from the orchestrator");
+      o.store_host = store->host;
+      o.store_port = store->port;
+    }
+    PP_ASSIGN_OR_RETURN(group_, GlooGroup::Create(o));
+    if (config_.stage == 0) *rendezvous_port = group_->store_port();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      joined_ = false;
+    }
+    // The join may take until every stage has connected: allow the worker's
+    // whole connect timeout from now, not what is left of this request's.
+    (void)deadline;
+    const Deadline join_deadline = DeadlineIn(options_.connect_timeout);
+    joiner_ = std::thread([this, join_deadline] {
+      Status s = group_->Join(join_deadline);
+      std::lock_guard<std::mutex> lock(mu_);
+      joined_ = true;
+      join_status_ = s;
+      cv_.notify_all();
+    });
+    return Status::Ok();
+  }
+
+  Status TakeLinks(Deadline deadline, StageLinks* links) override {
+    if (!group_) return Status::InvalidArgument("torch links: connect first");
+    if (!links_made_) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv_.wait_until(lock, deadline, [&] { return joined_ || stopping_; }) || !joined_) {
+        return Status::Unavailable(
+            fmt::format("stage {}: the torch process group of {} stages did not form in time",
+                        config_.stage + 1, config_.stages));
+      }
+      PP_RETURN_IF_ERROR(join_status_.WithContext(fmt::format("stage {}", config_.stage + 1)));
+      lock.unlock();
+      auto label = [&](int rank) { return fmt::format("rank {} (stage {})", rank, rank + 1); };
+      const int s = config_.stage, last = config_.stages - 1;
+      if (NeedsIn(config_)) links_.in = group_->MakeLink(s - 1, kDataTag, false, label(s - 1));
+      if (NeedsOut(config_)) links_.out = group_->MakeLink(s + 1, kDataTag, true, label(s + 1));
+      if (NeedsCreditsIn(config_))
+        links_.credits_in = group_->MakeLink(last, kCreditTag, false, label(last));
+      if (NeedsCreditsOut(config_))
+        links_.credits_out = group_->MakeLink(0, kCreditTag, true, label(0));
+      links_made_ = true;
+    }
+    links_.Fill(links);
+    return Status::Ok();
+  }
+
+  void EndRun() override {
+    // Join() returns by its deadline, so this wait is bounded.
+    if (joiner_.joinable()) joiner_.join();
+    links_ = OwnedLinks();  // Links before the group they use.
+    links_made_ = false;
+    group_.reset();
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  const TransportOptions options_;
+  StageConfig config_;
+  std::unique_ptr<GlooGroup> group_;
+  std::thread joiner_;
+  OwnedLinks links_;
+  bool links_made_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool joined_ = false, stopping_ = false;
+  Status join_status_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& BackendNames() {
+  static const std::vector<std::string> names = {"tcp", "grpc", "torch"};
+  return names;
+}
+
+Result<std::vector<std::unique_ptr<StageTransport>>> MakeStageTransports(
+    const TransportOptions& options, AcceptingTransport** tcp) {
+  std::vector<std::unique_ptr<StageTransport>> transports;
+  auto tcp_transport = std::make_unique<TcpTransport>(options);
+  *tcp = tcp_transport.get();
+  transports.push_back(std::move(tcp_transport));
+  auto grpc = std::make_unique<GrpcTransport>(options);
+  PP_RETURN_IF_ERROR(grpc->Start());
+  transports.push_back(std::move(grpc));
+  transports.push_back(std::make_unique<TorchTransport>(options));
+  return transports;
+}
+
+}  // namespace paretopipe
