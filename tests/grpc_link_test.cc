@@ -123,8 +123,8 @@ TEST(GrpcLinkTest, FramesOfEverySizeArriveIntactInOrderWithTheirHeaders) {
   Status send_status;
   std::thread sender([&] {
     for (int i = 0; i < 3 && send_status.ok(); ++i) {
-      send_status = links->sender->Send(FloatFrame(i, sizes[i]), sent[i].data(),
-                                        DeadlineIn(kTestDeadline));
+      send_status =
+          links->sender->Send(FloatFrame(i, sizes[i]), sent[i].data(), DeadlineIn(kTestDeadline));
     }
   });
   std::vector<Received> got;
@@ -197,7 +197,8 @@ TEST(GrpcLinkTest, WaitForFrameEndsAtItsDeadlineNamingThePeer) {
 TEST(GrpcLinkTest, ShutdownWakesABlockedWaitForFrame) {
   auto links = ConnectedGrpcLinks();
   Status waited;
-  std::thread receiver([&] { waited = links->receiver->WaitForFrame(DeadlineIn(kTestDeadline * 4)); });
+  std::thread receiver(
+      [&] { waited = links->receiver->WaitForFrame(DeadlineIn(kTestDeadline * 4)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto begin = Clock::now();
 
@@ -264,9 +265,8 @@ TEST(GrpcLinkTest, SendBlockedByAReceiverThatDoesNotReadEndsAtItsDeadline) {
   EXPECT_NE(s.message().find("deadline"), std::string::npos) << s.message();
   EXPECT_GT(sent, 3) << "the stream's queue holds frames the receiver has not asked for";
   EXPECT_LT(last_send, kPromptly);
-  EXPECT_FALSE(links->sender->Send(FloatFrame(0, elements), payload.data(),
-                                   DeadlineIn(kTestDeadline))
-                   .ok())
+  EXPECT_FALSE(
+      links->sender->Send(FloatFrame(0, elements), payload.data(), DeadlineIn(kTestDeadline)).ok())
       << "a stream cancelled mid-frame cannot carry more frames";
 }
 
@@ -297,8 +297,8 @@ TEST(GrpcLinkTest, ConnectWithNothingListeningFailsByItsDeadlineNamingTheEndpoin
   }  // Now nothing listens there.
   const auto begin = Clock::now();
 
-  auto link = ConnectGrpcLink({"127.0.0.1", port}, "credit", 1,
-                              DeadlineIn(std::chrono::milliseconds(500)));
+  auto link =
+      ConnectGrpcLink({"127.0.0.1", port}, "credit", 1, DeadlineIn(std::chrono::milliseconds(500)));
 
   ASSERT_FALSE(link.ok());
   EXPECT_EQ(link.status().code(), Status::Code::kUnavailable);

@@ -254,7 +254,8 @@ TEST_P(BackendFaultTest, PeerKilledMidRunEndsTheRunAndARestartedPeerServesTheNex
   ASSERT_FALSE(killed.ok()) << "the run finished 100000 batches before the kill";
   EXPECT_NE(killed.status().message().find("worker 127.0.0.1:"), std::string::npos)
       << killed.status().message();
-  EXPECT_LT(failed_after, std::chrono::seconds(20)) << killed.status().message();
+  // The kill comes 2 s in; the stall timeout is 60 s.
+  EXPECT_LT(failed_after, std::chrono::seconds(10)) << killed.status().message();
   ASSERT_TRUE(after.ok()) << after.status().message();
   ExpectOutputsEqual(outputs, expected);
 }

@@ -324,7 +324,7 @@ TEST_F(WorkerConnectionTest, DataConnectionForARunThatDoesNotExistIsClosed) {
                             DeadlineIn(kTestDeadline))
                   .ok());
 
-  ExpectClosedLoggedAndStillServing(peer, "data connection from");
+  ExpectClosedLoggedAndStillServing(peer, "tcp data link from");
   EXPECT_TRUE(log_.sink().WaitFor("for run 424242 closed", kTestDeadline)) << log_.sink().All();
 }
 

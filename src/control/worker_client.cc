@@ -249,6 +249,11 @@ Result<StageTrace> WorkerClient::ReadTrace(const json& reply, std::vector<KeptOu
 }
 
 Status WorkerClient::EndRun() {
+  // A lost or interrupted session already ended the run: the worker drops a
+  // run when its session closes. Reconnecting here would only wait out the
+  // reconnect timeout for a worker that may be gone.
+  if (interrupted_.exchange(false)) Abandon();
+  if (broken_) return Status::Ok();
   PP_ASSIGN_OR_RETURN(std::string text,
                       Call(json{{"op", "finish"}}.dump(), DeadlineIn(kReplyTimeout)));
   return CheckReply(text, label_).status();

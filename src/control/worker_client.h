@@ -64,7 +64,8 @@ class WorkerClient {
   // new session, so requests and replies never get out of step.
   void Abandon();
 
-  // Ends the run on the worker (drops its links; keeps its segment).
+  // Ends the run on the worker (drops its links; keeps its segment). After a
+  // lost session there is nothing to do: the worker ended the run then.
   Status EndRun();
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -37,19 +38,27 @@ std::vector<std::vector<int64_t>> StageInputShapes(const ModelAnalysis& analysis
 
 namespace {
 
-// Waits for every stage's pass at once. The first stage to fail makes the
-// others stop at once (their sessions are interrupted, so the workers cancel
-// their passes) rather than each waiting for its stall timeout: not every
-// backend tells a stage promptly that its peer is gone. Reports the root
-// cause: a stage's own failure (a malformed frame, a compute error) over the
-// "peer closed" (Unavailable) its neighbours saw after it; among errors of
-// one kind, the first to arrive.
+// How long the orchestrator waits, after a stage reported that its peer
+// went away, for the stage at fault to report its own error before it
+// interrupts the rest. Neighbours of a failed stage see it within
+// milliseconds on tcp and grpc.
+constexpr std::chrono::milliseconds kRootCauseGrace{2000};
+
+// Waits for every stage's pass at once. A failure makes the others stop
+// soon (their sessions are interrupted, so the workers cancel their passes)
+// rather than each waiting for its stall timeout: not every backend tells a
+// stage promptly that its peer is gone. Reports the root cause: a stage's
+// own failure (a malformed frame, a compute error) over the "peer closed"
+// (Unavailable) its neighbours saw after it, which is why an Unavailable
+// first gets a grace period for the real cause to arrive.
 Status FinishAll(const std::vector<WorkerClient*>& workers, Deadline deadline,
                  std::vector<KeptOutput>* outputs, std::vector<StageTrace>* traces) {
   const int stages = static_cast<int>(workers.size());
   std::mutex mu;
+  std::condition_variable cv;
   Status first_error;
-  bool interrupted = false;
+  int finished = 0;
+  std::vector<bool> replied(stages, false);
   std::vector<std::thread> threads;
   for (int s = 0; s < stages; ++s) {
     threads.emplace_back([&, s] {
@@ -57,23 +66,31 @@ Status FinishAll(const std::vector<WorkerClient*>& workers, Deadline deadline,
       Result<StageTrace> trace =
           workers[s]->FinishPass(s == stages - 1 ? outputs : nullptr, deadline);
       std::lock_guard<std::mutex> lock(mu);
+      ++finished;
+      replied[s] = true;
+      cv.notify_all();
       if (trace.ok()) {
         (*traces)[s] = std::move(trace).value();
         (*traces)[s].stage = s;
-        return;
-      }
-      const bool own_failure = trace.status().code() != Status::Code::kUnavailable;
-      if (first_error.ok() ||
-          (first_error.code() == Status::Code::kUnavailable && own_failure)) {
+      } else if (first_error.ok() || (first_error.code() == Status::Code::kUnavailable &&
+                                      trace.status().code() != Status::Code::kUnavailable)) {
         first_error = trace.status();
       }
-      if (!interrupted) {
-        interrupted = true;
-        for (int t = 0; t < stages; ++t) {
-          if (t != s) workers[t]->Interrupt();
-        }
-      }
     });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return finished == stages || !first_error.ok(); });
+    if (finished < stages) {
+      if (first_error.code() == Status::Code::kUnavailable) {
+        cv.wait_for(lock, kRootCauseGrace, [&] {
+          return finished == stages || first_error.code() != Status::Code::kUnavailable;
+        });
+      }
+      for (int t = 0; t < stages; ++t) {
+        if (!replied[t]) workers[t]->Interrupt();
+      }
+    }
   }
   for (std::thread& t : threads) t.join();
   return first_error;

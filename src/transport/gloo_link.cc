@@ -2,18 +2,17 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <csignal>
 #include <exception>
 #include <limits>
 #include <mutex>
 #include <thread>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <vector>
 
 namespace paretopipe {
@@ -29,8 +28,9 @@ std::string Describe(const std::exception& e) {
   return text.substr(0, text.find('\n'));
 }
 
+// Rounded up, so that a wait of this long ends at or after the deadline.
 milliseconds TimeLeft(Deadline deadline) {
-  return std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+  return std::chrono::ceil<milliseconds>(deadline - Clock::now());
 }
 
 int64_t NanosSince(Clock::time_point begin) {
@@ -97,8 +97,8 @@ class GlooLink final : public Link {
 
 Status GlooLink::CheckDirection(bool sending) const {
   if (sending == sending_) return Status::Ok();
-  return Status::InvalidArgument(fmt::format("link with {} only {}", peer_,
-                                             sending_ ? "sends" : "receives"));
+  return Status::InvalidArgument(
+      fmt::format("link with {} only {}", peer_, sending_ ? "sends" : "receives"));
 }
 
 Status GlooLink::Transfer(void* data, size_t bytes, Deadline deadline, const char* what) {
@@ -133,9 +133,9 @@ Status GlooLink::Transfer(void* data, size_t bytes, Deadline deadline, const cha
       status = Status::Internal(context + ": aborted by Gloo");
     }
   } catch (const std::exception& e) {
-    status = Status::Unavailable(fmt::format(
-        "{}{}: {}", context, Clock::now() >= deadline ? ": not done before the deadline" : "",
-        Describe(e)));
+    status = Status::Unavailable(
+        fmt::format("{}{}: {}", context,
+                    Clock::now() >= deadline ? ": not done before the deadline" : "", Describe(e)));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -176,9 +176,9 @@ Status GlooLink::WaitForFrame(Deadline deadline) {
   PP_RETURN_IF_ERROR(CheckDirection(false));
   if (header_waiting_) return Status::Ok();
   if (payload_pending_ > 0 && failure_.ok()) {
-    return Status::InvalidArgument(fmt::format(
-        "link with {}: the previous frame's {} payload bytes were not received", peer_,
-        payload_pending_));
+    return Status::InvalidArgument(
+        fmt::format("link with {}: the previous frame's {} payload bytes were not received", peer_,
+                    payload_pending_));
   }
   PP_RETURN_IF_ERROR(Transfer(receive_header_.data(), kFrameHeaderBytes, deadline, "frame header"));
   header_waiting_ = true;
@@ -236,7 +236,7 @@ void GlooLink::Shutdown() {
 void IgnoreSigpipeUnlessHandled() {
   struct sigaction current {};
   if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
-    std::signal(SIGPIPE, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
   }
 }
 
@@ -332,8 +332,7 @@ Status GlooGroup::Join(Deadline deadline) {
     impl_->store->setTimeout(timeout);
     auto store = c10::make_intrusive<c10d::PrefixStore>(o.prefix, impl_->store);
     auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-    gloo_options->devices.push_back(
-        c10d::ProcessGroupGloo::createDeviceForHostname(o.bind_host));
+    gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(o.bind_host));
     // The pool runs collectives only; send and recv complete on Gloo's device thread.
     gloo_options->threads = 1;
     impl_->process_group =

@@ -12,13 +12,18 @@
 // ReceivePayload).
 //
 // Gloo's failure model shapes the contracts below. A wait that times out
-// closes every connection of the group, and a peer that dies closes its
-// connection; afterwards every operation of the group fails. So a link that
-// failed stays failed (each later call returns the first error), and a run
-// whose link failed or was shut down must destroy the group and make a new
-// one. Gloo terminates the process when a message is larger than the receive
-// posted for it; the links never post a receive that disagrees with the
-// frame header, which is why ReceivePayload insists on the announced size.
+// closes every connection of the group (its own and, through them, the
+// peers'); a peer process that exits is noticed at once ("connection closed
+// by peer"), though a send that races that notice waits out its deadline.
+// Afterwards every operation of the group fails. So a link that failed stays
+// failed (each later call returns the first error), and a run whose link
+// failed must destroy the group and make a new one. The same holds after
+// Shutdown(): Gloo keeps the aborted receive's place, and a frame that then
+// arrives for it stalls the connection to that peer, with Gloo's device
+// thread spinning, until the group is destroyed. Gloo also terminates the
+// process when a message is larger than the receive posted for it; the links
+// never post a receive that disagrees with the frame header, which is why
+// ReceivePayload insists on the announced size.
 //
 // This header includes no LibTorch header, so torch-free code can use it.
 // Thread safety: Create, Join, MakeLink and the destructor from one thread;
@@ -73,8 +78,9 @@ class GlooGroup {
   // The port the store listens on: at rank 0 the one the server picked.
   uint16_t store_port() const;
 
-  // Rendezvous: connects to the store and makes the process group, blocking
-  // until every rank has joined. Unavailable, naming the rank and store, when
+  // Rendezvous: connects to the store (retrying while it refuses: rank 0 may
+  // still be starting) and makes the process group, blocking until every
+  // rank has joined. Unavailable, naming the rank and store, when
   // that does not happen before `deadline` (or Options::timeout). After a
   // failure, destroy the group: its store keys are half written.
   Status Join(Deadline deadline);

@@ -48,14 +48,14 @@ constexpr auto kServerShutdownGrace = std::chrono::seconds(1);
 constexpr auto kCloseGrace = std::chrono::seconds(5);
 
 // Keepalive pings find a peer that stopped answering (a frozen host, a
-// partition) where TCP alone would wait for minutes; closing that connection
-// is also what makes gRPC release a payload stuck in a blocked socket write.
+// partition) where TCP alone would wait for minutes, and close the connection.
 constexpr int kKeepaliveTimeMs = 10'000;
 constexpr int kKeepaliveTimeoutMs = 10'000;
-// After a cancelled Send, how long gRPC may keep the payload: a live peer
-// lets it go at once, a dead one is found by keepalive within its timeouts.
-constexpr auto kReleaseAfterCancel = std::chrono::milliseconds(2 * kKeepaliveTimeMs +
-                                                               2 * kKeepaliveTimeoutMs);
+// After a failed Send, how long gRPC may keep the payload. Destroying the
+// call frees what gRPC still queues at once; bytes already in a socket write
+// wait for the peer to read them, or for keepalive to close the connection.
+constexpr auto kReleaseAfterCancel =
+    std::chrono::milliseconds(2 * kKeepaliveTimeMs + 2 * kKeepaliveTimeoutMs);
 
 int64_t NsSince(Clock::time_point begin) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - begin).count();
@@ -158,7 +158,8 @@ struct PayloadRelease {
 
 // The frame as one gRPC message: the prefix copied, the payload referenced.
 grpc::ByteBuffer FrameMessage(const uint8_t* prefix, size_t prefix_bytes, const void* payload,
-                              size_t payload_bytes, const std::shared_ptr<PayloadRelease>& release) {
+                              size_t payload_bytes,
+                              const std::shared_ptr<PayloadRelease>& release) {
   grpc::Slice parts[2] = {grpc::Slice(prefix, prefix_bytes), grpc::Slice()};
   if (payload_bytes == 0) return grpc::ByteBuffer(parts, 1);
   // gRPC only reads the payload; its slice type has no const flavour.
@@ -264,9 +265,9 @@ Status GrpcSendLink::Open(std::shared_ptr<grpc::Channel> channel, const std::str
   writer_.reset(grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(
       channel_.get(), method, context_.get(), &response_));
   if (Disarm()) {
-    return Status::Unavailable(fmt::format("gRPC {}: stream not open by the deadline", peer_));
+    broken_ = Status::Unavailable(fmt::format("gRPC {}: stream not open by the deadline", peer_));
   }
-  return Status::Ok();
+  return broken_;
 }
 
 GrpcSendLink::~GrpcSendLink() {
@@ -351,8 +352,8 @@ Status GrpcSendLink::Send(const FrameHeader& header, const void* payload, Deadli
   no_limit.max_payload_bytes = std::numeric_limits<uint64_t>::max();
   PP_RETURN_IF_ERROR(ValidateFrameHeader(header, no_limit).WithContext("send to " + peer_));
   if (header.payload_bytes > 0 && payload == nullptr) {
-    return Status::InvalidArgument(fmt::format("send to {}: {} payload bytes at null", peer_,
-                                               header.payload_bytes));
+    return Status::InvalidArgument(
+        fmt::format("send to {}: {} payload bytes at null", peer_, header.payload_bytes));
   }
   if (header.payload_bytes > kMaxMessageBytes - kMaxPrefixBytes) {
     return Status::InvalidArgument(
@@ -424,7 +425,7 @@ struct StreamQueue {
   const std::string peer;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Arrival> frames;  // At most kReceiveQueueFrames.
+  std::deque<Arrival> frames;              // At most kReceiveQueueFrames.
   grpc::ServerContext* context = nullptr;  // While the server thread reads the stream.
   bool shut_down = false;                  // By the link or the server; `reason` says which.
   bool ended = false;                      // The stream ended: no frames after `frames`.
@@ -434,7 +435,7 @@ struct StreamQueue {
 class GrpcReceiveLink final : public Link {
  public:
   explicit GrpcReceiveLink(std::shared_ptr<StreamQueue> queue) : queue_(std::move(queue)) {}
-  ~GrpcReceiveLink() override { queue_->Shutdown("link destroyed"); }
+  ~GrpcReceiveLink() override { queue_->Shutdown("receiving link closed"); }
 
   const char* backend() const override { return "grpc"; }
   const std::string& peer() const override { return queue_->peer; }
@@ -479,8 +480,8 @@ Status GrpcReceiveLink::WaitForFrame(Deadline deadline) {
   q.cv.wait_until(lock, deadline, [&] { return q.shut_down || q.ended || !q.frames.empty(); });
   if (q.shut_down) return Status::Unavailable(q.reason);
   if (q.frames.empty()) {
-    return Status::Unavailable(q.ended ? q.reason
-                                       : fmt::format("no frame from {} before the deadline", peer()));
+    return Status::Unavailable(
+        q.ended ? q.reason : fmt::format("no frame from {} before the deadline", peer()));
   }
   message_.Swap(&q.frames.front().message);
   receive_timing_ = {};
@@ -523,8 +524,8 @@ Status GrpcReceiveLink::ReceiveHeader(FrameHeader* header, const FrameLimits& li
   payload_bytes_ = decoded->payload_bytes;
   if (payload_bytes_ > 0 && (at == end || *at++ != kPayloadTag ||
                              !GetVarint(&at, end, &field_bytes) || field_bytes != payload_bytes_)) {
-    return Malformed(size, fmt::format("no payload field of {} bytes after the header",
-                                       payload_bytes_));
+    return Malformed(size,
+                     fmt::format("no payload field of {} bytes after the header", payload_bytes_));
   }
   payload_offset_ = static_cast<size_t>(at - prefix);
   if (size != payload_offset_ + payload_bytes_) {
@@ -583,9 +584,8 @@ class FrameService final : public grpc::Service {
         new grpc::internal::ClientStreamingHandler<FrameService, grpc::ByteBuffer,
                                                    grpc::ByteBuffer>(
             [](FrameService* self, grpc::ServerContext* context,
-               grpc::ServerReader<grpc::ByteBuffer>* reader, grpc::ByteBuffer* response) {
-              return self->Frames(context, reader, response);
-            },
+               grpc::ServerReader<grpc::ByteBuffer>* reader,
+               grpc::ByteBuffer* response) { return self->Frames(context, reader, response); },
             this)));
   }
 
@@ -670,7 +670,7 @@ grpc::Status FrameService::Frames(grpc::ServerContext* context,
     std::lock_guard<std::mutex> lock(mu_);
     open_.erase(queue);
   }
-  if (shut_down) return grpc::Status(grpc::StatusCode::CANCELLED, queue->reason);
+  if (shut_down) return grpc::Status(grpc::StatusCode::CANCELLED, "the receiver ended the stream");
   grpc::Slice empty;  // An empty wire::FramesDone.
   *response = grpc::ByteBuffer(&empty, 1);
   return grpc::Status::OK;

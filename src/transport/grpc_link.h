@@ -41,7 +41,9 @@ class GrpcLinkServer {
   // Called on a gRPC thread for each incoming stream, with the role ("data"
   // or "credit") and run id the client named. The callee owns the link; the
   // stream stays open until the link is shut down or destroyed, the client
-  // ends it or the server is destroyed. Must return promptly and not throw.
+  // ends it or the server is destroyed. The link delivers every frame that
+  // arrived before the stream ended, then fails with Unavailable ("peer ...
+  // closed the stream"). Must return promptly and not throw.
   using Accept =
       std::function<void(const std::string& role, int64_t run_id, std::unique_ptr<Link> link)>;
 
