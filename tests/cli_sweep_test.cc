@@ -64,13 +64,15 @@ size_t StoredRuns(const std::string& db) {
   return runs.ok() ? runs->size() : 0;
 }
 
-// One sweep with local workers, shared by the tests that read its output and database.
-class CliSweepTest : public ::testing::Test {
+// One sweep with local workers (SweepArgs plus `kExtraArgs`), shared by the
+// tests of a suite that read its output and database.
+template <const char* kExtraArgs>
+class SharedSweepTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     temp_ = new ScopedTempDir();
     db_ = new std::string(temp_->path() + "/runs.db");
-    sweep_ = new CommandOutcome(RunBinary(SweepArgs(*db_), temp_->path()));
+    sweep_ = new CommandOutcome(RunBinary(SweepArgs(*db_) + kExtraArgs, temp_->path()));
   }
   static void TearDownTestSuite() {
     delete sweep_;
@@ -78,15 +80,17 @@ class CliSweepTest : public ::testing::Test {
     delete temp_;
   }
 
-  static ScopedTempDir* temp_;
-  static std::string* db_;
-  static CommandOutcome* sweep_;
+  static inline ScopedTempDir* temp_ = nullptr;
+  static inline std::string* db_ = nullptr;
+  static inline CommandOutcome* sweep_ = nullptr;
   ScopedTempDir dir_;  // This test's own outputs.
 };
 
-ScopedTempDir* CliSweepTest::temp_ = nullptr;
-std::string* CliSweepTest::db_ = nullptr;
-CommandOutcome* CliSweepTest::sweep_ = nullptr;
+constexpr char kTcpOnly[] = "";
+constexpr char kEveryBackend[] = " --backend tcp,grpc,torch";
+using CliSweepTest = SharedSweepTest<kTcpOnly>;
+// Both cuts on every backend.
+using CliBackendsTest = SharedSweepTest<kEveryBackend>;
 
 TEST_F(CliSweepTest, SweepPrintsBothCutsAndMarksTheFront) {
   ASSERT_EQ(sweep_->exit_code, 0) << sweep_->out << sweep_->err;
@@ -129,6 +133,68 @@ TEST_F(CliSweepTest, ExportJsonIsAnArrayOfBothRuns) {
   ASSERT_FALSE(j.is_discarded()) << o.out;
   ASSERT_TRUE(j.is_array());
   EXPECT_EQ(j.size(), 2u);
+}
+
+TEST_F(CliBackendsTest, SweepRunsEveryCutOnEveryBackendAndStoresThem) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->out << sweep_->err;
+  EXPECT_EQ(StoredRuns(*db_), 6u);
+  for (const char* backend : {"tcp", "grpc", "torch"}) {
+    Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(*db_);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    RunFilter filter;
+    filter.backend = backend;
+    Result<std::vector<RunRecord>> runs = (*store)->LoadRuns(filter);
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    ASSERT_EQ(runs->size(), 2u) << backend;
+    for (const RunRecord& r : *runs) {
+      EXPECT_EQ(r.status, "ok") << backend << ": " << r.error;
+      ASSERT_EQ(r.hops.size(), 1u) << backend;
+      EXPECT_GT(r.hops[0].bytes_per_frame, 0) << backend;
+    }
+  }
+}
+
+TEST_F(CliBackendsTest, ParetoByBackendShowsEveryCutForEachBackend) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome o = RunBinary("pareto --by backend --db " + *db_, temp_->path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  // Rows: "2   tcp  ...", "    grpc ...", "    torch ...", then cut 5 likewise.
+  static const std::regex kRow(R"(^(\d+)?\s+(tcp|grpc|torch)\s+\d+\s)");
+  std::vector<std::string> rows;
+  std::stringstream in(o.out);
+  std::string line, cut;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (!std::regex_search(line, m, kRow)) continue;
+    if (m[1].matched) cut = m[1];
+    rows.push_back(cut + " " + std::string(m[2]));
+  }
+  EXPECT_EQ(rows, (std::vector<std::string>{"2 tcp", "2 grpc", "2 torch", "5 tcp", "5 grpc",
+                                            "5 torch"}))
+      << o.out;
+  EXPECT_NE(o.out.find("grpc against tcp over 2 cut(s): throughput x"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("torch against tcp over 2 cut(s): throughput x"), std::string::npos)
+      << o.out;
+}
+
+TEST_F(CliBackendsTest, ParetoAndExportFilterByBackend) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome pareto =
+      RunBinary("pareto --backend grpc --csv --db " + *db_, temp_->path());
+  const CommandOutcome exported =
+      RunBinary("export --backend torch --csv --db " + *db_, temp_->path());
+
+  ASSERT_EQ(pareto.exit_code, 0) << pareto.err;
+  ASSERT_EQ(LineCount(pareto.out), 3u) << pareto.out;
+  EXPECT_EQ(pareto.out.find(",tcp,"), std::string::npos) << pareto.out;
+  EXPECT_EQ(pareto.out.find(",torch,"), std::string::npos) << pareto.out;
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(LineCount(exported.out), 3u) << exported.out;
+  EXPECT_NE(exported.out.find("hop1_hop_ms_mean"), std::string::npos);
+  EXPECT_EQ(exported.out.find(",grpc,"), std::string::npos) << exported.out;
 }
 
 TEST(CliWorkersTest, SweepRunsOnWorkersStartedByHand) {
@@ -207,6 +273,14 @@ TEST_F(CliSweepErrorTest, TupleOfTwoCutsWithTwoWorkers) {
 
 TEST_F(CliSweepErrorTest, WarmupLeavingNoMeasuredBatch) {
   ExpectOneLineError(SweepArgs(db_, "2,5", /*warmup=*/6), "0 <= --warmup < --batches");
+}
+
+TEST_F(CliSweepErrorTest, UnknownBackend) {
+  ExpectOneLineError(SweepArgs(db_) + " --backend tcp,mpi", "unknown backend 'mpi'");
+}
+
+TEST_F(CliSweepErrorTest, BackendGivenTwice) {
+  ExpectOneLineError(SweepArgs(db_) + " --backend grpc,grpc", "'grpc' given twice");
 }
 
 TEST_F(CliSweepErrorTest, ParetoOnAMissingDatabase) {
