@@ -39,11 +39,16 @@ std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs
                                               std::vector<ParetoResult>* ranked) {
   // One front per backend: a front across backends would answer another
   // question (which backend as well as which cut) and hide each one's shape.
+  // Backends in the order their first run came (a sweep's --backend order).
+  std::vector<std::string> order;
   std::map<std::string, std::vector<ParetoPoint>> points;
-  for (const RunRecord& r : runs) points[r.config.backend].push_back(PointOf(r, stat));
+  for (const RunRecord& r : runs) {
+    if (!points.count(r.config.backend)) order.push_back(r.config.backend);
+    points[r.config.backend].push_back(PointOf(r, stat));
+  }
   std::map<int64_t, ParetoResult> place;
-  for (const auto& [backend, group] : points) {
-    for (const ParetoResult& p : ParetoFront(group)) {
+  for (const std::string& backend : order) {
+    for (const ParetoResult& p : ParetoFront(points[backend])) {
       place[p.point.run_id] = p;
       if (ranked) ranked->push_back(p);
     }

@@ -29,7 +29,7 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
 std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyStat stat);
 
 // Each run's place on the front of its backend's runs, by run id; fills
-// `ranked` (may be null) front first, backend by backend.
+// `ranked` (may be null) backend by backend, in the order of their first run, each front first.
 std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs, LatencyStat stat,
                                               std::vector<ParetoResult>* ranked);
 
