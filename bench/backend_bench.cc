@@ -38,6 +38,12 @@ namespace {
 constexpr std::chrono::seconds kHopDeadline(30);
 constexpr int kWindow = 4;
 
+void Check(const Status& status, benchmark::State* state = nullptr) {
+  if (status.ok()) return;
+  if (state != nullptr) state->SkipWithError(status.message().c_str());
+  std::fprintf(stderr, "backend_bench: %s\n", status.message().c_str());
+}
+
 // Two one-way links between A and B: frames A -> B, credits B -> A.
 struct LinkPair {
   std::unique_ptr<Link> frames_out, frames_in, credits_out, credits_in;
@@ -102,9 +108,11 @@ LinkPair TorchPair() {
   o.rank = 1;
   o.store_port = a->store_port();
   std::shared_ptr<GlooGroup> b = GlooGroup::Create(o).value();
-  std::thread join_b([&] { b->Join(DeadlineIn(kHopDeadline)); });
-  a->Join(DeadlineIn(kHopDeadline));
+  Status joined_b;
+  std::thread join_b([&] { joined_b = b->Join(DeadlineIn(kHopDeadline)); });
+  Check(a->Join(DeadlineIn(kHopDeadline)));
   join_b.join();
+  Check(joined_b);
   LinkPair p;
   p.frames_out = a->MakeLink(1, 0, true, "rank 1");
   p.frames_in = b->MakeLink(0, 0, false, "rank 0");
@@ -123,12 +131,6 @@ LinkPair MakePair(int backend) {
     default:
       return TcpPair();
   }
-}
-
-void Check(const Status& status, benchmark::State* state = nullptr) {
-  if (status.ok()) return;
-  if (state != nullptr) state->SkipWithError(status.message().c_str());
-  std::fprintf(stderr, "backend_bench: %s\n", status.message().c_str());
 }
 
 // Receives one frame (header, then payload into `buffer`); false at the end.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace paretopipe {
@@ -332,6 +333,36 @@ TEST(SummarizeHopsTest, HopTimeCrossesClocksAndSplitsIntoItsParts) {
   EXPECT_NEAR(h.send_ms_mean, 1.0, 1e-9);
   EXPECT_NEAR(h.recv_ms_mean, 1.0, 1e-9);
   EXPECT_NEAR(h.clock_uncertainty_ms, 0.03, 1e-9);
+}
+
+TEST(SummarizeHopsTest, PoolsRepeatsEachOnItsOwnOffsetsAndSkipsWarmup) {
+  // Repeat 0 as TwoStages (every hop 3 ms); repeat 1 with other offsets and
+  // every hop 5 ms. Batch 0 of each is a warm-up that took 100 ms: excluded.
+  auto repeat = [](int64_t tx_offset, int64_t rx_offset, int64_t hop_ns, int64_t uncertainty) {
+    std::vector<StageTrace> t = TwoStages(tx_offset, rx_offset);
+    t[0].clock.uncertainty_ns = t[1].clock.uncertainty_ns = uncertainty;
+    for (int64_t i = 0; i < 4; ++i) {
+      BatchTrace& s = t[0].batches[i];
+      BatchTrace& r = t[1].batches[i];
+      s.send_begin_ns = s.send_end_ns = 10 * i * kMs + 2 * kMs + tx_offset;
+      r.recv_end_ns = 10 * i * kMs + 2 * kMs + (i == 0 ? 100 * kMs : hop_ns) + rx_offset;
+      r.recv_begin_ns = r.recv_end_ns;
+      r.compute_begin_ns = std::max(r.compute_begin_ns, r.recv_end_ns);
+      r.compute_end_ns = std::max(r.compute_end_ns, r.compute_begin_ns + kMs);
+    }
+    return t;
+  };
+
+  Result<std::vector<HopStats>> hops =
+      SummarizeHops({repeat(1000 * kMs, -500 * kMs, 3 * kMs, kMs / 10),
+                     repeat(-70 * kMs, 40 * kMs, 5 * kMs, kMs / 4)},
+                    1);
+
+  ASSERT_TRUE(hops.ok()) << hops.status().message();
+  ASSERT_EQ(hops->size(), 1u);
+  EXPECT_NEAR(hops->front().hop_ms_mean, 4.0, 1e-9);
+  EXPECT_NEAR(hops->front().hop_ms_p50, 4.0, 1e-9);
+  EXPECT_NEAR(hops->front().clock_uncertainty_ms, 0.5, 1e-9);  // The wider repeat's.
 }
 
 TEST(SummarizeHopsTest, OneStageHasNoHops) {

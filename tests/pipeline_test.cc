@@ -157,8 +157,23 @@ TEST_P(BackendConformanceTest, PipelineOutputsEqualWholeModelBitForBit) {
   ExpectOutputsEqual(outputs, expected);
   ASSERT_EQ(record->hops.size(), c.cuts.size());
   for (const HopStats& h : record->hops) {
-    EXPECT_GT(h.bytes_per_frame, 0) << "hop " << h.hop;
-    EXPECT_GT(h.hop_ms_mean, -h.clock_uncertainty_ms) << "hop " << h.hop;
+    SCOPED_TRACE("hop " + std::to_string(h.hop));
+    EXPECT_EQ(h.bytes_per_frame, record->stages[h.hop].bytes_out_per_batch);
+    EXPECT_GT(h.bytes_per_frame, 0);
+    EXPECT_GT(h.hop_ms_mean, -h.clock_uncertainty_ms);
+    EXPECT_NEAR(h.wire_ms_mean,
+                h.hop_ms_mean - h.serialize_ms_mean - h.queue_ms_mean - h.deserialize_ms_mean,
+                1e-9);
+    if (c.backend == "tcp") {  // Reads and writes the tensors' memory: nothing to convert.
+      EXPECT_EQ(h.serialize_ms_mean, 0);
+      EXPECT_EQ(h.deserialize_ms_mean, 0);
+      EXPECT_EQ(h.queue_ms_mean, 0);
+    } else if (c.backend == "grpc") {  // One copy out of gRPC's buffers per frame.
+      EXPECT_GT(h.deserialize_ms_mean, 0);
+      EXPECT_GT(h.serialize_ms_mean, 0);
+    } else {  // torch: no queue of its own.
+      EXPECT_EQ(h.queue_ms_mean, 0);
+    }
   }
 }
 
@@ -252,6 +267,9 @@ TEST_P(BackendFaultTest, PeerKilledMidRunEndsTheRunAndARestartedPeerServesTheNex
   Result<RunRecord> after = RunPipeline({to_source.get(), to_restarted.get()}, next, &outputs);
 
   ASSERT_FALSE(killed.ok()) << "the run finished 100000 batches before the kill";
+  // A peer gone, said as such and placed at a worker: not a malformed frame
+  // or a compute error.
+  EXPECT_EQ(killed.status().code(), Status::Code::kUnavailable) << killed.status().message();
   EXPECT_NE(killed.status().message().find("worker 127.0.0.1:"), std::string::npos)
       << killed.status().message();
   // The kill comes 2 s in; the stall timeout is 60 s.

@@ -498,13 +498,14 @@ int Main(int argc, char** argv) {
   pareto->add_option("--model", pareto_model, "Only runs of this model");
   pareto->add_option("--sweep", pareto_sweep, "Only runs of this sweep id, or `last`");
   pareto->add_option("--backend", pareto_backend, "Only runs on this backend (tcp, grpc, torch)");
-  pareto
-      ->add_option("--by", pareto_by,
+  CLI::Option* pby =
+      pareto->add_option("--by", pareto_by,
                    "backend: the backends side by side for each cut, with the per-hop breakdown")
       ->check(CLI::IsMember({"backend"}));
   pareto->add_option("--latency", pareto_latency, "mean, p50, p95 or p99")->capture_default_str();
   auto* pcsv = pareto->add_flag("--csv", pareto_csv, "Print CSV");
-  pareto->add_flag("--json", pareto_json, "Print JSON")->excludes(pcsv);
+  auto* pjson = pareto->add_flag("--json", pareto_json, "Print JSON")->excludes(pcsv);
+  pby->excludes(pcsv)->excludes(pjson);
 
   std::string export_db = "paretopipe.db", export_model, export_sweep, export_output;
   bool export_csv = false, export_json = false;

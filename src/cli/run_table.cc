@@ -120,7 +120,7 @@ std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyS
   const std::string latency_head = fmt::format("latency {} ms", LatencyStatName(stat));
   std::string out = fmt::format(
       "{:<9} {:<7} {:>5}  {:>16}  {:>18}  {:<11}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
-      "cuts", "backend", "run", "throughput img/s", latency_head, "pareto", "MB/frame", "hop ms",
+      "cuts", "backend", "run", "throughput img/s", latency_head, "pareto", "MB/batch", "hop ms",
       "serial.", "wire", "queue", "deserial.", "send", "recv");
   // Per backend, its throughput and hop time over the first backend's, per cut.
   std::map<std::string, std::vector<double>> throughput_ratio, hop_ratio;

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -193,7 +195,9 @@ class GrpcTransport : public InboxTransport {
 
 // One c10d process group per run. Joining blocks until every stage has
 // joined, and the orchestrator connects stages one after another, so the
-// join runs on its own thread and TakeLinks waits for it.
+// join runs on its own thread and TakeLinks waits for it. That thread owns
+// the group until the join ends (by its deadline), so dropping a run whose
+// group never formed does not wait for it.
 class TorchTransport : public StageTransport {
  public:
   explicit TorchTransport(const TransportOptions& options) : options_(options) {}
@@ -207,7 +211,7 @@ class TorchTransport : public StageTransport {
     config_ = config;
   }
 
-  Status Connect(const std::string& rendezvous, Deadline deadline,
+  Status Connect(const std::string& rendezvous, Deadline /*deadline*/,
                  uint16_t* rendezvous_port) override {
     *rendezvous_port = 0;
     EndRun();
@@ -226,45 +230,47 @@ class TorchTransport : public StageTransport {
       o.store_host = store->host;
       o.store_port = store->port;
     }
-    PP_ASSIGN_OR_RETURN(group_, GlooGroup::Create(o));
-    if (config_.stage == 0) *rendezvous_port = group_->store_port();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      joined_ = false;
-    }
+    auto join = std::make_shared<Join>();
+    PP_ASSIGN_OR_RETURN(join->group, GlooGroup::Create(o));
+    if (config_.stage == 0) *rendezvous_port = join->group->store_port();
     // The join may take until every stage has connected: allow the worker's
     // whole connect timeout from now, not what is left of this request's.
-    (void)deadline;
     const Deadline join_deadline = DeadlineIn(options_.connect_timeout);
-    joiner_ = std::thread([this, join_deadline] {
-      Status s = group_->Join(join_deadline);
-      std::lock_guard<std::mutex> lock(mu_);
-      joined_ = true;
-      join_status_ = s;
-      cv_.notify_all();
-    });
+    std::thread([join, join_deadline] {
+      Status s = join->group->Join(join_deadline);
+      std::lock_guard<std::mutex> lock(join->mu);
+      join->done = true;
+      join->status = s;
+      join->cv.notify_all();
+    }).detach();
+    join_ = std::move(join);
     return Status::Ok();
   }
 
   Status TakeLinks(Deadline deadline, StageLinks* links) override {
-    if (!group_) return Status::InvalidArgument("torch links: connect first");
+    if (!join_) return Status::InvalidArgument("torch links: connect first");
     if (!links_made_) {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!cv_.wait_until(lock, deadline, [&] { return joined_ || stopping_; }) || !joined_) {
+      std::unique_lock<std::mutex> lock(join_->mu);
+      // In slices, to see Stop(), which may not touch join_ (another thread's).
+      while (!join_->done && !stopping_ && Clock::now() < deadline) {
+        join_->cv.wait_until(lock, std::min(deadline, Clock::now() + std::chrono::milliseconds(100)));
+      }
+      if (!join_->done) {
         return Status::Unavailable(
             fmt::format("stage {}: the torch process group of {} stages did not form in time",
                         config_.stage + 1, config_.stages));
       }
-      PP_RETURN_IF_ERROR(join_status_.WithContext(fmt::format("stage {}", config_.stage + 1)));
+      PP_RETURN_IF_ERROR(join_->status.WithContext(fmt::format("stage {}", config_.stage + 1)));
       lock.unlock();
+      GlooGroup& group = *join_->group;
       auto label = [&](int rank) { return fmt::format("rank {} (stage {})", rank, rank + 1); };
       const int s = config_.stage, last = config_.stages - 1;
-      if (NeedsIn(config_)) links_.in = group_->MakeLink(s - 1, kDataTag, false, label(s - 1));
-      if (NeedsOut(config_)) links_.out = group_->MakeLink(s + 1, kDataTag, true, label(s + 1));
+      if (NeedsIn(config_)) links_.in = group.MakeLink(s - 1, kDataTag, false, label(s - 1));
+      if (NeedsOut(config_)) links_.out = group.MakeLink(s + 1, kDataTag, true, label(s + 1));
       if (NeedsCreditsIn(config_))
-        links_.credits_in = group_->MakeLink(last, kCreditTag, false, label(last));
+        links_.credits_in = group.MakeLink(last, kCreditTag, false, label(last));
       if (NeedsCreditsOut(config_))
-        links_.credits_out = group_->MakeLink(0, kCreditTag, true, label(0));
+        links_.credits_out = group.MakeLink(0, kCreditTag, true, label(0));
       links_made_ = true;
     }
     links_.Fill(links);
@@ -272,31 +278,31 @@ class TorchTransport : public StageTransport {
   }
 
   void EndRun() override {
-    // Join() returns by its deadline, so this wait is bounded.
-    if (joiner_.joinable()) joiner_.join();
     links_ = OwnedLinks();  // Links before the group they use.
     links_made_ = false;
-    group_.reset();
+    // A finished join's group goes now; an unfinished one's with its
+    // thread, by the join's deadline.
+    join_.reset();
   }
 
-  void Stop() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    cv_.notify_all();
-  }
+  void Stop() override { stopping_ = true; }
 
  private:
+  // A run's process group and its join, shared with the joining thread.
+  struct Join {
+    std::unique_ptr<GlooGroup> group;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Status status;
+  };
+
   const TransportOptions options_;
   StageConfig config_;
-  std::unique_ptr<GlooGroup> group_;
-  std::thread joiner_;
+  std::shared_ptr<Join> join_;
   OwnedLinks links_;
   bool links_made_ = false;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool joined_ = false, stopping_ = false;
-  Status join_status_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace

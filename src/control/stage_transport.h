@@ -36,7 +36,8 @@ class StageTransport {
   virtual ~StageTransport() = default;
 
   virtual const char* name() const = 0;
-  // The port peers reach this backend on (tcp: the worker's own).
+  // The port peers reach this backend on (tcp: the worker's own); 0 for
+  // torch, whose rendezvous port is chosen per run (Connect).
   virtual uint16_t port() const = 0;
 
   // A new run: forgets the last run's links and accepts only `config`'s.
@@ -46,7 +47,9 @@ class StageTransport {
   // the source. For torch, joins the run's process group in the background;
   // at stage 0 it first starts the rendezvous store and returns its port
   // (`*rendezvous_port`, else 0), which the other stages get as
-  // `rendezvous` ("host:port").
+  // `rendezvous` ("host:port"); its join then has the worker's whole
+  // connect timeout, not `deadline`, because it ends only when the last
+  // stage has connected.
   virtual Status Connect(const std::string& rendezvous, Deadline deadline,
                          uint16_t* rendezvous_port) = 0;
 

@@ -73,6 +73,7 @@ Result<std::unique_ptr<WorkerClient>> WorkerClient::Connect(const Endpoint& endp
 void WorkerClient::Abandon() {
   // Closing the session ends the worker's side too: it cancels a pass in
   // progress and drops the run. The next request opens a new session.
+  std::lock_guard<std::mutex> lock(socket_mu_);
   socket_.Close();
   broken_ = true;
 }
@@ -81,7 +82,9 @@ Status WorkerClient::Send(const std::string& request_json, Deadline deadline) {
   // Interrupted after its last reply: the session is shut down all the same.
   if (interrupted_.exchange(false)) Abandon();
   if (broken_) {
-    PP_ASSIGN_OR_RETURN(socket_, OpenSession(endpoint_, DeadlineIn(kReconnectTimeout)));
+    PP_ASSIGN_OR_RETURN(Socket session, OpenSession(endpoint_, DeadlineIn(kReconnectTimeout)));
+    std::lock_guard<std::mutex> lock(socket_mu_);
+    socket_ = std::move(session);
     broken_ = false;
   }
   Status sent = SendJsonFrame(socket_, FrameType::kControl, request_json, deadline);
@@ -206,7 +209,10 @@ Result<uint16_t> WorkerClient::OpenLinks(const std::string& rendezvous) {
 
 void WorkerClient::Interrupt() {
   interrupted_ = true;
-  socket_.Shutdown();
+  // Not while the owning thread closes or replaces the socket: Shutdown
+  // could then reach a descriptor number reused by another connection.
+  std::lock_guard<std::mutex> lock(socket_mu_);
+  if (socket_.valid()) socket_.Shutdown();
 }
 
 Status WorkerClient::StartPass(int repeat) {

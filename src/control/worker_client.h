@@ -3,13 +3,15 @@
 // Owns: the control conversation with one worker (requests, replies, the
 // weights upload, the clock exchange). Must not touch: the store, what a
 // sweep is.
-// Thread safety: one thread at a time per client; not copyable.
+// Thread safety: one thread at a time per client, except Interrupt(), which
+// any thread may call; not copyable.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -84,6 +86,9 @@ class WorkerClient {
   std::string label_;    // "worker H:P", for messages.
   bool broken_ = false;  // The session was abandoned; reopen before the next request.
   std::atomic<bool> interrupted_{false};  // Interrupt() shut the session down.
+  // Orders Interrupt() against closing or replacing socket_ (the owning
+  // thread's reads and writes need no lock: Shutdown is safe beside them).
+  std::mutex socket_mu_;
 };
 
 }  // namespace paretopipe

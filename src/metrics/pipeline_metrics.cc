@@ -290,8 +290,13 @@ Result<std::vector<HopStats>> SummarizeHops(const std::vector<std::vector<StageT
     hop.recv_ms_mean = Mean(recv_ms);
     std::sort(hop_ms.begin(), hop_ms.end());
     hop.hop_ms_p50 = Percentile(hop_ms, 0.50);
-    hop.clock_uncertainty_ms = NsToMs(repeats.front()[h].clock.uncertainty_ns +
-                                      repeats.front()[h + 1].clock.uncertainty_ns);
+    // Each repeat has its own offsets: the bound of the pooled hops is the widest.
+    int64_t uncertainty_ns = 0;
+    for (const std::vector<StageTrace>& repeat : repeats) {
+      uncertainty_ns = std::max(uncertainty_ns, repeat[h].clock.uncertainty_ns +
+                                                    repeat[h + 1].clock.uncertainty_ns);
+    }
+    hop.clock_uncertainty_ms = NsToMs(uncertainty_ns);
     result.push_back(hop);
   }
   return result;

@@ -100,7 +100,7 @@ struct HopStats {
   double queue_ms_mean = 0;
   double deserialize_ms_mean = 0;
   double send_ms_mean = 0, recv_ms_mean = 0;
-  double clock_uncertainty_ms = 0;  // Sender's plus receiver's, first repeat.
+  double clock_uncertainty_ms = 0;  // Sender's plus receiver's, largest over repeats.
 };
 
 // One measurement pass (a repeat) of a run.

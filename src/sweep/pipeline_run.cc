@@ -112,8 +112,10 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
       return Status::InvalidArgument(fmt::format("worker {} does not offer the {} backend",
                                                  workers[s]->endpoint().ToString(), cfg.backend));
     }
+    // Port 0: the backend has no fixed port (torch meets through a per-run
+    // rendezvous), so there is no address to pass.
     backend_endpoints.push_back(
-        Endpoint{workers[s]->endpoint().host, port->second}.ToString());
+        port->second ? Endpoint{workers[s]->endpoint().host, port->second}.ToString() : "");
     StageEnvironment env;
     env.stage = s;
     env.endpoint = workers[s]->endpoint().ToString();
