@@ -185,8 +185,10 @@ Result<RepeatSummary> SummarizeRepeat(int repeat, const std::vector<StageTrace>&
   return summary;
 }
 
-Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<StageTrace>>& repeats,
-                                                int warmup) {
+namespace {
+
+// Every repeat has the same stages and traces SummarizeRepeat would accept.
+Status ValidateRepeats(const std::vector<std::vector<StageTrace>>& repeats, int warmup) {
   if (repeats.empty()) return Status::InvalidArgument("no repeats to summarize");
   const size_t num_stages = repeats.front().size();
   for (size_t r = 0; r < repeats.size(); ++r) {
@@ -198,6 +200,15 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
     PP_RETURN_IF_ERROR(
         ValidateTraces(repeats[r], warmup).WithContext("repeat " + std::to_string(r)));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<StageTrace>>& repeats,
+                                                int warmup) {
+  PP_RETURN_IF_ERROR(ValidateRepeats(repeats, warmup));
+  const size_t num_stages = repeats.front().size();
 
   const size_t first_measured = static_cast<size_t>(warmup);
   std::vector<StageStats> result;
@@ -247,17 +258,8 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
 
 Result<std::vector<HopStats>> SummarizeHops(const std::vector<std::vector<StageTrace>>& repeats,
                                             int warmup) {
-  if (repeats.empty()) return Status::InvalidArgument("no repeats to summarize");
+  PP_RETURN_IF_ERROR(ValidateRepeats(repeats, warmup));
   const size_t num_stages = repeats.front().size();
-  for (size_t r = 0; r < repeats.size(); ++r) {
-    if (repeats[r].size() != num_stages) {
-      return Status::InvalidArgument("repeat " + std::to_string(r) + " has " +
-                                     std::to_string(repeats[r].size()) + " stages, repeat 0 has " +
-                                     std::to_string(num_stages));
-    }
-    PP_RETURN_IF_ERROR(
-        ValidateTraces(repeats[r], warmup).WithContext("repeat " + std::to_string(r)));
-  }
   std::vector<HopStats> result;
   for (size_t h = 0; h + 1 < num_stages; ++h) {
     std::vector<double> hop_ms, serialize_ms, queue_ms, deserialize_ms, send_ms, recv_ms, bytes;

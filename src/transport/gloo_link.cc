@@ -102,13 +102,16 @@ Status GlooLink::CheckDirection(bool sending) const {
 }
 
 Status GlooLink::Transfer(void* data, size_t bytes, Deadline deadline, const char* what) {
-  const std::string context = fmt::format("{} {} {} {}", sending_ ? "sending" : "receiving", what,
-                                          sending_ ? "to" : "from", peer_);
+  // Formatted only on failure: no allocation per message.
+  auto context = [&] {
+    return fmt::format("{} {} {} {}", sending_ ? "sending" : "receiving", what,
+                       sending_ ? "to" : "from", peer_);
+  };
   if (!failure_.ok()) return failure_;
   if (shut_down_) return ShutDownStatus();
   // Checked before posting: a message never posted leaves the group intact.
   if (TimeLeft(deadline).count() <= 0) {
-    return Status::Unavailable(context + ": deadline passed before it began");
+    return Status::Unavailable(context() + ": deadline passed before it began");
   }
 
   c10::intrusive_ptr<c10d::Work> work;
@@ -121,7 +124,7 @@ Status GlooLink::Transfer(void* data, size_t bytes, Deadline deadline, const cha
                     : group_->recv(tensors, peer_rank_, tag_);
     pending_ = work;
   } catch (const std::exception& e) {
-    return Fail(Status::Unavailable(fmt::format("{}: {}", context, Describe(e))));
+    return Fail(Status::Unavailable(fmt::format("{}: {}", context(), Describe(e))));
   }
 
   Status status;
@@ -130,11 +133,11 @@ Status GlooLink::Transfer(void* data, size_t bytes, Deadline deadline, const cha
     // wait that times out closes the group's connections. Gloo reads a
     // timeout of 0 as "forever", hence at least 1 ms.
     if (!work->wait(std::max(TimeLeft(deadline), milliseconds(1))) && !shut_down_) {
-      status = Status::Internal(context + ": aborted by Gloo");
+      status = Status::Internal(context() + ": aborted by Gloo");
     }
   } catch (const std::exception& e) {
     status = Status::Unavailable(
-        fmt::format("{}{}: {}", context,
+        fmt::format("{}{}: {}", context(),
                     Clock::now() >= deadline ? ": not done before the deadline" : "", Describe(e)));
   }
   {
