@@ -2,6 +2,7 @@
 // computation lives in the layers below (model, metrics, profile). Errors are
 // one line on stderr and exit status 1 (2 for a malformed command line).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -29,6 +30,8 @@
 #include "model/device.h"
 #include "model/run_file.h"
 #include "model/zoo.h"
+#include "netem/condition.h"
+#include "netem/tc.h"
 #include "profile/profiler.h"
 #include "store/store.h"
 #include "sweep/sweep.h"
@@ -250,14 +253,80 @@ int CmdSweep(SweepOptions options, const std::string& latency) {
   return failed == static_cast<int>(result->runs.size()) ? 1 : 0;
 }
 
-// Runs of `db` matching the filters; one model unless `model` is given.
-Result<std::vector<RunRecord>> LoadForAnalysis(const std::string& db, const std::string& model,
-                                               const std::string& backend, const std::string& sweep,
-                                               bool only_ok) {
-  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::OpenReadOnly(db));
+// The interface's MTU, for the token bucket's least depth (one packet).
+int64_t InterfaceMtu(const std::string& dev) {
+  std::ifstream in("/sys/class/net/" + dev + "/mtu");
+  int64_t mtu = 0;
+  return (in >> mtu) && mtu > 0 ? mtu : 1500;
+}
+
+struct NetemRequest {
+  std::string dev, delay, jitter, loss, rate, burst;
+  int port = 0;
+};
+
+int CmdNetem(const std::string& action, const NetemRequest& r) {
+  if (action != "show" && !HaveNetAdmin()) {
+    return Fail(Status::InvalidArgument(fmt::format(
+        "netem {} changes the qdiscs of {}: that needs root (CAP_NET_ADMIN); run it with sudo",
+        action, r.dev)));
+  }
+  if (r.dev.find('/') != std::string::npos || r.dev.empty() || r.dev.size() > 15) {
+    return Fail(Status::InvalidArgument(fmt::format("--dev '{}' is not an interface name", r.dev)));
+  }
+  const TcTarget target{r.dev, 0, InterfaceMtu(r.dev)};
+  if (action == "clear") {
+    if (Status s = TcClear(target); !s.ok()) return Fail(s);
+    std::cout << fmt::format("{}: back to the default qdisc\n", r.dev);
+    return 0;
+  }
+  if (action == "apply") {
+    std::vector<std::string> parts;
+    for (const auto& [key, value] : {std::pair{"delay", r.delay}, std::pair{"jitter", r.jitter},
+                                     std::pair{"loss", r.loss}, std::pair{"rate", r.rate},
+                                     std::pair{"burst", r.burst}}) {
+      if (!value.empty()) parts.push_back(fmt::format("{}={}", key, value));
+    }
+    if (parts.empty()) {
+      return Fail(Status::InvalidArgument(
+          "netem apply: nothing to apply; give --delay, --jitter, --loss or --rate"));
+    }
+    Result<NetCondition> c = ParseNetCondition(fmt::format("{}", fmt::join(parts, ",")));
+    if (!c.ok()) return Fail(c.status());
+    TcOptions options;
+    if (r.port > 0) {
+      options.matches = {fmt::format("ip dport {} 0xffff", r.port),
+                         fmt::format("ip sport {} 0xffff", r.port)};
+    }
+    if (Status s = TcApply(target, *c, options); !s.ok()) return Fail(s);
+    std::cout << fmt::format(
+        "{}: {} on egress{}; `paretopipe netem clear --dev {}` removes it\n", r.dev,
+        FormatNetCondition(*c), r.port > 0 ? fmt::format(" to and from port {}", r.port) : "",
+        r.dev);
+  }
+  Result<std::string> shown = TcShow(target);
+  if (!shown.ok()) return Fail(shown.status());
+  std::cout << *shown;
+  return 0;
+}
+
+// What pareto and export select: empty strings select everything.
+struct AnalysisFilter {
+  std::string db, model, backend, sweep, net;
+};
+
+// Runs of `f.db` matching the filters; one model unless `model` is given.
+Result<std::vector<RunRecord>> LoadForAnalysis(const AnalysisFilter& f, bool only_ok) {
+  const std::string& sweep = f.sweep;
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::OpenReadOnly(f.db));
   RunFilter filter;
-  if (!model.empty()) filter.model = model;
-  if (!backend.empty()) filter.backend = backend;
+  if (!f.model.empty()) filter.model = f.model;
+  if (!f.backend.empty()) filter.backend = f.backend;
+  if (!f.net.empty()) {
+    // Written as the sweep stored it: the canonical text of the condition.
+    PP_ASSIGN_OR_RETURN(NetCondition c, ParseNetCondition(f.net));
+    filter.net = FormatNetCondition(c);
+  }
   filter.only_ok = only_ok;
   if (!sweep.empty() && sweep != "last") filter.sweep_id = sweep;
   PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store->LoadRuns(filter));
@@ -272,18 +341,18 @@ Result<std::vector<RunRecord>> LoadForAnalysis(const std::string& db, const std:
   return runs;
 }
 
-int CmdPareto(const std::string& db, const std::string& model, const std::string& backend,
-              const std::string& sweep, const std::string& latency, const std::string& by,
+int CmdPareto(const AnalysisFilter& f, const std::string& latency, const std::string& by,
               bool csv, bool json) {
+  const std::string& db = f.db;
   Result<LatencyStat> stat = ParseLatencyStat(latency);
   if (!stat.ok()) return Fail(stat.status());
-  Result<std::vector<RunRecord>> runs =
-      LoadForAnalysis(db, model, backend, sweep, /*only_ok=*/true);
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/true);
   if (!runs.ok()) return Fail(runs.status());
   if (runs->empty())
-    return Fail(Status::NotFound(fmt::format("{}: no finished runs{}{}", db,
-                                             model.empty() ? "" : " of " + model,
-                                             backend.empty() ? "" : " on " + backend)));
+    return Fail(Status::NotFound(fmt::format("{}: no finished runs{}{}{}", db,
+                                             f.model.empty() ? "" : " of " + f.model,
+                                             f.backend.empty() ? "" : " on " + f.backend,
+                                             f.net.empty() ? "" : " under " + f.net)));
   std::set<std::string> models;
   for (const RunRecord& r : *runs) models.insert(r.config.model);
   if (models.size() > 1) {
@@ -302,13 +371,15 @@ int CmdPareto(const std::string& db, const std::string& model, const std::string
   PlaceOnFronts(*runs, *stat, &ranked);
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   std::string text =
-      "run_id,cuts,backend,latency_ms,throughput_ips,on_front,knee,duplicate_of,dominated_by\n";
+      "run_id,cuts,backend,net,latency_ms,throughput_ips,on_front,knee,duplicate_of,"
+      "dominated_by\n";
   for (const ParetoResult& p : ranked) {
     const RunRecord& r = *by_id[p.point.run_id];
     const std::string cuts = fmt::format("{}", fmt::join(r.config.cuts, ":"));
     out.push_back({{"run_id", r.id},
                    {"cuts", r.config.cuts},
                    {"backend", r.config.backend},
+                   {"net", r.config.net},
                    {"latency_stat", LatencyStatName(*stat)},
                    {"latency_ms", p.point.latency_ms},
                    {"throughput_ips", p.point.throughput_ips},
@@ -317,8 +388,9 @@ int CmdPareto(const std::string& db, const std::string& model, const std::string
                    {"duplicate_of", p.duplicate ? nlohmann::ordered_json(p.duplicate_of)
                                                 : nlohmann::ordered_json()},
                    {"dominated_by", p.dominated_by}});
-    text += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.id, cuts, r.config.backend,
-                        p.point.latency_ms,
+    // The condition's text has commas: quoted, as RFC 4180 has it.
+    text += fmt::format("{},{},{},\"{}\",{},{},{},{},{},{}\n", r.id, cuts, r.config.backend,
+                        r.config.net, p.point.latency_ms,
                         p.point.throughput_ips, p.on_front ? 1 : 0, p.knee ? 1 : 0,
                         p.duplicate ? std::to_string(p.duplicate_of) : "", p.dominated_by);
   }
@@ -326,10 +398,8 @@ int CmdPareto(const std::string& db, const std::string& model, const std::string
   return 0;
 }
 
-int CmdExport(const std::string& db, const std::string& model, const std::string& backend,
-              const std::string& sweep, bool csv, const std::string& output) {
-  Result<std::vector<RunRecord>> runs =
-      LoadForAnalysis(db, model, backend, sweep, /*only_ok=*/false);
+int CmdExport(const AnalysisFilter& f, bool csv, const std::string& output) {
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/false);
   if (!runs.ok()) return Fail(runs.status());
   const std::string text = csv ? RunsToCsv(*runs) : RunsToJson(*runs);
   if (output.empty() || output == "-") {
@@ -487,6 +557,52 @@ int Main(int argc, char** argv) {
       ->add_option("--latency", sweep_latency,
                    "Latency statistic of the final table: mean, p50, p95, p99")
       ->capture_default_str();
+  sweep->add_option(
+      "--net", sweep_options.net,
+      "Network condition on the links between stages, repeatable: every cut runs under each "
+      "(none, or keys delay, jitter, loss, rate, burst, dir, e.g. delay=200ms,rate=5mbit). "
+      "delay is added in each direction of a link, so the round trip grows by twice the delay; "
+      "dir=forward limits the condition to the direction of the activations, like netem on one "
+      "interface. Applied on --testbed netns; with --workers, a single --net only labels runs "
+      "whose network you shaped yourself (`paretopipe netem apply`). Every run also records the "
+      "round trip and rate measured on its links just before it");
+  sweep
+      ->add_option("--testbed", sweep_options.testbed,
+                   "netns: each local worker in its own network namespace, joined by a switch "
+                   "whose links carry the --net conditions (needs root)")
+      ->check(CLI::IsMember({"netns"}));
+  sweep->add_option(
+      "--local-device", sweep_options.local_devices,
+      "Limit local worker i (in order) like a slower device, repeatable: "
+      "NAME=cpus:0,quota:0.25,threads:1 (CPU affinity; CPU quota in CPUs through a cgroup; "
+      "intra-op threads). Recorded with every run");
+
+  NetemRequest netem_request;
+  CLI::App* netem = app.add_subcommand(
+      "netem",
+      "Emulate a network condition on an interface with tc (netem for delay, jitter and loss; "
+      "tbf, or htb with --port, for rate). Changes need root");
+  netem->require_subcommand(1);
+  CLI::App* netem_apply =
+      netem->add_subcommand("apply", "Replace the interface's root qdisc with the condition");
+  CLI::App* netem_clear = netem->add_subcommand("clear", "Remove what apply added");
+  CLI::App* netem_show = netem->add_subcommand("show", "Show the qdiscs, classes and filters");
+  for (CLI::App* sub : {netem_apply, netem_clear, netem_show}) {
+    sub->add_option("--dev", netem_request.dev, "Interface, e.g. eth0")->required();
+  }
+  netem_apply->add_option("--delay", netem_request.delay,
+                          "Added to every packet leaving the interface, e.g. 200ms");
+  netem_apply->add_option("--jitter", netem_request.jitter, "Uniform around the delay, e.g. 10ms");
+  netem_apply->add_option("--loss", netem_request.loss, "Packets dropped, e.g. 0.5%");
+  netem_apply->add_option("--rate", netem_request.rate, "Rate limit, e.g. 5mbit");
+  netem_apply->add_option("--burst", netem_request.burst,
+                          "Token bucket depth, e.g. 32kbit (default: 10 ms at the rate, at "
+                          "least one packet)");
+  netem_apply
+      ->add_option("--port", netem_request.port,
+                   "Shape only TCP/UDP traffic to or from this port (a u32 filter), e.g. the "
+                   "pipeline's; the rest passes unshaped")
+      ->check(CLI::Range(1, 65535));
 
   std::string pareto_db = "paretopipe.db", pareto_model, pareto_sweep, pareto_latency = "mean";
   std::string pareto_backend, pareto_by;
@@ -498,6 +614,9 @@ int Main(int argc, char** argv) {
   pareto->add_option("--model", pareto_model, "Only runs of this model");
   pareto->add_option("--sweep", pareto_sweep, "Only runs of this sweep id, or `last`");
   pareto->add_option("--backend", pareto_backend, "Only runs on this backend (tcp, grpc, torch)");
+  std::string pareto_net;
+  pareto->add_option("--net", pareto_net,
+                     "Only runs under this network condition (as `sweep --net` wrote it)");
   CLI::Option* pby =
       pareto->add_option("--by", pareto_by,
                    "backend: the backends side by side for each cut, with the per-hop breakdown")
@@ -515,6 +634,9 @@ int Main(int argc, char** argv) {
   exportc->add_option("--sweep", export_sweep, "Only runs of this sweep id, or `last`");
   std::string export_backend;
   exportc->add_option("--backend", export_backend, "Only runs on this backend (tcp, grpc, torch)");
+  std::string export_net;
+  exportc->add_option("--net", export_net,
+                      "Only runs under this network condition (as `sweep --net` wrote it)");
   exportc->add_option("-o,--output", export_output,
                       "Write to this file (default: standard output)");
   auto* ecsv = exportc->add_flag("--csv", export_csv, "CSV");
@@ -564,13 +686,21 @@ int Main(int argc, char** argv) {
         std::chrono::milliseconds(static_cast<int64_t>(sweep_stall_s * 1000));
     return CmdSweep(sweep_options, sweep_latency);
   }
+  if (netem->parsed()) {
+    const std::string action = netem_apply->parsed()   ? "apply"
+                               : netem_clear->parsed() ? "clear"
+                                                       : "show";
+    return CmdNetem(action, netem_request);
+  }
   if (pareto->parsed()) {
-    return CmdPareto(pareto_db, pareto_model, pareto_backend, pareto_sweep, pareto_latency,
-                     pareto_by, pareto_csv, pareto_json);
+    return CmdPareto(AnalysisFilter{pareto_db, pareto_model, pareto_backend, pareto_sweep,
+                                    pareto_net},
+                     pareto_latency, pareto_by, pareto_csv, pareto_json);
   }
   if (exportc->parsed())
-    return CmdExport(export_db, export_model, export_backend, export_sweep, export_csv,
-                     export_output);
+    return CmdExport(
+        AnalysisFilter{export_db, export_model, export_backend, export_sweep, export_net},
+        export_csv, export_output);
   if (run->parsed()) {
     if (Status s = check_model(run_model); !s.ok()) return Fail(s);
     run_request.model = run_model.Spec();

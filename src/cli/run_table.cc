@@ -37,14 +37,16 @@ const Estimate& LatencyOf(const RunRecord& r, LatencyStat stat) {
 std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs,
                                               LatencyStat stat,
                                               std::vector<ParetoResult>* ranked) {
-  // One front per backend: a front across backends would answer another
-  // question (which backend as well as which cut) and hide each one's shape.
-  // Backends in the order their first run came (a sweep's --backend order).
+  // One front per backend and network condition: a front across them would
+  // answer another question (which backend or network as well as which cut)
+  // and hide each one's shape. Groups in the order their first run came (a
+  // sweep's --net and --backend order).
   std::vector<std::string> order;
   std::map<std::string, std::vector<ParetoPoint>> points;
   for (const RunRecord& r : runs) {
-    if (!points.count(r.config.backend)) order.push_back(r.config.backend);
-    points[r.config.backend].push_back(PointOf(r, stat));
+    const std::string key = r.config.backend + "|" + r.config.net;
+    if (!points.count(key)) order.push_back(key);
+    points[key].push_back(PointOf(r, stat));
   }
   std::map<int64_t, ParetoResult> place;
   for (const std::string& backend : order) {
@@ -58,14 +60,18 @@ std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs
 
 std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat, RowOrder order) {
   std::map<int64_t, const RunRecord*> by_id;
-  std::set<std::string> backends;
+  std::set<std::string> backends, nets;
   for (const RunRecord& r : runs) {
     by_id[r.id] = &r;
     backends.insert(r.config.backend);
+    nets.insert(r.config.net);
   }
   std::vector<ParetoResult> ranked;
   std::map<int64_t, ParetoResult> place = PlaceOnFronts(runs, stat, &ranked);
   const bool show_backend = backends.size() > 1;
+  const bool show_net = nets.size() > 1 || *nets.begin() != "none";
+  size_t net_width = 7;
+  for (const std::string& n : nets) net_width = std::max(net_width, n.size());
 
   std::vector<const RunRecord*> rows;
   if (order == RowOrder::kAsRun) {
@@ -75,10 +81,16 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
   }
 
   const std::string latency_head = fmt::format("latency {} ms", LatencyStatName(stat));
-  std::string out = fmt::format("{:>5}  {:<9} {}{:>16}  {:>18}  {:>20}  {}\n", "run", "cuts",
-                                show_backend ? fmt::format("{:<7}", "backend") : "",
-                                "MB sent/batch", latency_head, "throughput img/s",
-                                show_backend ? "pareto (per backend)" : "pareto");
+  std::string out = fmt::format(
+      "{:>5}  {:<9} {}{}{:>16}  {:>18}  {:>20}  {}\n", "run", "cuts",
+      show_backend ? fmt::format("{:<7}", "backend") : "",
+      show_net ? fmt::format("{:<{}}  {:<22}", "network", net_width, "measured rtt, rate") : "",
+      "MB sent/batch", latency_head, "throughput img/s",
+      show_backend || show_net
+          ? fmt::format("pareto (per {})", show_backend && show_net ? "backend and network"
+                                           : show_backend           ? "backend"
+                                                                    : "network")
+          : "pareto");
   for (const RunRecord* r : rows) {
     const ParetoResult& p = place[r->id];
     std::string where;
@@ -96,9 +108,21 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
       sent.push_back(fmt::format("{:.2f}", r->stages[s].bytes_out_per_batch / 1e6));
     }
     const std::string marker = r->status == "ok" && p.on_front ? (p.knee ? "K" : "*") : " ";
-    out += fmt::format("{:>5}{} {:<9} {}{:>16}  {:>18}  {:>20}  {}\n", r->id, marker,
+    std::string measured = "-";
+    if (!r->links.empty()) {
+      // The slowest hop: what bounds the pipeline.
+      double rtt = 0, mbit = 1e18;
+      for (const LinkMeasurement& l : r->links) {
+        rtt = std::max(rtt, l.rtt_ms_median);
+        mbit = std::min(mbit, l.bandwidth_mbit);
+      }
+      measured = fmt::format("{:.1f} ms, {:.1f} Mbit/s", rtt, mbit);
+    }
+    out += fmt::format("{:>5}{} {:<9} {}{}{:>16}  {:>18}  {:>20}  {}\n", r->id, marker,
                        fmt::format("{}", fmt::join(r->config.cuts, ":")),
                        show_backend ? fmt::format("{:<7}", r->config.backend) : "",
+                       show_net ? fmt::format("{:<{}}  {:<22}", r->config.net, net_width, measured)
+                                : "",
                        r->status == "ok" ? fmt::format("{}", fmt::join(sent, "+")) : "-",
                        r->status == "ok" ? WithCi(LatencyOf(*r, stat), 2) : "-",
                        r->status == "ok" ? WithCi(r->throughput_ips, 1) : "-", where);

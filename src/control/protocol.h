@@ -17,12 +17,14 @@
 
 namespace paretopipe {
 
-inline constexpr int kProtocolVersion = 2;  // 2: backends, link timings in traces.
+// 2: backends, link timings in traces. 3: link probes.
+inline constexpr int kProtocolVersion = 3;
 
 // Hello roles: the first frame on every connection to a worker says which.
 inline constexpr const char* kRoleControl = "control";  // An orchestrator.
 inline constexpr const char* kRoleData = "data";        // The previous stage's activations.
 inline constexpr const char* kRoleCredit = "credit";    // The sink's credits, to the source.
+inline constexpr const char* kRoleProbe = "probe";      // The previous stage measuring the link.
 
 nlohmann::json ToJson(const StageConfig& config);
 Result<StageConfig> StageConfigFromJson(const nlohmann::json& j);

@@ -25,6 +25,7 @@
 #include "model/segment.h"
 #include "runtime/stage.h"
 #include "runtime/tensor_frame.h"
+#include "transport/link_probe.h"
 #include "util/digest.h"
 
 namespace paretopipe {
@@ -40,6 +41,9 @@ constexpr std::chrono::minutes kUploadTimeout{5};
 // An orchestrator may stay idle between runs (e.g. while it analyses a
 // model); a control session ends after an hour without a message.
 constexpr std::chrono::hours kIdleSessionTimeout{1};
+// A link probe takes a dozen round trips and a bulk transfer of at most 5 s
+// (transport/link_probe.h): a minute covers round trips of seconds.
+constexpr std::chrono::seconds kProbeTimeout{60};
 
 struct Connection {
   std::thread thread;
@@ -90,6 +94,7 @@ struct Worker::Impl {
   void ServeControl(Socket& socket);
   Result<json> Dispatch(Socket& socket, const json& request, int64_t received_ns);
   Result<json> Configure(Socket& socket, const json& request);
+  Result<json> Probe(const json& request);
   Result<json> Connect(const json& request);
   Result<json> Pass(Socket& socket, const json& request);
   void EndRun();
@@ -148,6 +153,11 @@ void Worker::Impl::HandleConnectionOrThrow(Socket socket) {
     std::lock_guard<std::mutex> lock(mu);
     control_busy = false;
     control_socket = nullptr;
+    return;
+  }
+  if (role == kRoleProbe) {
+    const Status s = ServeLinkProbe(socket, DeadlineIn(kProbeTimeout));
+    if (!s.ok()) spdlog::info("worker {}: link probe from {}: {}", Name(), peer, s.message());
     return;
   }
   if (role == kRoleData || role == kRoleCredit) {
@@ -215,6 +225,7 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
                 {"protocol", kProtocolVersion},
                 {"pid", static_cast<int64_t>(getpid())}};
   }
+  if (op == "probe") return Probe(request);
   if (op == "configure") return Configure(socket, request);
   if (op == "connect") return Connect(request);
   if (op == "pass") return Pass(socket, request);
@@ -223,6 +234,33 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
     return json{{"ok", true}};
   }
   return Status::InvalidArgument(fmt::format("unknown control operation '{}'", op));
+}
+
+// Measures the network to `target` (the next stage's worker) from here, so
+// the probe crosses the path the activations take.
+Result<json> Worker::Impl::Probe(const json& request) {
+  PP_ASSIGN_OR_RETURN(Endpoint target, ParseEndpoint(request.value("target", "")));
+  const Deadline deadline = DeadlineIn(kProbeTimeout);
+  // Kernel-tuned buffers: the probe measures the path, not our 4 MiB choice.
+  PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(target, std::min(deadline, DeadlineIn(kReplyTimeout)),
+                                                SocketOptions{true, 0}));
+  PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kHello, json{{"role", kRoleProbe}}.dump(), deadline));
+  LinkProbeOptions options;
+  const int64_t bulk_ms = request.value("min_bulk_ms", int64_t{0});
+  if (bulk_ms > 0) {
+    options.bulk_min = std::chrono::milliseconds(std::min<int64_t>(bulk_ms, 10000));
+    options.bulk_max = std::max(options.bulk_max, options.bulk_min);
+  }
+  PP_ASSIGN_OR_RETURN(LinkProbeResult r, ProbeLink(socket, options, deadline));
+  return json{{"ok", true},
+              {"probe",
+               {{"pings", r.pings},
+                {"rtt_ms_min", r.rtt_ms_min},
+                {"rtt_ms_median", r.rtt_ms_median},
+                {"rtt_ms_max", r.rtt_ms_max},
+                {"bandwidth_mbit", r.bandwidth_mbit},
+                {"bulk_bytes", r.bulk_bytes},
+                {"bulk_s", r.bulk_s}}}};
 }
 
 Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {

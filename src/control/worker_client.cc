@@ -134,6 +134,28 @@ Result<MachineInfo> WorkerClient::Info(int* threads,
   return MachineFromJson(reply.value("machine", json::object()));
 }
 
+Result<LinkMeasurement> WorkerClient::ProbeLink(const Endpoint& target,
+                                                std::chrono::milliseconds min_bulk) {
+  // The worker's own limit is a minute; its reply comes after.
+  PP_ASSIGN_OR_RETURN(std::string text,
+                      Call(json{{"op", "probe"},
+                                {"target", target.ToString()},
+                                {"min_bulk_ms", min_bulk.count()}}
+                               .dump(),
+                           DeadlineIn(std::chrono::seconds(75))));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  const json p = reply.value("probe", json::object());
+  LinkMeasurement m;
+  m.pings = p.value("pings", 0);
+  m.rtt_ms_min = p.value("rtt_ms_min", 0.0);
+  m.rtt_ms_median = p.value("rtt_ms_median", 0.0);
+  m.rtt_ms_max = p.value("rtt_ms_max", 0.0);
+  m.bandwidth_mbit = p.value("bandwidth_mbit", 0.0);
+  m.bulk_bytes = p.value("bulk_bytes", int64_t{0});
+  m.bulk_s = p.value("bulk_s", 0.0);
+  return m;
+}
+
 Result<ClockOffset> WorkerClient::SyncClock(int samples) {
   std::vector<ClockSample> got;
   const std::string request = json{{"op", "clock"}}.dump();

@@ -37,6 +37,12 @@ class WorkerClient {
   // each backend it offers (may be null).
   Result<MachineInfo> Info(int* threads, std::map<std::string, uint16_t>* backend_ports = nullptr);
 
+  // Makes the worker measure the network to `target` (the next stage's
+  // control endpoint): round trip and bandwidth (transport/link_probe.h),
+  // the bulk transfer lasting at least `min_bulk` (0: the probe's default).
+  Result<LinkMeasurement> ProbeLink(const Endpoint& target,
+                                    std::chrono::milliseconds min_bulk = {});
+
   // `samples` clock exchanges; the minimum-RTT one gives the offset.
   Result<ClockOffset> SyncClock(int samples);
 

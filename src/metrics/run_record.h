@@ -103,6 +103,18 @@ struct HopStats {
   double clock_uncertainty_ms = 0;  // Sender's plus receiver's, largest over repeats.
 };
 
+// The network between stage `hop` and `hop + 1` as measured just before the
+// run (transport/link_probe.h): the condition achieved, beside the one asked
+// for (RunConfig::net). docs/metrics.md, "Link probe".
+struct LinkMeasurement {
+  int hop = 0;
+  int pings = 0;
+  double rtt_ms_min = 0, rtt_ms_median = 0, rtt_ms_max = 0;
+  double bandwidth_mbit = 0;  // Over the second half of the bulk transfer.
+  int64_t bulk_bytes = 0;
+  double bulk_s = 0;
+};
+
 // One measurement pass (a repeat) of a run.
 struct RepeatSummary {
   int repeat = 0;  // 0-based.
@@ -150,6 +162,13 @@ struct RunConfig {
   std::string device = "cpu";
   std::vector<std::string> workers;  // Endpoints, in stage order.
   std::string sweep_id;              // Runs of one sweep share it.
+  // The network condition asked for (netem/condition.h's canonical text,
+  // "none" when none), how it was emulated ("none"; "netem", "userspace"
+  // and/or "htb" joined by "+"; "external" when applied outside ParetoPipe
+  // and only declared), and where the workers ran ("" or "netns").
+  std::string net = "none";
+  std::string net_emulation = "none";
+  std::string testbed;
 };
 
 // The machine one stage ran on.
@@ -159,6 +178,9 @@ struct StageEnvironment {
   std::string hostname, cpu_model, kernel, arch, blas, libtorch_version, compiler;
   int logical_cpus = 0;
   int threads = 0;
+  // How a local worker was limited to stand in for a device ("pi: cpus 0,
+  // quota 0.25"); empty when not limited.
+  std::string limits;
 };
 
 struct RunRecord {
@@ -171,6 +193,7 @@ struct RunRecord {
   std::vector<RepeatSummary> repeats;
   std::vector<StageStats> stages;  // Over all repeats' measured batches.
   std::vector<HopStats> hops;      // stages.size() - 1 links.
+  std::vector<LinkMeasurement> links;  // Probed before the run, one per hop.
   std::vector<BatchSample> samples;
   // Across repeats.
   Estimate latency_ms_mean, latency_ms_p50, latency_ms_p95, latency_ms_p99;

@@ -133,6 +133,28 @@ CREATE TABLE IF NOT EXISTS run_hops (
 );
 )sql";
 
+// Version 3: the network condition asked for and how it was emulated, the
+// limits of emulated devices, and the links as probed before each run.
+constexpr const char* kVersion3Sql = R"sql(
+ALTER TABLE runs ADD COLUMN net TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE runs ADD COLUMN net_emulation TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE runs ADD COLUMN testbed TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_environment ADD COLUMN limits TEXT NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS run_links (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  hop INTEGER NOT NULL,
+  pings INTEGER NOT NULL,
+  rtt_ms_min REAL,
+  rtt_ms_median REAL,
+  rtt_ms_max REAL,
+  bandwidth_mbit REAL,
+  bulk_bytes INTEGER NOT NULL,
+  bulk_s REAL,
+  PRIMARY KEY (run_id, hop)
+);
+CREATE INDEX IF NOT EXISTS runs_net ON runs (net);
+)sql";
+
 // A lock held by another connection (a sweep's insert, a reader switching the
 // journal mode) lasts milliseconds; 5 s rides out any of them while still
 // failing within a human's patience when something truly holds the file.
@@ -283,9 +305,17 @@ const std::vector<const char*> kRunColumns = {
     "throughput_ips", "throughput_ips_ci_low", "throughput_ips_ci_high",
     "repeats_n"};
 
+// Version 3's columns follow the older ones.
+const std::vector<const char*> kRunColumnsV3 = {"net", "net_emulation", "testbed"};
+
 const std::vector<const char*> kEnvironmentColumns = {
     "run_id", "stage", "endpoint", "hostname", "cpu_model", "kernel", "arch", "blas",
     "libtorch_version", "compiler", "logical_cpus", "threads"};
+const std::vector<const char*> kEnvironmentColumnsV3 = {"limits"};
+
+const std::vector<const char*> kLinkColumns = {
+    "run_id", "hop", "pings", "rtt_ms_min", "rtt_ms_median", "rtt_ms_max",
+    "bandwidth_mbit", "bulk_bytes", "bulk_s"};
 
 const std::vector<const char*> kRepeatColumns = {
     "run_id", "repeat", "measured_batches",
@@ -478,6 +508,11 @@ Result<sqlite3*> OpenConnection(const std::string& path, int flags) {
   return db;
 }
 
+std::vector<const char*> Concat(std::vector<const char*> a, const std::vector<const char*>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 // Reads the schema version. SQLite opens any file lazily, so a file that is
 // not a database shows here, at the first read.
 Result<int64_t> ReadVersion(sqlite3* db, const std::string& path) {
@@ -539,19 +574,23 @@ Status CreateSchema(sqlite3* db) {
     }
     PP_RETURN_IF_ERROR(Exec(db, kSchemaSql));
     PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
   return transaction.Commit();
 }
 
-// Upgrades a version 1 file in place: adds run_hops (its runs have none).
-Status MigrateFromVersion1(sqlite3* db) {
+// Upgrades a version 1 or 2 file in place: adds run_hops (version 1 runs
+// have none), then version 3's columns (their defaults say "no condition,
+// no limits") and run_links (older runs have none).
+Status Migrate(sqlite3* db) {
   Transaction transaction(db);
   PP_RETURN_IF_ERROR(transaction.Begin());
   PP_ASSIGN_OR_RETURN(int64_t version, QueryInt(db, "PRAGMA user_version"));
-  if (version == 1) {
-    PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
+  if (version == 1 || version == 2) {
+    if (version == 1) PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
@@ -563,7 +602,7 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
   const RunConfig& c = r.config;
   {
     Statement s;
-    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("runs", kRunColumns)));
+    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("runs", Concat(kRunColumns, kRunColumnsV3))));
     s.Text(c.sweep_id).Text(r.started_at_utc).Text(r.status).Text(r.error);
     // SQLite integers are signed: a seed above 2^63 - 1 is kept as its two's
     // complement and read back unchanged.
@@ -577,17 +616,19 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
     BindEstimate(s, r.latency_ms_p99);
     BindEstimate(s, r.throughput_ips);
     s.Int(repeats_n);
+    s.Text(c.net).Text(c.net_emulation).Text(c.testbed);
     PP_RETURN_IF_ERROR(s.Execute());
     *id = sqlite3_last_insert_rowid(db);
   }
   {
     Statement s;
-    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("run_environment", kEnvironmentColumns)));
+    PP_RETURN_IF_ERROR(s.Prepare(
+        db, InsertSql("run_environment", Concat(kEnvironmentColumns, kEnvironmentColumnsV3))));
     for (const StageEnvironment& e : r.environment) {
       s.Reset();
       s.Int(*id).Int(e.stage).Text(e.endpoint).Text(e.hostname).Text(e.cpu_model).Text(e.kernel);
       s.Text(e.arch).Text(e.blas).Text(e.libtorch_version).Text(e.compiler);
-      s.Int(e.logical_cpus).Int(e.threads);
+      s.Int(e.logical_cpus).Int(e.threads).Text(e.limits);
       PP_RETURN_IF_ERROR(s.Execute().WithContext(fmt::format("environment of stage {}", e.stage)));
     }
   }
@@ -631,6 +672,16 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
   }
   {
     Statement s;
+    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("run_links", kLinkColumns)));
+    for (const LinkMeasurement& l : r.links) {
+      s.Reset();
+      s.Int(*id).Int(l.hop).Int(l.pings).Real(l.rtt_ms_min).Real(l.rtt_ms_median);
+      s.Real(l.rtt_ms_max).Real(l.bandwidth_mbit).Int(l.bulk_bytes).Real(l.bulk_s);
+      PP_RETURN_IF_ERROR(s.Execute().WithContext(fmt::format("link {}", l.hop)));
+    }
+  }
+  {
+    Statement s;
     PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("run_samples", kSampleColumns)));
     for (const BatchSample& b : r.samples) {
       s.Reset();
@@ -662,13 +713,18 @@ std::string ChildSelectSql(const char* table, const std::vector<const char*>& co
   return SelectSql(table, rest) + " WHERE run_id = ? ORDER BY " + order;
 }
 
-Status LoadRunRows(sqlite3* db, const RunFilter& filter, bool has_hops,
+Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
                    std::vector<RunRecord>* runs) {
-  std::string sql = "SELECT id, " + SelectSql("runs", kRunColumns).substr(strlen("SELECT "));
+  const bool has_hops = version >= 2, v3 = version >= 3;
+  if (filter.net && !v3 && *filter.net != "none") return Status::Ok();  // Older runs had none.
+  const std::vector<const char*> run_columns =
+      v3 ? Concat(kRunColumns, kRunColumnsV3) : kRunColumns;
+  std::string sql = "SELECT id, " + SelectSql("runs", run_columns).substr(strlen("SELECT "));
   std::vector<std::string> where;
   if (filter.model) where.push_back("model = ?");
   if (filter.backend) where.push_back("backend = ?");
   if (filter.sweep_id) where.push_back("sweep_id = ?");
+  if (filter.net && v3) where.push_back("net = ?");
   if (filter.only_ok) where.push_back("status = 'ok'");
   for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
   sql += " ORDER BY id";
@@ -679,6 +735,7 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, bool has_hops,
   if (filter.model) s.Text(*filter.model);
   if (filter.backend) s.Text(*filter.backend);
   if (filter.sweep_id) s.Text(*filter.sweep_id);
+  if (filter.net && v3) s.Text(*filter.net);
   while (true) {
     PP_ASSIGN_OR_RETURN(bool row, s.Next());
     if (!row) break;
@@ -719,12 +776,21 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, bool has_hops,
       e->n = n;
       if (n == 0 && std::isnan(e->mean)) e->mean = 0;
     }
+    if (v3) {
+      c.net = s.ColText();
+      c.net_emulation = s.ColText();
+      c.testbed = s.ColText();
+    }
     runs->push_back(std::move(r));
   }
 
-  Statement env, rep, stg, hop, smp;
-  PP_RETURN_IF_ERROR(
-      env.Prepare(db, ChildSelectSql("run_environment", kEnvironmentColumns, "stage")));
+  Statement env, rep, stg, hop, lnk, smp;
+  PP_RETURN_IF_ERROR(env.Prepare(
+      db, ChildSelectSql("run_environment",
+                         v3 ? Concat(kEnvironmentColumns, kEnvironmentColumnsV3)
+                            : kEnvironmentColumns,
+                         "stage")));
+  if (v3) PP_RETURN_IF_ERROR(lnk.Prepare(db, ChildSelectSql("run_links", kLinkColumns, "hop")));
   PP_RETURN_IF_ERROR(rep.Prepare(db, ChildSelectSql("run_repeats", kRepeatColumns, "repeat")));
   PP_RETURN_IF_ERROR(stg.Prepare(db, ChildSelectSql("run_stages", kStageColumns, "stage")));
   if (has_hops) PP_RETURN_IF_ERROR(hop.Prepare(db, ChildSelectSql("run_hops", kHopColumns, "hop")));
@@ -746,6 +812,7 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, bool has_hops,
       e.compiler = env.ColText();
       e.logical_cpus = static_cast<int>(env.ColInt());
       e.threads = static_cast<int>(env.ColInt());
+      if (v3) e.limits = env.ColText();
       r.environment.push_back(std::move(e));
       return Status::Ok();
     }));
@@ -804,6 +871,21 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, bool has_hops,
         return Status::Ok();
       }));
     }
+    if (v3) {
+      PP_RETURN_IF_ERROR(ForEachChildRow(lnk, r.id, [&] {
+        LinkMeasurement l;
+        l.hop = static_cast<int>(lnk.ColInt());
+        l.pings = static_cast<int>(lnk.ColInt());
+        l.rtt_ms_min = lnk.ColReal();
+        l.rtt_ms_median = lnk.ColReal();
+        l.rtt_ms_max = lnk.ColReal();
+        l.bandwidth_mbit = lnk.ColReal();
+        l.bulk_bytes = lnk.ColInt();
+        l.bulk_s = lnk.ColReal();
+        r.links.push_back(l);
+        return Status::Ok();
+      }));
+    }
     if (filter.with_samples) {
       PP_RETURN_IF_ERROR(ForEachChildRow(smp, r.id, [&]() -> Status {
         BatchSample b;
@@ -827,7 +909,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  if (version != 0 && version != 1) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  if (version != 0 && version != 1 && version != 2) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   // WAL: a reader (`paretopipe pareto`, sqlite3) reads the last committed runs
   // while a sweep writes, and neither blocks the other. The mode is stored in
   // the file, so readers see it too.
@@ -841,8 +923,8 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
       Exec(db.get(), "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL").WithContext(path));
   if (version == 0) {
     PP_RETURN_IF_ERROR(CreateSchema(db.get()).WithContext(path + ": create schema"));
-  } else if (version == 1) {
-    PP_RETURN_IF_ERROR(MigrateFromVersion1(db.get()).WithContext(path + ": upgrade schema"));
+  } else if (version == 1 || version == 2) {
+    PP_RETURN_IF_ERROR(Migrate(db.get()).WithContext(path + ": upgrade schema"));
   }
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, kStoreSchemaVersion));
 }
@@ -856,8 +938,9 @@ Result<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  // A version 1 file reads as it is, without hops: reading must not write.
-  if (version != 1) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  // An older file reads as it is (no hops before 2, no conditions or links
+  // before 3): reading must not write.
+  if (version != 1 && version != 2) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, version));
 }
 
@@ -881,7 +964,7 @@ Result<std::vector<RunRecord>> ResultStore::LoadRuns(const RunFilter& filter) co
   // One read transaction: the runs and their rows come from one snapshot,
   // even while a sweep inserts.
   Status status = Exec(db_, "BEGIN");
-  if (status.ok()) status = LoadRunRows(db_, filter, version_ >= 2, &runs);
+  if (status.ok()) status = LoadRunRows(db_, filter, version_, &runs);
   Exec(db_, status.ok() ? "COMMIT" : "ROLLBACK");
   if (!status.ok()) return status.WithContext(path_ + ": load runs");
   return runs;

@@ -20,13 +20,17 @@ struct sqlite3;
 
 namespace paretopipe {
 
-// 2: per-hop breakdown (run_hops). Open() upgrades a version 1 file.
-inline constexpr int kStoreSchemaVersion = 2;
+// 2: per-hop breakdown (run_hops). 3: network conditions (runs.net,
+// net_emulation, testbed), device limits (run_environment.limits) and link
+// probes (run_links). Open() upgrades a version 1 or 2 file; OpenReadOnly
+// reads them as they are.
+inline constexpr int kStoreSchemaVersion = 3;
 
 struct RunFilter {
   std::optional<std::string> model;
   std::optional<std::string> backend;
   std::optional<std::string> sweep_id;
+  std::optional<std::string> net;  // Canonical condition text (netem/condition.h).
   bool only_ok = false;        // Skip failed runs.
   bool with_samples = false;   // Load per-batch samples (large).
 };

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,9 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
+
+#include "netem/testbed.h"
 
 namespace paretopipe {
 namespace {
@@ -58,19 +62,56 @@ Result<Endpoint> ReadAnnounce(int fd, pid_t pid) {
   return ParseEndpoint(line.substr(at + prefix.size()));
 }
 
+// Waits for one byte from the child (it is ready to be placed) within the
+// start timeout.
+Status WaitReady(int fd, pid_t pid) {
+  pollfd p{fd, POLLIN, 0};
+  char c = 0;
+  if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1) {
+    return Status::Unavailable(fmt::format("local worker (pid {}) did not start", pid));
+  }
+  if (c != 'r') {
+    return Status::Unavailable(fmt::format(
+        "local worker (pid {}) could not make its network namespace (unshare: needs root)", pid));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-Result<LocalWorkers> LocalWorkers::Start(const std::string& binary, int count, int threads,
-                                         const std::string& log_level) {
+Result<LocalWorkers> LocalWorkers::Start(const LocalWorkerOptions& o) {
   LocalWorkers workers;
+  if (!o.devices.empty() && static_cast<int>(o.devices.size()) != o.count) {
+    return Status::InvalidArgument(
+        fmt::format("--local-device given {} time(s) for {} workers: give one per worker",
+                    o.devices.size(), o.count));
+  }
   const std::vector<int> allowed = AllowedCpus();
-  const bool pin = static_cast<int>(allowed.size()) >= count;
-  for (int i = 0; i < count; ++i) {
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
+  const bool pin = o.devices.empty() && static_cast<int>(allowed.size()) >= o.count;
+  for (int i = 0; i < o.count; ++i) {
+    const DeviceLimits* device = o.devices.empty() ? nullptr : &o.devices[i];
+    std::vector<int> cpus;
+    if (pin) cpus = {allowed[i]};
+    if (device) cpus = device->cpus;
+    for (int c : cpus) {
+      if (std::find(allowed.begin(), allowed.end(), c) == allowed.end()) {
+        return Status::InvalidArgument(fmt::format(
+            "--local-device {}: cpu {} is not one this process may use ({})", device->name, c,
+            fmt::join(allowed, ", ")));
+      }
+    }
+    CpuQuotaGroup group;
+    if (device && device->cpu_quota > 0) {
+      PP_ASSIGN_OR_RETURN(group, CpuQuotaGroup::Create(device->name, device->cpu_quota));
+    }
+    const std::string host = o.testbed ? o.testbed->WorkerAddress(i) : "127.0.0.1";
+    const std::string listen = host + ":0";
+    const std::string threads_arg =
+        std::to_string(device && device->threads > 0 ? device->threads : o.threads);
+    const bool own_netns = o.testbed != nullptr;
+    int out[2], ready[2], go[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0)
       return Status::IoError(fmt::format("pipe: {}", strerror(errno)));
-    const int cpu = pin ? allowed[i] : -1;
-    const std::string threads_arg = std::to_string(threads);
     const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid < 0) return Status::IoError(fmt::format("fork: {}", strerror(errno)));
@@ -78,24 +119,47 @@ Result<LocalWorkers> LocalWorkers::Start(const std::string& binary, int count, i
       // Child: only async-signal-safe calls until exec.
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(1);
-      if (cpu >= 0) {
+      char c = 'r';
+      if (own_netns && unshare(CLONE_NEWNET) != 0) c = 'e';
+      if (!cpus.empty()) {
         cpu_set_t set;
         CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
+        for (int cpu : cpus) CPU_SET(cpu, &set);
         sched_setaffinity(0, sizeof(set), &set);
       }
-      dup2(pipe_fds[1], STDOUT_FILENO);
-      execl(binary.c_str(), binary.c_str(), "worker", "--listen", "127.0.0.1:0", "--threads",
-            threads_arg.c_str(), "--log-level", log_level.c_str(), static_cast<char*>(nullptr));
+      // Wait until the parent has placed this process (cgroup, interface).
+      if (write(ready[1], &c, 1) != 1 || c != 'r' || read(go[0], &c, 1) != 1) _exit(1);
+      dup2(out[1], STDOUT_FILENO);
+      execl(o.binary.c_str(), o.binary.c_str(), "worker", "--listen", listen.c_str(), "--threads",
+            threads_arg.c_str(), "--log-level", o.log_level.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    close(pipe_fds[1]);
+    close(out[1]);
+    close(ready[1]);
+    close(go[0]);
     workers.pids_.push_back(pid);
-    workers.cpus_.push_back(cpu);
-    Result<Endpoint> endpoint = ReadAnnounce(pipe_fds[0], pid);
-    close(pipe_fds[0]);
+    workers.cpus_.push_back(cpus);
+    std::string limits = device ? FormatDeviceLimits(*device)
+                         : cpus.empty() ? ""
+                                        : fmt::format("cpus {}", fmt::join(cpus, "+"));
+    workers.limits_.push_back(limits);
+    Status placed = WaitReady(ready[0], pid);
+    close(ready[0]);
+    if (placed.ok() && group.path().size()) placed = group.Add(pid);
+    if (placed.ok() && o.testbed) placed = o.testbed->AttachWorker(i, pid);
+    if (placed.ok() && write(go[1], "g", 1) != 1) placed = Status::IoError("worker start pipe");
+    close(go[1]);
+    if (!placed.ok()) {
+      close(out[0]);
+      return placed.WithContext(fmt::format("starting local worker {}", i + 1));
+    }
+    workers.groups_.push_back(std::move(group));
+    Result<Endpoint> endpoint = ReadAnnounce(out[0], pid);
+    close(out[0]);
     if (!endpoint.ok())
-      return endpoint.status().WithContext(fmt::format("starting {} worker", binary));
+      return endpoint.status().WithContext(fmt::format("starting {} worker", o.binary));
+    // A worker on the testbed says the address it bound; the orchestrator
+    // reaches it there too.
     workers.endpoints_.push_back(*endpoint);
   }
   return workers;
@@ -106,8 +170,11 @@ LocalWorkers::~LocalWorkers() { Stop(); }
 LocalWorkers::LocalWorkers(LocalWorkers&& other) noexcept
     : pids_(std::move(other.pids_)),
       endpoints_(std::move(other.endpoints_)),
-      cpus_(std::move(other.cpus_)) {
+      cpus_(std::move(other.cpus_)),
+      limits_(std::move(other.limits_)),
+      groups_(std::move(other.groups_)) {
   other.pids_.clear();
+  other.groups_.clear();
 }
 
 LocalWorkers& LocalWorkers::operator=(LocalWorkers&& other) noexcept {
@@ -116,7 +183,10 @@ LocalWorkers& LocalWorkers::operator=(LocalWorkers&& other) noexcept {
     pids_ = std::move(other.pids_);
     endpoints_ = std::move(other.endpoints_);
     cpus_ = std::move(other.cpus_);
+    limits_ = std::move(other.limits_);
+    groups_ = std::move(other.groups_);
     other.pids_.clear();
+    other.groups_.clear();
   }
   return *this;
 }
@@ -135,6 +205,8 @@ void LocalWorkers::Stop() {
     }
   }
   pids_.clear();
+  for (CpuQuotaGroup& g : groups_) g.Remove();
+  groups_.clear();
 }
 
 }  // namespace paretopipe

@@ -13,7 +13,10 @@
 #include "control/worker_client.h"
 #include "model/cuts.h"
 #include "model/zoo.h"
+#include "netem/condition.h"
+#include "netem/testbed.h"
 #include "store/store.h"
+#include "sweep/device_limits.h"
 #include "sweep/local_workers.h"
 #include "sweep/pipeline_run.h"
 #include "util/cpus.h"
@@ -81,6 +84,39 @@ std::string ClockText(double seconds) {
   const int s = static_cast<int>(seconds + 0.5);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
                    : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+struct Condition {
+  NetCondition value;
+  std::string text;  // Canonical.
+};
+
+Result<std::vector<Condition>> ParseConditions(const std::vector<std::string>& texts) {
+  std::vector<Condition> out;
+  for (const std::string& t : texts.empty() ? std::vector<std::string>{"none"} : texts) {
+    PP_ASSIGN_OR_RETURN(NetCondition c, ParseNetCondition(t));
+    const std::string text = FormatNetCondition(c);
+    for (const Condition& o : out) {
+      if (o.text == text) {
+        return Status::InvalidArgument(fmt::format("--net '{}' given twice", text));
+      }
+    }
+    out.push_back(Condition{c, text});
+  }
+  return out;
+}
+
+// The least time the activations of every run need at `rate_bits_per_s`:
+// what a user should know before a sweep over a slow link starts.
+double TransferFloorSeconds(const std::vector<std::vector<int64_t>>& shapes_per_stage,
+                            int batches_per_run, int64_t rate_bits_per_s) {
+  double bytes = 0;
+  for (size_t i = 1; i < shapes_per_stage.size(); ++i) {
+    double n = 4;  // float32
+    for (int64_t d : shapes_per_stage[i]) n *= static_cast<double>(d);
+    bytes += n;
+  }
+  return bytes * 8 * batches_per_run / static_cast<double>(rate_bits_per_s);
 }
 
 }  // namespace
@@ -161,17 +197,67 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
   }
 
+  PP_ASSIGN_OR_RETURN(std::vector<Condition> conditions, ParseConditions(o.net));
+  const bool any_condition =
+      std::any_of(conditions.begin(), conditions.end(),
+                  [](const Condition& c) { return !c.value.none(); });
+  if (!o.testbed.empty() && o.testbed != "netns") {
+    return Status::InvalidArgument(
+        fmt::format("--testbed {}: the only testbed is netns", o.testbed));
+  }
+  if (!o.testbed.empty() && !o.workers.empty()) {
+    return Status::InvalidArgument(
+        "--testbed netns starts its own local workers: leave out --workers");
+  }
+  if (any_condition && o.testbed.empty() && o.workers.empty()) {
+    return Status::InvalidArgument(
+        "--net needs --testbed netns with local workers: loopback has no links to shape");
+  }
+  if (any_condition && !o.workers.empty() && conditions.size() > 1) {
+    return Status::InvalidArgument(
+        "with --workers, ParetoPipe cannot change the network between runs: apply one condition "
+        "on the devices (`paretopipe netem apply`) and give it as a single --net to label the runs");
+  }
+  if (!o.local_devices.empty() && !o.workers.empty()) {
+    return Status::InvalidArgument("--local-device limits local workers: leave out --workers");
+  }
+  std::vector<DeviceLimits> devices;
+  for (const std::string& d : o.local_devices) {
+    PP_ASSIGN_OR_RETURN(DeviceLimits limits, ParseDeviceLimits(d));
+    devices.push_back(std::move(limits));
+  }
+
   const auto t_begin = std::chrono::steady_clock::now();
+  std::unique_ptr<Testbed> testbed;
+  if (o.testbed == "netns") {
+    PP_ASSIGN_OR_RETURN(testbed, Testbed::Create(stages));
+  }
   LocalWorkers local;
   if (o.workers.empty()) {
-    const int threads = o.threads > 0 ? o.threads : std::max(1, AvailableCpus() / stages);
-    PP_ASSIGN_OR_RETURN(local, LocalWorkers::Start(o.binary, stages, threads));
+    LocalWorkerOptions lo;
+    lo.binary = o.binary;
+    lo.count = stages;
+    lo.threads = o.threads > 0 ? o.threads : std::max(1, AvailableCpus() / stages);
+    lo.devices = devices;
+    lo.testbed = testbed.get();
+    PP_ASSIGN_OR_RETURN(local, LocalWorkers::Start(lo));
     endpoints = local.endpoints();
     std::vector<std::string> names;
-    for (const Endpoint& e : endpoints) names.push_back(e.ToString());
-    progress << fmt::format("started {} local workers on {} ({} thread(s) each{})\n", stages,
-                            fmt::join(names, ", "), threads,
-                            local.cpus()[0] >= 0 ? ", each pinned to its own core" : "");
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      names.push_back(local.limits()[i].empty()
+                          ? endpoints[i].ToString()
+                          : fmt::format("{} ({})", endpoints[i].ToString(), local.limits()[i]));
+    }
+    progress << fmt::format("started {} local workers{} on {} ({} thread(s) each)\n", stages,
+                            testbed ? " in network namespaces" : "", fmt::join(names, ", "),
+                            lo.threads);
+    if (testbed) {
+      progress << fmt::format(
+          "testbed: switch on {}; delay, jitter and loss {}, rate by the kernel's htb\n",
+          testbed->host_interface(),
+          testbed->kernel_netem() ? "by the kernel's netem"
+                                  : "in user space (this kernel has no netem qdisc)");
+    }
   }
   std::vector<std::unique_ptr<WorkerClient>> clients;
   std::vector<WorkerClient*> ptrs;
@@ -184,16 +270,36 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   SweepResult result;
   result.sweep_id = UtcNow() + "-" + RandomHex(6);
   const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
-  const size_t total = combos.size() * backends.size();
+  const size_t per_cut = conditions.size() * backends.size();
+  const size_t total = combos.size() * per_cut;
   progress << fmt::format(
-      "sweep {}: {} {} run(s) of {} stages over {}, batch {}, {} batches ({} warm-up), window {}, "
-      "{} repeat(s); results in {}\n",
-      result.sweep_id, o.model, total, stages, fmt::join(backends, ", "), o.batch_size, o.batches,
-      o.warmup, o.window, o.repeats, o.db_path);
-  // Backends interleave per cut: the machine's speed drifts over a long
-  // sweep, and this way the drift falls on every backend alike.
+      "sweep {}: {} {} run(s) of {} stages over {}{}, batch {}, {} batches ({} warm-up), window "
+      "{}, {} repeat(s); results in {}\n",
+      result.sweep_id, o.model, total, stages, fmt::join(backends, ", "),
+      conditions.size() > 1 || any_condition
+          ? fmt::format(" under {} condition(s)", conditions.size())
+          : "",
+      o.batch_size, o.batches, o.warmup, o.window, o.repeats, o.db_path);
+  for (const Condition& cond : conditions) {
+    if (cond.value.rate_bits_per_s == 0) continue;
+    double floor_s = 0;
+    for (const std::vector<int>& cuts : combos) {
+      floor_s += TransferFloorSeconds(StageInputShapes(analysis, o.batch_size, cuts),
+                                      o.batches * o.repeats, cond.value.rate_bits_per_s) *
+                 backends.size();
+    }
+    progress << fmt::format(
+        "note: under {} the activations alone need at least {} of transfer; --batch, --batches "
+        "and --repeat shorten it\n",
+        cond.text, ClockText(floor_s));
+  }
+  const std::string declared = any_condition && !testbed ? "external" : "";
+  std::string applied;  // The testbed's current condition.
+  // Conditions and backends interleave per cut: the machine's speed drifts
+  // over a long sweep, and this way the drift falls on every one alike.
   for (size_t i = 0; i < total; ++i) {
-    const std::vector<int>& cuts = combos[i / backends.size()];
+    const std::vector<int>& cuts = combos[i / per_cut];
+    const Condition& cond = conditions[(i % per_cut) / backends.size()];
     const std::string& backend = backends[i % backends.size()];
     RunPlan plan;
     RunConfig& c = plan.config;
@@ -219,8 +325,30 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan.input_seed = o.seed;
     plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
     plan.stall_timeout = o.stall_timeout;
+    c.net = cond.text;
+    c.testbed = o.testbed;
+    c.net_emulation = declared.empty() ? "none" : declared;
+    // Apply the condition, then measure what the links achieve: the record
+    // holds both, so no plot claims a condition that was not there.
+    Status ready = Status::Ok();
+    if (testbed && applied != cond.text) {
+      ready = testbed->Apply(cond.value).WithContext("applying --net " + cond.text);
+      applied = ready.ok() ? cond.text : "";
+    }
+    if (testbed) c.net_emulation = testbed->emulation();
+    std::vector<LinkMeasurement> links;
+    for (size_t h = 0; ready.ok() && h + 1 < ptrs.size(); ++h) {
+      Result<LinkMeasurement> m = ptrs[h]->ProbeLink(endpoints[h + 1]);
+      if (!m.ok()) {
+        ready = m.status().WithContext(fmt::format("link probe, stage {} to {}", h + 1, h + 2));
+        break;
+      }
+      m->hop = static_cast<int>(h);
+      links.push_back(*m);
+    }
     RunTiming timing;
-    Result<RunRecord> run = RunPipeline(ptrs, plan, nullptr, &timing);
+    Result<RunRecord> run = ready.ok() ? RunPipeline(ptrs, plan, nullptr, &timing)
+                                       : Result<RunRecord>(ready);
     result.passes_s += timing.passes_s;
     RunRecord record;
     if (run.ok()) {
@@ -230,6 +358,10 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
       record.started_at_utc = UtcNow();
       record.status = "failed";
       record.error = run.status().message();
+    }
+    record.links = links;
+    for (size_t k = 0; k < record.environment.size() && k < local.limits().size(); ++k) {
+      record.environment[k].limits = local.limits()[k];
     }
     Result<int64_t> id = store->InsertRun(record);
     if (!id.ok()) return id.status();
@@ -241,9 +373,18 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                            ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s",
                                          record.latency_ms_mean.mean, record.throughput_ips.mean)
                            : "FAILED: " + record.error;
-    progress << fmt::format("[{}/{}] cuts {:<8} {}{}  (elapsed {}, ETA {})\n", i + 1, total,
+    std::string link_text;
+    for (const LinkMeasurement& l : record.links) {
+      link_text += fmt::format("{}rtt {:.1f} ms, {:.0f} Mbit/s", link_text.empty() ? "" : "; ",
+                               l.rtt_ms_median, l.bandwidth_mbit);
+    }
+    progress << fmt::format("[{}/{}] cuts {:<8} {}{}{}  (elapsed {}, ETA {})\n", i + 1, total,
                             fmt::format("{}", fmt::join(c.cuts, ":")),
-                            backends.size() > 1 ? fmt::format("{:<6} ", backend) : "", what,
+                            backends.size() > 1 ? fmt::format("{:<6} ", backend) : "",
+                            conditions.size() > 1 || any_condition
+                                ? fmt::format("[{}; measured {}] ", cond.text, link_text)
+                                : "",
+                            what,
                             ClockText(elapsed), ClockText(eta))
              << std::flush;
     result.runs.push_back(std::move(record));

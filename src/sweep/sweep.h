@@ -41,6 +41,13 @@ struct SweepOptions {
   bool keep_going = true;  // A failed run is stored and the sweep goes on.
   // How long a stage waits for a frame or a credit before it fails the run.
   std::chrono::milliseconds stall_timeout{60000};
+  // Network conditions (netem/condition.h), each cut runs under each; empty
+  // means {"none"}. Applied on the testbed; with --workers a single one is
+  // only declared (applied outside ParetoPipe, e.g. `netem apply`).
+  std::vector<std::string> net;
+  std::string testbed;  // "" (loopback or --workers) or "netns".
+  // --local-device, one per local worker (sweep/device_limits.h).
+  std::vector<std::string> local_devices;
 };
 
 struct SweepResult {

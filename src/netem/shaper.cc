@@ -1,0 +1,71 @@
+#include "netem/shaper.h"
+
+#include <fmt/format.h>
+
+#include "netem/tc.h"
+
+namespace paretopipe {
+namespace {
+
+// Shapes one interface's egress towards the other workers: an htb class fed
+// by one u32 filter per destination, so control traffic to the orchestrator
+// is never delayed (a delayed reply would bias the clock-offset estimate).
+Status ApplyTc(const std::vector<ShapedInterface>& ifs, const NetCondition& c,
+               bool kernel_delay) {
+  for (size_t i = 0; i < ifs.size(); ++i) {
+    TcTarget target{ifs[i].dev, ifs[i].netns_pid, ifs[i].mtu_bytes};
+    TcOptions options;
+    options.kernel_delay = kernel_delay;
+    for (size_t j = c.forward_only ? i + 1 : 0; j < ifs.size(); ++j) {
+      if (j != i) options.matches.push_back(fmt::format("ip dst {}/32", ifs[j].address));
+    }
+    if (options.matches.empty()) {
+      PP_RETURN_IF_ERROR(TcClear(target));
+      continue;
+    }
+    PP_RETURN_IF_ERROR(TcApply(target, c, options).WithContext(
+        fmt::format("stage {} interface", i + 1)));
+  }
+  return Status::Ok();
+}
+
+std::string Join(const std::string& delay_part, const NetCondition& c) {
+  std::string s;
+  if (c.has_delay()) s = delay_part;
+  if (c.rate_bits_per_s > 0) s += s.empty() ? "htb" : "+htb";
+  return s.empty() ? "none" : s;
+}
+
+class KernelNetemShaper : public LinkShaper {
+ public:
+  Status Apply(const std::vector<ShapedInterface>& ifs, const NetCondition& c) override {
+    return ApplyTc(ifs, c, /*kernel_delay=*/true);
+  }
+  std::string Emulation(const NetCondition& c) const override { return Join("netem", c); }
+};
+
+class UserspaceDelayShaper : public LinkShaper {
+ public:
+  explicit UserspaceDelayShaper(TapSwitch* s) : switch_(s) {}
+  Status Apply(const std::vector<ShapedInterface>& ifs, const NetCondition& c) override {
+    PP_RETURN_IF_ERROR(ApplyTc(ifs, c, /*kernel_delay=*/false));
+    switch_->SetCondition(c);
+    return Status::Ok();
+  }
+  std::string Emulation(const NetCondition& c) const override { return Join("userspace", c); }
+
+ private:
+  TapSwitch* switch_;
+};
+
+}  // namespace
+
+std::unique_ptr<LinkShaper> MakeKernelNetemShaper() {
+  return std::make_unique<KernelNetemShaper>();
+}
+
+std::unique_ptr<LinkShaper> MakeUserspaceDelayShaper(TapSwitch* tap_switch) {
+  return std::make_unique<UserspaceDelayShaper>(tap_switch);
+}
+
+}  // namespace paretopipe

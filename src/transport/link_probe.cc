@@ -1,0 +1,160 @@
+#include "transport/link_probe.h"
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace paretopipe {
+namespace {
+
+// Messages are short text in kControl frames: "ping <padding>", "bulk <ms>",
+// and the receiver's "got <bytes> <span_ns> <half_bytes> <half_ns>".
+constexpr size_t kPingBytes = 64;
+constexpr size_t kChunkBytes = 256 * 1024;
+// Reads the receiver times; beyond this it stops recording (rate is then
+// over what it recorded).
+constexpr size_t kMaxSamples = 1 << 20;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+Status SendText(Socket& s, const std::string& text, Deadline deadline) {
+  return SendJsonFrame(s, FrameType::kControl, text, deadline);
+}
+
+}  // namespace
+
+Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& o, Deadline deadline) {
+  LinkProbeResult r;
+  std::vector<double> rtts;
+  const std::string ping = "ping " + std::string(kPingBytes - 5, '.');
+  for (int i = 0; i < o.pings + 2; ++i) {
+    const int64_t t0 = NowNs();
+    PP_RETURN_IF_ERROR(SendText(socket, ping, deadline));
+    PP_ASSIGN_OR_RETURN(std::string echo, ReceiveJsonFrame(socket, FrameType::kControl, deadline));
+    const int64_t t1 = NowNs();
+    if (echo != ping) return Status::InvalidArgument("link probe: the echo differs from the ping");
+    if (i >= 2) rtts.push_back((t1 - t0) / 1e6);
+  }
+  std::sort(rtts.begin(), rtts.end());
+  r.pings = static_cast<int>(rtts.size());
+  if (!rtts.empty()) {
+    r.rtt_ms_min = rtts.front();
+    r.rtt_ms_max = rtts.back();
+    r.rtt_ms_median = rtts.size() % 2 ? rtts[rtts.size() / 2]
+                                      : (rtts[rtts.size() / 2 - 1] + rtts[rtts.size() / 2]) / 2;
+  }
+  const auto bulk = std::clamp(
+      std::chrono::milliseconds(static_cast<int64_t>(r.rtt_ms_median * o.rtt_multiple)),
+      o.bulk_min, o.bulk_max);
+  PP_RETURN_IF_ERROR(SendText(socket, fmt::format("bulk {}", bulk.count()), deadline));
+  // Write until the receiver's answer arrives: it answers once it has timed
+  // `bulk` of arrivals, so the transfer ends at the receiver, not after
+  // whatever the socket buffers still hold.
+  std::vector<char> chunk(kChunkBytes, 'x');
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Status::Unavailable("link probe: bulk transfer timed out");
+    pollfd p{socket.fd(), POLLIN | POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 &&
+        errno != EINTR) {
+      return Status::IoError(fmt::format("link probe: poll: {}", strerror(errno)));
+    }
+    if (p.revents & (POLLIN | POLLERR | POLLHUP)) break;
+    if (p.revents & POLLOUT) {
+      const ssize_t n = send(socket.fd(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+    }
+  }
+  PP_ASSIGN_OR_RETURN(std::string got, ReceiveJsonFrame(socket, FrameType::kControl, deadline));
+  int64_t bytes = 0, span_ns = 0, half_bytes = 0, half_ns = 0;
+  if (std::sscanf(got.c_str(), "got %" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64, &bytes,
+                  &span_ns, &half_bytes, &half_ns) != 4) {
+    return Status::InvalidArgument(fmt::format("link probe: unexpected answer '{}'", got));
+  }
+  // Closing resets rather than drains: what is still queued here would take
+  // seconds at a low rate, and the receiver waits for the end.
+  const linger reset{1, 0};
+  setsockopt(socket.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  r.bulk_bytes = bytes;
+  r.bulk_s = span_ns / 1e9;
+  if (half_ns > 0) r.bandwidth_mbit = half_bytes * 8.0 / (half_ns / 1e9) / 1e6;
+  return r;
+}
+
+Status ServeLinkProbe(Socket& socket, Deadline deadline) {
+  for (;;) {
+    Result<std::string> msg = ReceiveJsonFrame(socket, FrameType::kControl, deadline);
+    if (!msg.ok()) return msg.status();
+    if (msg->rfind("ping", 0) == 0) {
+      PP_RETURN_IF_ERROR(SendText(socket, *msg, deadline));
+      continue;
+    }
+    int64_t ms = 0;
+    if (std::sscanf(msg->c_str(), "bulk %" SCNd64, &ms) != 1 || ms < 1 || ms > 60000) {
+      return Status::InvalidArgument(fmt::format("link probe: unexpected message '{}'",
+                                                 msg->substr(0, 40)));
+    }
+    // (arrival time, bytes so far) per read.
+    std::vector<std::pair<int64_t, int64_t>> samples;
+    std::vector<char> buf(kChunkBytes);
+    int64_t total = 0, first_ns = 0;
+    for (;;) {
+      const int64_t now = NowNs();
+      if (first_ns > 0 && now - first_ns >= ms * 1000000) break;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return Status::Unavailable("link probe: no bulk bytes in time");
+      pollfd p{socket.fd(), POLLIN, 0};
+      const int wait_ms = first_ns > 0 ? 10 : static_cast<int>(std::min<int64_t>(left.count(), 1000));
+      if (poll(&p, 1, wait_ms) <= 0) continue;
+      const ssize_t n = recv(socket.fd(), buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n == 0) return Status::Unavailable("link probe: the prober closed during the transfer");
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        return Status::IoError(fmt::format("link probe: recv: {}", strerror(errno)));
+      }
+      const int64_t t = NowNs();
+      if (first_ns == 0) first_ns = t;
+      total += n;
+      if (samples.size() < kMaxSamples) samples.emplace_back(t, total);
+    }
+    // The rate over the second half of the window: TCP's slow start and the
+    // token bucket's initial burst fall in the first.
+    int64_t span = 0, half_bytes = 0, half_ns = 0;
+    if (samples.size() >= 2) {
+      const int64_t last_t = samples.back().first;
+      span = last_t - samples.front().first;
+      const int64_t mid = samples.front().first + span / 2;
+      int64_t at_mid = samples.front().second;
+      for (const auto& [t, cum] : samples) {
+        if (t <= mid) at_mid = cum;
+      }
+      half_bytes = samples.back().second - at_mid;
+      half_ns = last_t - mid;
+    }
+    PP_RETURN_IF_ERROR(SendText(
+        socket, fmt::format("got {} {} {} {}", total, span, half_bytes, half_ns), deadline));
+    // The prober stops writing when it sees the answer and resets the
+    // connection; until then, discard what is in flight.
+    const Deadline drained = std::min(deadline, DeadlineIn(std::chrono::seconds(5)));
+    while (Clock::now() < drained) {
+      pollfd p{socket.fd(), POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      const ssize_t n = recv(socket.fd(), buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+    }
+    return Status::Ok();
+  }
+}
+
+}  // namespace paretopipe

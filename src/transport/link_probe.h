@@ -1,0 +1,49 @@
+// Measures the network between two stages, just before a run: the round
+// trip by small ping-pong messages, and the bandwidth by a short bulk
+// transfer, both over a fresh TCP connection between the two workers (the
+// path their activations take). Runs record the result as the condition
+// achieved, beside the condition asked for (docs/metrics.md, "Link probe").
+//
+// Owns: the probe's exchange on one connection, both ends. Must not touch:
+// how conditions are applied, the stage links.
+// Thread safety: functions on the caller's socket; one probe per socket.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "transport/socket.h"
+#include "util/status.h"
+
+namespace paretopipe {
+
+struct LinkProbeOptions {
+  int pings = 10;  // Timed round trips, after 2 untimed ones.
+  // The bulk transfer runs for `rtt_multiple` round trips (TCP reaches the
+  // link's rate after a few), within [bulk_min, bulk_max].
+  int rtt_multiple = 8;
+  std::chrono::milliseconds bulk_min{250};
+  std::chrono::milliseconds bulk_max{5000};
+};
+
+struct LinkProbeResult {
+  int pings = 0;
+  double rtt_ms_min = 0, rtt_ms_median = 0, rtt_ms_max = 0;
+  // Payload bits per second over the second half of the transfer (the first
+  // half includes TCP's slow start), as the receiver's clock saw them.
+  double bandwidth_mbit = 0;
+  int64_t bulk_bytes = 0;  // Received in all.
+  double bulk_s = 0;       // From the receiver's first byte to its last.
+};
+
+// The sending end: pings, then the bulk transfer. `socket` is connected to a
+// peer in ServeLinkProbe; afterwards, closing it resets the connection.
+// Unavailable when the peer stops answering by `deadline`.
+Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& options,
+                                  Deadline deadline);
+
+// The receiving end: echoes pings, times the bulk bytes, replies with what
+// it received. Returns when the prober is done or `deadline` passes.
+Status ServeLinkProbe(Socket& socket, Deadline deadline);
+
+}  // namespace paretopipe
