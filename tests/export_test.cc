@@ -99,7 +99,7 @@ size_t IndexOf(const std::vector<std::string>& columns, const std::string& name)
   return 0;
 }
 
-TEST(ExportTest, ColumnsListRunFieldsThenEachStageThenEachHop) {
+TEST(ExportTest, ColumnsListRunFieldsThenEachStageThenEachHopThenEachLink) {
   std::vector<std::string> columns = ExportColumns({RunWithStages(2, 1)});
 
   std::vector<std::string> first(columns.begin(), columns.begin() + 11);
@@ -110,13 +110,20 @@ TEST(ExportTest, ColumnsListRunFieldsThenEachStageThenEachHop) {
       "block_begin",         "block_end",    "endpoint",       "compute_ms_mean",
       "queue_ms_mean",       "recv_ms_mean", "send_ms_mean",   "bytes_out_per_batch",
       "idle_fraction",       "cpu_ms",       "peak_rss_bytes", "clock_offset_ns",
-      "clock_uncertainty_ns"};
+      "clock_uncertainty_ns", "limits"};
   std::vector<std::string> hop_columns = {
       "bytes_per_frame",     "hop_ms_mean",  "serialize_ms_mean", "wire_ms_mean",
       "queue_ms_mean",       "deserialize_ms_mean", "send_ms_mean", "recv_ms_mean",
       "clock_uncertainty_ms"};
-  ASSERT_GE(columns.size(), 2 * stage_columns.size() + hop_columns.size());
-  size_t hop1 = columns.size() - hop_columns.size();
+  std::vector<std::string> link_columns = {"rtt_ms_median", "rtt_ms_min", "rtt_ms_max",
+                                           "bandwidth_mbit"};
+  ASSERT_GE(columns.size(),
+            2 * stage_columns.size() + hop_columns.size() + link_columns.size());
+  const size_t link1 = columns.size() - link_columns.size();
+  for (size_t i = 0; i < link_columns.size(); ++i) {
+    EXPECT_EQ(columns[link1 + i], "link1_" + link_columns[i]);
+  }
+  size_t hop1 = link1 - hop_columns.size();
   for (size_t i = 0; i < hop_columns.size(); ++i) {
     EXPECT_EQ(columns[hop1 + i], "hop1_" + hop_columns[i]);
   }
@@ -180,7 +187,9 @@ TEST(ExportTest, RunsWithTwoAndThreeStagesShareOneHeaderAndLeaveMissingStageEmpt
   ASSERT_EQ(records.size(), 3u);
   const std::vector<std::string>& header = records[0];
   EXPECT_EQ(header, ExportColumns({two, three}));
-  EXPECT_EQ(header.back(), "hop2_clock_uncertainty_ms");
+  EXPECT_EQ(header.back(), "link2_bandwidth_mbit");
+  EXPECT_EQ(records[1][IndexOf(header, "hop2_hop_ms_mean")], "");
+  EXPECT_EQ(records[2][IndexOf(header, "hop2_hop_ms_mean")], "2.5");
   EXPECT_EQ(records[1].size(), header.size());
   EXPECT_EQ(records[2].size(), header.size());
   EXPECT_EQ(records[1][IndexOf(header, "stages")], "2");

@@ -129,6 +129,22 @@ RunRecord FullRecord(int stage_count) {
       r.samples.push_back(sample);
     }
   }
+  r.config.net = "delay=200ms,rate=5mbit";
+  r.config.net_emulation = "userspace+htb";
+  r.config.testbed = "netns";
+  r.environment.front().limits = "pi: cpus 0, quota 0.25";
+  for (int h = 0; h + 1 < stage_count; ++h) {
+    LinkMeasurement l;
+    l.hop = h;
+    l.pings = 10;
+    l.rtt_ms_min = 400.1;
+    l.rtt_ms_median = 400.3 + h;
+    l.rtt_ms_max = 401.9;
+    l.bandwidth_mbit = 4.8 + 0.1 * h;
+    l.bulk_bytes = 1 << 20;
+    l.bulk_s = 3.2;
+    r.links.push_back(l);
+  }
   r.latency_ms_mean = {30.6, 24.2, 37.0, 2};
   r.latency_ms_p50 = {30.4, 24.0, 36.8, 2};
   r.latency_ms_p95 = {35.8, 29.4, 42.2, 2};
@@ -194,6 +210,22 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
   EXPECT_EQ(c.device, d.device);
   EXPECT_EQ(c.workers, d.workers);
   EXPECT_EQ(c.sweep_id, d.sweep_id);
+  EXPECT_EQ(c.net, d.net);
+  EXPECT_EQ(c.net_emulation, d.net_emulation);
+  EXPECT_EQ(c.testbed, d.testbed);
+  ASSERT_EQ(a.links.size(), b.links.size());
+  for (size_t i = 0; i < a.links.size(); ++i) {
+    SCOPED_TRACE("link " + std::to_string(i));
+    const LinkMeasurement &l = a.links[i], &m = b.links[i];
+    EXPECT_EQ(l.hop, m.hop);
+    EXPECT_EQ(l.pings, m.pings);
+    EXPECT_EQ(l.rtt_ms_min, m.rtt_ms_min);
+    EXPECT_EQ(l.rtt_ms_median, m.rtt_ms_median);
+    EXPECT_EQ(l.rtt_ms_max, m.rtt_ms_max);
+    EXPECT_EQ(l.bandwidth_mbit, m.bandwidth_mbit);
+    EXPECT_EQ(l.bulk_bytes, m.bulk_bytes);
+    EXPECT_EQ(l.bulk_s, m.bulk_s);
+  }
 
   ASSERT_EQ(a.environment.size(), b.environment.size());
   for (size_t i = 0; i < a.environment.size(); ++i) {
@@ -210,6 +242,7 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
     EXPECT_EQ(e.compiler, f.compiler);
     EXPECT_EQ(e.logical_cpus, f.logical_cpus);
     EXPECT_EQ(e.threads, f.threads);
+    EXPECT_EQ(e.limits, f.limits);
   }
   ASSERT_EQ(a.repeats.size(), b.repeats.size());
   for (size_t i = 0; i < a.repeats.size(); ++i) {
@@ -595,40 +628,85 @@ TEST(ResultStoreTest, FileOfAnotherSchemaVersionIsRefused) {
 
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 2");
+  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 3");
   ASSERT_FALSE(read_only.ok());
   EXPECT_EQ(read_only.status().code(), Status::Code::kInvalidArgument);
 }
 
-TEST(ResultStoreTest, VersionOneFileReadsWithoutHopsAndIsUpgradedOnWrite) {
-  TempDir dir;
-  std::string path = dir.File("paretopipe.db");
-  {
-    std::unique_ptr<ResultStore> store = OpenOrDie(path);
-    RunRecord run = FullRecord(2);
-    run.hops.clear();
-    ASSERT_TRUE(store->InsertRun(run).ok());
+// Turns a current file into what a build of `version` (1 or 2) wrote.
+void Downgrade(const std::string& path, int version) {
+  for (const char* sql :
+       {"DROP INDEX runs_net", "DROP TABLE run_links", "ALTER TABLE runs DROP COLUMN net",
+        "ALTER TABLE runs DROP COLUMN net_emulation", "ALTER TABLE runs DROP COLUMN testbed",
+        "ALTER TABLE run_environment DROP COLUMN limits"}) {
+    QueryOnOwnConnection(path, sql);
   }
-  // What a version 1 build left: no run_hops table.
-  QueryOnOwnConnection(path, "DROP TABLE run_hops");
-  QueryOnOwnConnection(path, "PRAGMA user_version = 1");
+  if (version == 1) QueryOnOwnConnection(path, "DROP TABLE run_hops");
+  QueryOnOwnConnection(path, "PRAGMA user_version = " + std::to_string(version));
+}
 
-  Result<std::unique_ptr<ResultStore>> read_only = ResultStore::OpenReadOnly(path);
-  ASSERT_TRUE(read_only.ok()) << read_only.status().message();
-  Result<std::vector<RunRecord>> old_runs = (*read_only)->LoadRuns(RunFilter{});
-  ASSERT_TRUE(old_runs.ok()) << old_runs.status().message();
-  ASSERT_EQ(old_runs->size(), 1u);
-  EXPECT_TRUE(old_runs->front().hops.empty());
-  EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "1");  // Reading wrote nothing.
+TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
+  for (int version : {1, 2}) {
+    SCOPED_TRACE("version " + std::to_string(version));
+    TempDir dir;
+    std::string path = dir.File("paretopipe.db");
+    {
+      std::unique_ptr<ResultStore> store = OpenOrDie(path);
+      RunRecord run = FullRecord(2);
+      run.links.clear();
+      run.config.net = "none";
+      run.config.net_emulation = "none";
+      run.config.testbed = "";
+      run.environment.front().limits = "";
+      if (version == 1) run.hops.clear();
+      ASSERT_TRUE(store->InsertRun(run).ok());
+    }
+    Downgrade(path, version);
+    EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE "
+                                         "name = 'net'"),
+              "0");
 
-  std::unique_ptr<ResultStore> upgraded = OpenOrDie(path);
-  ASSERT_TRUE(upgraded->InsertRun(FullRecord(2)).ok());
-  Result<std::vector<RunRecord>> runs = upgraded->LoadRuns(RunFilter{});
-  ASSERT_TRUE(runs.ok()) << runs.status().message();
-  ASSERT_EQ(runs->size(), 2u);
-  EXPECT_TRUE((*runs)[0].hops.empty());
-  EXPECT_EQ((*runs)[1].hops.size(), 1u);
-  EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "2");
+    Result<std::unique_ptr<ResultStore>> read_only = ResultStore::OpenReadOnly(path);
+    ASSERT_TRUE(read_only.ok()) << read_only.status().message();
+    Result<std::vector<RunRecord>> old_runs = (*read_only)->LoadRuns(RunFilter{});
+    ASSERT_TRUE(old_runs.ok()) << old_runs.status().message();
+    ASSERT_EQ(old_runs->size(), 1u);
+    EXPECT_EQ(old_runs->front().hops.size(), version == 1 ? 0u : 1u);
+    EXPECT_EQ(old_runs->front().config.net, "none");
+    EXPECT_TRUE(old_runs->front().links.empty());
+    RunFilter shaped;
+    shaped.net = "delay=200ms";
+    EXPECT_TRUE(LoadOrDie(**read_only, shaped).empty());  // Older runs had no condition.
+    // Reading wrote nothing.
+    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), std::to_string(version));
+
+    std::unique_ptr<ResultStore> upgraded = OpenOrDie(path);
+    ASSERT_TRUE(upgraded->InsertRun(FullRecord(2)).ok());
+    RunFilter everything;
+    everything.with_samples = true;
+    Result<std::vector<RunRecord>> runs = upgraded->LoadRuns(everything);
+    ASSERT_TRUE(runs.ok()) << runs.status().message();
+    ASSERT_EQ(runs->size(), 2u);
+    EXPECT_EQ((*runs)[0].config.net, "none");
+    EXPECT_EQ((*runs)[0].config.net_emulation, "none");
+    EXPECT_TRUE((*runs)[0].links.empty());
+    ExpectSameRecord((*runs)[1], FullRecord(2));
+    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "3");
+  }
+}
+
+TEST(ResultStoreTest, FilterByNetworkCondition) {
+  TempDir dir;
+  std::unique_ptr<ResultStore> store = OpenOrDie(dir.File("paretopipe.db"));
+  RunRecord shaped = FullRecord(2), plain = FullRecord(2);
+  plain.config.net = "none";
+  InsertOrDie(*store, shaped);
+  InsertOrDie(*store, plain);
+  RunFilter filter;
+  filter.net = "delay=200ms,rate=5mbit";
+  const std::vector<RunRecord> runs = LoadOrDie(*store, filter);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].config.net, "delay=200ms,rate=5mbit");
 }
 
 TEST(ResultStoreTest, SqliteFileOfAnotherProgramIsRefused) {

@@ -20,12 +20,16 @@ const char* const kStageColumns[] = {
     "block_begin", "block_end", "endpoint",
     "compute_ms_mean", "queue_ms_mean", "recv_ms_mean", "send_ms_mean",
     "bytes_out_per_batch", "idle_fraction", "cpu_ms", "peak_rss_bytes",
-    "clock_offset_ns", "clock_uncertainty_ns"};
+    "clock_offset_ns", "clock_uncertainty_ns", "limits"};
 
 // Columns of one hop (stage N to N + 1), after the "hopN_" prefix.
 const char* const kHopColumns[] = {
     "bytes_per_frame", "hop_ms_mean", "serialize_ms_mean", "wire_ms_mean", "queue_ms_mean",
     "deserialize_ms_mean", "send_ms_mean", "recv_ms_mean", "clock_uncertainty_ms"};
+
+// Columns of one link as probed before the run, after the "linkN_" prefix.
+const char* const kLinkColumns[] = {"rtt_ms_median", "rtt_ms_min", "rtt_ms_max",
+                                    "bandwidth_mbit"};
 
 // Columns before the per-stage ones, in order; RowOf fills them in this order.
 const char* const kRunColumns[] = {
@@ -39,7 +43,8 @@ const char* const kRunColumns[] = {
     "latency_ms_p99", "latency_ms_p99_ci_low", "latency_ms_p99_ci_high",
     "throughput_ips", "throughput_ips_ci_low", "throughput_ips_ci_high",
     "repeats_n",
-    "hostname", "cpu_model", "kernel", "libtorch_version", "blas"};
+    "hostname", "cpu_model", "kernel", "libtorch_version", "blas",
+    "net", "net_emulation", "testbed"};
 // clang-format on
 
 // The stage count of a run: from its cuts, or from its statistics if those
@@ -105,14 +110,22 @@ std::vector<Cell> RowOf(const RunRecord& run, int stage_count) {
         source ? &source->blas : nullptr}) {
     row.push_back(field ? Cell(*field) : Cell());
   }
+  row.emplace_back(c.net);
+  row.emplace_back(c.net_emulation);
+  row.emplace_back(c.testbed);
 
   for (int stage = 0; stage < stage_count; ++stage) {
     const StageStats* s = nullptr;
     for (const StageStats& candidate : run.stages) {
       if (candidate.stage == stage) s = &candidate;
     }
+    const StageEnvironment* env = nullptr;
+    for (const StageEnvironment& candidate : run.environment) {
+      if (candidate.stage == stage) env = &candidate;
+    }
     if (s == nullptr) {
-      row.insert(row.end(), std::size(kStageColumns), Cell());
+      row.insert(row.end(), std::size(kStageColumns) - 1, Cell());
+      row.push_back(env ? Cell(env->limits) : Cell());
       continue;
     }
     row.emplace_back(int64_t{s->block_begin});
@@ -128,6 +141,7 @@ std::vector<Cell> RowOf(const RunRecord& run, int stage_count) {
     row.emplace_back(s->peak_rss_bytes);
     row.emplace_back(s->clock.offset_ns);
     row.emplace_back(s->clock.uncertainty_ns);
+    row.push_back(env ? Cell(env->limits) : Cell());
   }
   for (int hop = 0; hop + 1 < stage_count; ++hop) {
     const HopStats* h = nullptr;
@@ -141,6 +155,19 @@ std::vector<Cell> RowOf(const RunRecord& run, int stage_count) {
     for (double v : {h->bytes_per_frame, h->hop_ms_mean, h->serialize_ms_mean, h->wire_ms_mean,
                      h->queue_ms_mean, h->deserialize_ms_mean, h->send_ms_mean, h->recv_ms_mean,
                      h->clock_uncertainty_ms}) {
+      row.emplace_back(v);
+    }
+  }
+  for (int hop = 0; hop + 1 < stage_count; ++hop) {
+    const LinkMeasurement* l = nullptr;
+    for (const LinkMeasurement& candidate : run.links) {
+      if (candidate.hop == hop) l = &candidate;
+    }
+    if (l == nullptr) {
+      row.insert(row.end(), std::size(kLinkColumns), Cell());
+      continue;
+    }
+    for (double v : {l->rtt_ms_median, l->rtt_ms_min, l->rtt_ms_max, l->bandwidth_mbit}) {
       row.emplace_back(v);
     }
   }
@@ -200,6 +227,9 @@ std::vector<std::string> ExportColumns(const std::vector<RunRecord>& runs) {
   }
   for (int hop = 1; hop < stage_count; ++hop) {
     for (const char* name : kHopColumns) columns.push_back(fmt::format("hop{}_{}", hop, name));
+  }
+  for (int hop = 1; hop < stage_count; ++hop) {
+    for (const char* name : kLinkColumns) columns.push_back(fmt::format("link{}_{}", hop, name));
   }
   return columns;
 }

@@ -22,7 +22,7 @@ struct LinkProbeOptions {
   // The bulk transfer runs for `rtt_multiple` round trips (TCP reaches the
   // link's rate after a few), within [bulk_min, bulk_max].
   int rtt_multiple = 8;
-  std::chrono::milliseconds bulk_min{250};
+  std::chrono::milliseconds bulk_min{500};
   std::chrono::milliseconds bulk_max{5000};
 };
 
