@@ -94,7 +94,8 @@ TEST(TcCommandsTest, PortFilterShapesOnlyMatchingTraffic) {
   EXPECT_EQ(lines[1],
             "tc class add dev eth0 parent 1: classid 1:10 htb rate 5mbit ceil 5mbit burst 6250b "
             "cburst 6250b quantum 1514");
-  EXPECT_EQ(lines[2], "tc qdisc add dev eth0 parent 1:10 handle 10: netem limit 200000 delay 100ms");
+  // Queue: 100 ms in flight plus 400 ms backlog at 5 Mbit/s, 312500 bytes.
+  EXPECT_EQ(lines[2], "tc qdisc add dev eth0 parent 1:10 handle 10: netem limit 207 delay 100ms");
   EXPECT_EQ(lines[3],
             "tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dport 7001 0xffff "
             "flowid 1:10");
@@ -110,10 +111,11 @@ TEST(TcCommandsTest, WithoutKernelDelayOnlyTheRateIsShaped) {
   const auto lines = Lines(TcApplyCommands(TcTarget{"pp0", 0, 1500}, Parse("delay=50ms"), o));
   EXPECT_TRUE(lines.empty()) << lines[0];
   const auto rate = Lines(TcApplyCommands(TcTarget{"pp0", 0, 1500}, Parse("delay=50ms,rate=20mbit"), o));
-  ASSERT_EQ(rate.size(), 3u);
+  ASSERT_EQ(rate.size(), 4u);
   EXPECT_NE(rate[1].find("htb rate 20mbit"), std::string::npos);
-  EXPECT_EQ(rate[2].find("netem"), std::string::npos);
-  EXPECT_NE(rate[2].find("match ip dst 10.213.1.3/32"), std::string::npos);
+  // 400 ms of backlog at 20 Mbit/s: the bound tbf's latency gives.
+  EXPECT_EQ(rate[2], "tc qdisc add dev pp0 parent 1:10 handle 10: bfifo limit 1000000");
+  EXPECT_NE(rate[3].find("match ip dst 10.213.1.3/32"), std::string::npos);
 }
 
 TEST(TcCommandsTest, NoneAppliesNothing) {

@@ -19,8 +19,11 @@ constexpr const char* kNetemMissing = "kernel has no netem qdisc";
 // 10 Gbit/s link's 200 ms.
 constexpr int kNetemLimitPackets = 200000;
 // How long tbf may queue a packet before dropping it: the queue a shaped
-// link builds (the Python original's `tbf ... latency 400ms`).
+// link builds (the Python original's `tbf ... latency 400ms`). htb's class
+// gets the same bound, so a flow that ends leaves at most this much behind
+// for the next one to wait out.
 constexpr const char* kTbfLatency = "400ms";
+constexpr double kQueueSeconds = 0.4;
 // htb needs a rate; a class that only delays is given one no link reaches.
 constexpr int64_t kUnlimitedBitsPerS = 100'000'000'000;
 
@@ -29,8 +32,10 @@ std::vector<std::string> Tc(std::vector<std::string> rest) {
   return rest;
 }
 
-std::vector<std::string> NetemArgs(const NetCondition& c) {
-  std::vector<std::string> a = {"netem", "limit", std::to_string(kNetemLimitPackets)};
+// `limit_packets` 0: kNetemLimitPackets.
+std::vector<std::string> NetemArgs(const NetCondition& c, int64_t limit_packets = 0) {
+  std::vector<std::string> a = {
+      "netem", "limit", std::to_string(limit_packets > 0 ? limit_packets : kNetemLimitPackets)};
   if (c.delay.count() > 0 || c.jitter.count() > 0) {
     a.push_back("delay");
     a.push_back(TcTime(c.delay));
@@ -82,11 +87,20 @@ std::vector<std::vector<std::string>> TcApplyCommands(const TcTarget& t, const N
   cmds.push_back(Tc({"class", "add", "dev", t.dev, "parent", "1:", "classid", "1:10", "htb",
                         "rate", class_rate, "ceil", class_rate, "burst", burst, "cburst", burst,
                         "quantum", std::to_string(t.mtu_bytes + 14)}));
+  // The class's queue: under a rate, what the link holds in flight over the
+  // delay plus kQueueSeconds of backlog, as tbf's latency bounds it.
+  const int64_t queue_bytes = std::max<int64_t>(
+      2 * (t.mtu_bytes + 14),
+      static_cast<int64_t>(c.rate_bits_per_s / 8.0 *
+                           (kQueueSeconds + (delay ? c.delay.count() / 1e6 : 0))));
   if (delay) {
     std::vector<std::string> netem = {"qdisc", "add", "dev", t.dev, "parent", "1:10", "handle",
                                       "10:"};
-    Append(&netem, NetemArgs(c));
+    Append(&netem, NetemArgs(c, rate ? queue_bytes / (t.mtu_bytes + 14) + 1 : 0));
     cmds.push_back(Tc(netem));
+  } else if (rate) {
+    cmds.push_back(Tc({"qdisc", "add", "dev", t.dev, "parent", "1:10", "handle", "10:", "bfifo",
+                       "limit", std::to_string(queue_bytes)}));
   }
   for (const std::string& m : o.matches) {
     std::vector<std::string> f = {"filter", "add", "dev", t.dev, "parent", "1:", "protocol",

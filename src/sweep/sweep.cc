@@ -279,7 +279,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
       conditions.size() > 1 || any_condition
           ? fmt::format(" under {} condition(s)", conditions.size())
           : "",
-      o.batch_size, o.batches, o.warmup, o.window, o.repeats, o.db_path);
+      o.batch_size, o.batches, o.warmup, o.window, o.repeats, o.db_path)
+           << std::flush;
   for (const Condition& cond : conditions) {
     if (cond.value.rate_bits_per_s == 0) continue;
     double floor_s = 0;
@@ -288,6 +289,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                                       o.batches * o.repeats, cond.value.rate_bits_per_s) *
                  backends.size();
     }
+    if (floor_s < 60) continue;
     progress << fmt::format(
         "note: under {} the activations alone need at least {} of transfer; --batch, --batches "
         "and --repeat shorten it\n",

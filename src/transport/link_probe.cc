@@ -58,20 +58,23 @@ Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& o, Dea
       std::chrono::milliseconds(static_cast<int64_t>(r.rtt_ms_median * o.rtt_multiple)),
       o.bulk_min, o.bulk_max);
   PP_RETURN_IF_ERROR(SendText(socket, fmt::format("bulk {}", bulk.count()), deadline));
-  // Write until the receiver's answer arrives: it answers once it has timed
-  // `bulk` of arrivals, so the transfer ends at the receiver, not after
-  // whatever the socket buffers still hold.
+  // Write for `bulk`, then wait for the receiver's answer: it answers once
+  // it has timed `bulk` of arrivals, which start a one-way delay later, and
+  // what is queued on the way keeps its link busy until then. Writing no
+  // longer leaves little behind for the run that follows to wait out.
   std::vector<char> chunk(kChunkBytes, 'x');
+  const Deadline stop_writing = Clock::now() + bulk;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return Status::Unavailable("link probe: bulk transfer timed out");
-    pollfd p{socket.fd(), POLLIN | POLLOUT, 0};
+    const bool writing = Clock::now() < stop_writing;
+    pollfd p{socket.fd(), static_cast<short>(writing ? POLLIN | POLLOUT : POLLIN), 0};
     if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 &&
         errno != EINTR) {
       return Status::IoError(fmt::format("link probe: poll: {}", strerror(errno)));
     }
     if (p.revents & (POLLIN | POLLERR | POLLHUP)) break;
-    if (p.revents & POLLOUT) {
+    if (writing && (p.revents & POLLOUT)) {
       const ssize_t n = send(socket.fd(), chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
     }

@@ -1,0 +1,213 @@
+// `paretopipe sweep --testbed netns --net ... --local-device ...` as a user
+// runs it: the real binary, workers in their own network namespaces, a real
+// SQLite file. Needs root, as CI has; skips without it.
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "netem/tc.h"
+#include "store/store.h"
+#include "test_util.h"
+
+namespace paretopipe {
+namespace {
+
+using testing::CommandOutcome;
+using testing::ScopedTempDir;
+
+#define REQUIRE_ROOT()                                                                 \
+  if (!HaveNetAdmin() || geteuid() != 0)                                              \
+  GTEST_SKIP() << "needs root: network namespaces, interfaces, qdiscs and cgroups; CI runs " \
+                  "as root"
+
+// A small sweep of resnet18 at 64 px on the testbed.
+std::string TestbedSweep(const std::string& db, const std::string& extra) {
+  return fmt::format(
+      "{} sweep resnet18 --num-classes 10 --input-size 64 --cuts 2,6 --batch 2 --batches 5 "
+      "--warmup 1 --repeat 1 --testbed netns --db {} {}",
+      PARETOPIPE_BINARY, db, extra);
+}
+
+std::vector<RunRecord> Runs(const std::string& db) {
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
+  EXPECT_TRUE(store.ok()) << store.status().message();
+  if (!store.ok()) return {};
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns({});
+  EXPECT_TRUE(runs.ok()) << runs.status().message();
+  return runs.ok() ? *runs : std::vector<RunRecord>{};
+}
+
+std::set<ino_t> LiveNetworkNamespaces() {
+  std::set<ino_t> out;
+  DIR* proc = opendir("/proc");
+  while (dirent* e = proc ? readdir(proc) : nullptr) {
+    struct stat st;
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    if (stat(fmt::format("/proc/{}/ns/net", e->d_name).c_str(), &st) == 0) out.insert(st.st_ino);
+  }
+  if (proc) closedir(proc);
+  return out;
+}
+
+// Standard output of a shell command.
+std::string Shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "popen failed";
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+// The testbed's interfaces in this namespace ("pph<pid>", "ppw<pid>_<i>").
+std::string TestbedInterfaces() {
+  return Shell("ip -o link show | grep -o 'pp[hw][0-9_]*'");
+}
+
+std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> out;
+  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
+  pid_t child;
+  while (in >> child) out.push_back(child);
+  return out;
+}
+
+TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
+  REQUIRE_ROOT();
+  ScopedTempDir dir;
+  const std::string db = dir.path() + "/runs.db";
+  const CommandOutcome o = testing::RunCommand(
+      TestbedSweep(db,
+                   "--net none --net delay=20ms,rate=50mbit --local-device pi=cpus:0,quota:0.5 "
+                   "--local-device server=cpus:1"),
+      dir.path());
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("network namespaces"), std::string::npos) << o.out;
+  const std::vector<RunRecord> runs = Runs(db);
+  ASSERT_EQ(runs.size(), 4u) << o.out;  // 2 cuts x 2 conditions.
+  for (const RunRecord& r : runs) {
+    SCOPED_TRACE(fmt::format("run {} cuts {} under {}", r.id, r.config.cuts[0], r.config.net));
+    EXPECT_EQ(r.status, "ok") << r.error;
+    EXPECT_EQ(r.config.testbed, "netns");
+    ASSERT_EQ(r.links.size(), 1u);
+    const LinkMeasurement& l = r.links[0];
+    EXPECT_EQ(l.pings, 10);
+    ASSERT_EQ(r.environment.size(), 2u);
+    EXPECT_EQ(r.environment[0].limits, "pi: cpus 0, quota 0.5");
+    EXPECT_EQ(r.environment[1].limits, "server: cpus 1");
+    if (r.config.net == "none") {
+      EXPECT_EQ(r.config.net_emulation, "none");
+      EXPECT_LT(l.rtt_ms_median, 10);
+      EXPECT_GT(l.bandwidth_mbit, 100);
+    } else {
+      EXPECT_EQ(r.config.net, "delay=20ms,rate=50mbit");
+      EXPECT_TRUE(r.config.net_emulation == "netem+htb" ||
+                  r.config.net_emulation == "userspace+htb")
+          << r.config.net_emulation;
+      EXPECT_NEAR(l.rtt_ms_median, 40, 8);
+      EXPECT_NEAR(l.bandwidth_mbit, 50, 5);
+    }
+  }
+  // The quota's cgroup went with the sweep.
+  EXPECT_EQ(Shell("find /sys/fs/cgroup -maxdepth 3 -name 'paretopipe-*' 2>/dev/null"), "");
+  EXPECT_EQ(TestbedInterfaces(), "");
+
+  const CommandOutcome pareto = testing::RunCommand(
+      fmt::format("{} pareto --db {} --net delay=20ms,rate=50mbit", PARETOPIPE_BINARY, db),
+      dir.path());
+  EXPECT_EQ(pareto.exit_code, 0) << pareto.err;
+  EXPECT_NE(pareto.out.find("delay=20ms,rate=50mbit"), std::string::npos) << pareto.out;
+  EXPECT_EQ(pareto.out.find(" none "), std::string::npos) << pareto.out;
+}
+
+TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
+  REQUIRE_ROOT();
+  ScopedTempDir dir;
+  const std::string db = dir.path() + "/runs.db";
+  const std::set<ino_t> before = LiveNetworkNamespaces();
+  const std::string out = dir.path() + "/out";
+  // Long enough to be killed in the middle: 400 batches of 1 Mbit at 2 Mbit/s.
+  const std::string command = fmt::format(
+      "{} sweep resnet18 --num-classes 10 --input-size 64 --cuts 2 --batch 2 --batches 400 "
+      "--warmup 1 --repeat 1 --testbed netns --net delay=5ms,rate=2mbit --db {} --stall-timeout 5",
+      PARETOPIPE_BINARY, db);
+  const pid_t sweep = fork();
+  if (sweep == 0) {
+    const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(sweep, 0);
+  // Wait until the run is under way: the sweep has said how many runs.
+  for (int i = 0; i < 600 && testing::Slurp(out).find("run(s) of 2 stages") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const std::vector<pid_t> workers = ChildrenOf(sweep);
+  ASSERT_EQ(workers.size(), 2u) << testing::Slurp(out);
+  kill(workers[1], SIGKILL);
+  int status = 0;
+  for (int i = 0; i < 600 && waitpid(sweep, &status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (waitpid(sweep, &status, WNOHANG) == 0) {
+    kill(sweep, SIGKILL);
+    waitpid(sweep, &status, 0);
+    FAIL() << "the sweep did not end within 60 s of its worker's death\n" << testing::Slurp(out);
+  }
+  const std::vector<RunRecord> runs = Runs(db);
+  ASSERT_EQ(runs.size(), 1u) << testing::Slurp(out);
+  EXPECT_EQ(runs[0].status, "failed");
+  EXPECT_EQ(runs[0].config.net, "delay=5ms,rate=2mbit");
+  EXPECT_EQ(runs[0].links.size(), 1u);  // Measured before the run began.
+  EXPECT_EQ(TestbedInterfaces(), "");
+  std::set<ino_t> after;
+  for (int i = 0; i < 50; ++i) {
+    after = LiveNetworkNamespaces();
+    if (after.size() <= before.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (ino_t ns : after) EXPECT_TRUE(before.count(ns)) << "network namespace " << ns << " left";
+}
+
+TEST(CliTestbedTest, ConditionsNeedTheTestbedOrOneDeclaredCondition) {
+  ScopedTempDir dir;
+  const CommandOutcome local = testing::RunCommand(
+      fmt::format("{} sweep resnet18 --net delay=10ms --db {}/x.db", PARETOPIPE_BINARY,
+                  dir.path()),
+      dir.path());
+  EXPECT_EQ(local.exit_code, 1);
+  EXPECT_NE(local.err.find("--net needs --testbed netns"), std::string::npos) << local.err;
+  const CommandOutcome remote = testing::RunCommand(
+      fmt::format("{} sweep resnet18 --workers 127.0.0.1:1,127.0.0.1:2 --net delay=10ms --net "
+                  "rate=1mbit --db {}/x.db",
+                  PARETOPIPE_BINARY, dir.path()),
+      dir.path());
+  EXPECT_EQ(remote.exit_code, 1);
+  EXPECT_NE(remote.err.find("single --net"), std::string::npos) << remote.err;
+  const CommandOutcome bad = testing::RunCommand(
+      fmt::format("{} sweep resnet18 --testbed netns --net rate=5mbps --db {}/x.db",
+                  PARETOPIPE_BINARY, dir.path()),
+      dir.path());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("bytes per second"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace paretopipe
