@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include "netem/tc.h"
 #include "store/store.h"
+#include "netns_util.h"
 #include "test_util.h"
 
 namespace paretopipe {
@@ -26,11 +28,8 @@ namespace {
 
 using testing::CommandOutcome;
 using testing::ScopedTempDir;
-
-#define REQUIRE_ROOT()                                                                 \
-  if (!HaveNetAdmin() || geteuid() != 0)                                              \
-  GTEST_SKIP() << "needs root: network namespaces, interfaces, qdiscs and cgroups; CI runs " \
-                  "as root"
+using testing::Shell;
+using testing::TestbedInterfaces;
 
 // A small sweep of resnet18 at 64 px on the testbed.
 std::string TestbedSweep(const std::string& db, const std::string& extra) {
@@ -49,34 +48,6 @@ std::vector<RunRecord> Runs(const std::string& db) {
   return runs.ok() ? *runs : std::vector<RunRecord>{};
 }
 
-std::set<ino_t> LiveNetworkNamespaces() {
-  std::set<ino_t> out;
-  DIR* proc = opendir("/proc");
-  while (dirent* e = proc ? readdir(proc) : nullptr) {
-    struct stat st;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    if (stat(fmt::format("/proc/{}/ns/net", e->d_name).c_str(), &st) == 0) out.insert(st.st_ino);
-  }
-  if (proc) closedir(proc);
-  return out;
-}
-
-// Standard output of a shell command.
-std::string Shell(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return "popen failed";
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
-  pclose(pipe);
-  return out;
-}
-
-// The testbed's interfaces in this namespace ("pph<pid>", "ppw<pid>_<i>").
-std::string TestbedInterfaces() {
-  return Shell("ip -o link show | grep -o 'pp[hw][0-9_]*'");
-}
-
 std::vector<pid_t> ChildrenOf(pid_t pid) {
   std::vector<pid_t> out;
   std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
@@ -86,7 +57,7 @@ std::vector<pid_t> ChildrenOf(pid_t pid) {
 }
 
 TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
-  REQUIRE_ROOT();
+  PP_REQUIRE_ROOT();
   ScopedTempDir dir;
   const std::string db = dir.path() + "/runs.db";
   const CommandOutcome o = testing::RunCommand(
@@ -122,8 +93,13 @@ TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
     }
   }
   // The quota's cgroup went with the sweep.
-  EXPECT_EQ(Shell("find /sys/fs/cgroup -maxdepth 3 -name 'paretopipe-*' 2>/dev/null"), "");
-  EXPECT_EQ(TestbedInterfaces(), "");
+  const size_t at = o.out.find("switch on pph");
+  ASSERT_NE(at, std::string::npos) << o.out;
+  const int64_t sweep_pid = std::stoll(o.out.substr(at + strlen("switch on pph")));
+  EXPECT_EQ(Shell(fmt::format("find /sys/fs/cgroup -maxdepth 3 -name 'paretopipe-{}-*'",
+                              sweep_pid)),
+            "");
+  EXPECT_EQ(TestbedInterfaces(sweep_pid), "");
 
   const CommandOutcome pareto = testing::RunCommand(
       fmt::format("{} pareto --db {} --net delay=20ms,rate=50mbit", PARETOPIPE_BINARY, db),
@@ -134,10 +110,9 @@ TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
 }
 
 TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
-  REQUIRE_ROOT();
+  PP_REQUIRE_ROOT();
   ScopedTempDir dir;
   const std::string db = dir.path() + "/runs.db";
-  const std::set<ino_t> before = LiveNetworkNamespaces();
   const std::string out = dir.path() + "/out";
   // Long enough to be killed in the middle: 400 batches of 1 Mbit at 2 Mbit/s.
   const std::string command = fmt::format(
@@ -161,6 +136,8 @@ TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
   std::this_thread::sleep_for(std::chrono::seconds(3));
   const std::vector<pid_t> workers = ChildrenOf(sweep);
   ASSERT_EQ(workers.size(), 2u) << testing::Slurp(out);
+  const std::set<ino_t> namespaces = testing::NamespacesOf(workers);
+  EXPECT_EQ(namespaces.size(), 2u);
   kill(workers[1], SIGKILL);
   int status = 0;
   for (int i = 0; i < 600 && waitpid(sweep, &status, WNOHANG) == 0; ++i) {
@@ -176,14 +153,8 @@ TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
   EXPECT_EQ(runs[0].status, "failed");
   EXPECT_EQ(runs[0].config.net, "delay=5ms,rate=2mbit");
   EXPECT_EQ(runs[0].links.size(), 1u);  // Measured before the run began.
-  EXPECT_EQ(TestbedInterfaces(), "");
-  std::set<ino_t> after;
-  for (int i = 0; i < 50; ++i) {
-    after = LiveNetworkNamespaces();
-    if (after.size() <= before.size()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  for (ino_t ns : after) EXPECT_TRUE(before.count(ns)) << "network namespace " << ns << " left";
+  EXPECT_EQ(TestbedInterfaces(sweep), "");
+  testing::ExpectNamespacesGone(namespaces);
 }
 
 TEST(CliTestbedTest, ConditionsNeedTheTestbedOrOneDeclaredCondition) {

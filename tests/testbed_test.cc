@@ -18,32 +18,11 @@
 #include "netem/tc.h"
 #include "netem/testbed.h"
 #include "sweep/local_workers.h"
+#include "netns_util.h"
 #include "test_util.h"
 
 namespace paretopipe {
 namespace {
-
-#define REQUIRE_ROOT()                                                              \
-  if (!HaveNetAdmin()) GTEST_SKIP() << "needs root (CAP_NET_ADMIN): network namespaces, " \
-                                       "interfaces and qdiscs; CI runs as root"
-
-// Network namespaces in use by any process: none of ours may outlive a test.
-std::set<ino_t> LiveNetworkNamespaces() {
-  std::set<ino_t> out;
-  DIR* proc = opendir("/proc");
-  while (dirent* e = proc ? readdir(proc) : nullptr) {
-    struct stat st;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    if (stat(fmt::format("/proc/{}/ns/net", e->d_name).c_str(), &st) == 0) out.insert(st.st_ino);
-  }
-  if (proc) closedir(proc);
-  return out;
-}
-
-std::string RootInterfaces() {
-  Result<CommandResult> r = RunCommand({"ip", "-o", "link", "show"});
-  return r.ok() ? r->output : "";
-}
 
 // Two workers on a fresh testbed and a client for each.
 struct Bed {
@@ -84,7 +63,7 @@ struct Bed {
 };
 
 TEST(TestbedTest, DelayRaisesTheRoundTripByTwiceTheDelay) {
-  REQUIRE_ROOT();
+  PP_REQUIRE_ROOT();
   Bed bed;
   ASSERT_NO_FATAL_FAILURE(bed.Start());
   const LinkMeasurement base = bed.Probe("none");
@@ -96,7 +75,7 @@ TEST(TestbedTest, DelayRaisesTheRoundTripByTwiceTheDelay) {
 }
 
 TEST(TestbedTest, ForwardOnlyDelaysOneDirection) {
-  REQUIRE_ROOT();
+  PP_REQUIRE_ROOT();
   Bed bed;
   ASSERT_NO_FATAL_FAILURE(bed.Start());
   const LinkMeasurement base = bed.Probe("none");
@@ -105,7 +84,7 @@ TEST(TestbedTest, ForwardOnlyDelaysOneDirection) {
 }
 
 TEST(TestbedTest, RateCapsTheMeasuredThroughput) {
-  REQUIRE_ROOT();
+  PP_REQUIRE_ROOT();
   Bed bed;
   ASSERT_NO_FATAL_FAILURE(bed.Start());
   const LinkMeasurement free = bed.Probe("none");
@@ -118,30 +97,23 @@ TEST(TestbedTest, RateCapsTheMeasuredThroughput) {
 }
 
 TEST(TestbedTest, NothingIsLeftBehindAfterAWorkerIsKilled) {
-  REQUIRE_ROOT();
-  const std::set<ino_t> before = LiveNetworkNamespaces();
-  const std::string tag = fmt::format("ppw{}_", getpid());
+  PP_REQUIRE_ROOT();
+  std::set<ino_t> namespaces;
   {
     Bed bed;
     ASSERT_NO_FATAL_FAILURE(bed.Start());
     bed.Probe("delay=20ms,rate=50mbit");
-    EXPECT_NE(RootInterfaces().find(bed.testbed->host_interface()), std::string::npos);
+    EXPECT_NE(testing::TestbedInterfaces(getpid()).find(bed.testbed->host_interface()),
+              std::string::npos);
+    namespaces = testing::NamespacesOf(bed.workers.pids());
+    EXPECT_EQ(namespaces.size(), 2u);
     kill(bed.workers.pids()[1], SIGKILL);
     // The survivor's probe to the dead worker fails (within its connect timeout).
     Result<LinkMeasurement> m = bed.clients[0]->ProbeLink(bed.workers.endpoints()[1]);
     EXPECT_FALSE(m.ok());
   }
-  const std::string links = RootInterfaces();
-  EXPECT_EQ(links.find(fmt::format("pph{}", getpid())), std::string::npos) << links;
-  EXPECT_EQ(links.find(tag), std::string::npos) << links;
-  // Namespaces go with their last process; allow the kernel a moment.
-  std::set<ino_t> after;
-  for (int i = 0; i < 50; ++i) {
-    after = LiveNetworkNamespaces();
-    if (after.size() <= before.size()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  for (ino_t ns : after) EXPECT_TRUE(before.count(ns)) << "network namespace " << ns << " left";
+  EXPECT_EQ(testing::TestbedInterfaces(getpid()), "");
+  testing::ExpectNamespacesGone(namespaces);
 }
 
 TEST(TestbedTest, WithoutRootItRefusesClearly) {
