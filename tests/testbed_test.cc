@@ -4,6 +4,7 @@
 // need root (namespaces, interfaces, qdiscs); without it they skip.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,7 @@
 #include "netem/condition.h"
 #include "netem/tc.h"
 #include "netem/testbed.h"
+#include "sweep/device_limits.h"
 #include "sweep/local_workers.h"
 #include "netns_util.h"
 #include "test_util.h"
@@ -98,7 +100,7 @@ TEST(TestbedTest, RateCapsTheMeasuredThroughput) {
 
 TEST(TestbedTest, NothingIsLeftBehindAfterAWorkerIsKilled) {
   PP_REQUIRE_ROOT();
-  std::set<ino_t> namespaces;
+  std::set<testing::NamespacedProcess> namespaces;
   {
     Bed bed;
     ASSERT_NO_FATAL_FAILURE(bed.Start());
@@ -114,6 +116,86 @@ TEST(TestbedTest, NothingIsLeftBehindAfterAWorkerIsKilled) {
   }
   EXPECT_EQ(testing::TestbedInterfaces(getpid()), "");
   testing::ExpectNamespacesGone(namespaces);
+}
+
+// Every command the shapers build is one tc accepts: here netem is refused
+// by the kernel, never by tc's parser; on a kernel with netem, all succeed.
+TEST(TcCommandsTest, EveryShapeIsAcceptedByTc) {
+  PP_REQUIRE_ROOT();
+  testing::ScopedNamespace scoped(fmt::format("pp-tc-{}", getpid()));
+  ASSERT_TRUE(scoped.ok());
+  const std::string& ns = scoped.name();
+  const std::vector<std::string> conditions = {
+      "delay=200ms,jitter=10ms,loss=0.5%,rate=5mbit,burst=32kbit", "rate=1mbit", "delay=50ms",
+      "loss=1%", "delay=20ms,rate=100mbit"};
+  for (const std::string& text : conditions) {
+    Result<NetCondition> c = ParseNetCondition(text);
+    ASSERT_TRUE(c.ok());
+    for (const std::vector<std::string>& matches :
+         {std::vector<std::string>{}, std::vector<std::string>{"ip dport 7001 0xffff"},
+          std::vector<std::string>{"ip dst 10.213.1.3/32", "ip dst 10.213.1.4/32"}}) {
+      SCOPED_TRACE(text + (matches.empty() ? "" : " with " + matches[0]));
+      testing::Shell(fmt::format("ip netns exec {} tc qdisc del dev aa root 2>/dev/null", ns));
+      for (bool kernel_delay : {true, false}) {
+        TcOptions o;
+        o.matches = matches;
+        o.kernel_delay = kernel_delay;
+        testing::Shell(fmt::format("ip netns exec {} tc qdisc del dev aa root 2>/dev/null", ns));
+        for (const auto& cmd : TcApplyCommands(TcTarget{"aa", 0, 1500}, *c, o)) {
+          const std::string out = testing::Shell(
+              fmt::format("ip netns exec {} {} 2>&1 && echo accepted", ns, CommandLine(cmd)));
+          const bool refused_by_kernel =
+              out.find("Specified qdisc kind is unknown") != std::string::npos;
+          EXPECT_TRUE(out.find("accepted") != std::string::npos || refused_by_kernel)
+              << CommandLine(cmd) << ": " << out;
+          if (refused_by_kernel) break;  // What follows hangs under the missing qdisc.
+        }
+      }
+    }
+  }
+}
+
+TEST(LocalDevicesTest, AffinityAndQuotaAreAppliedToTheWorkerAndRemovedAfter) {
+  PP_REQUIRE_ROOT();
+  LocalWorkerOptions o;
+  o.binary = PARETOPIPE_BINARY;
+  o.count = 2;
+  Result<DeviceLimits> pi = ParseDeviceLimits("pi=cpus:0,quota:0.25,threads:1");
+  Result<DeviceLimits> server = ParseDeviceLimits("server=cpus:1");
+  ASSERT_TRUE(pi.ok() && server.ok());
+  o.devices = {*pi, *server};
+  Result<LocalWorkers> w = LocalWorkers::Start(o);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  const pid_t pid = w->pids()[0];
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(pid, sizeof(set), &set), 0);
+  EXPECT_EQ(CPU_COUNT(&set), 1);
+  EXPECT_TRUE(CPU_ISSET(0, &set));
+  const std::string group = fmt::format("paretopipe-{}-0-pi", getpid());
+  EXPECT_NE(testing::Slurp(fmt::format("/proc/{}/cgroup", pid)).find(group), std::string::npos);
+  const std::string path = testing::Shell(
+      fmt::format("find /sys/fs/cgroup -maxdepth 3 -type d -name '{}' | head -1", group));
+  ASSERT_FALSE(path.empty());
+  const std::string dir = path.substr(0, path.size() - 1);
+  const std::string quota = testing::Slurp(dir + "/cpu.max") + testing::Slurp(dir + "/cpu.cfs_quota_us");
+  EXPECT_EQ(quota.substr(0, 5), "25000") << quota;
+  EXPECT_EQ(w->limits()[0], "pi: cpus 0, quota 0.25, threads 1");
+  EXPECT_EQ(w->limits()[1], "server: cpus 1");
+  w->Stop();
+  EXPECT_EQ(testing::Shell(fmt::format("find /sys/fs/cgroup -maxdepth 3 -name '{}'", group)), "");
+}
+
+TEST(LocalDevicesTest, DeviceTextParsesAndRefusesNonsense) {
+  Result<DeviceLimits> d = ParseDeviceLimits("pi=cpus:0-2+5,quota:0.5");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->name, "pi");
+  EXPECT_EQ(d->cpus, (std::vector<int>{0, 1, 2, 5}));
+  EXPECT_DOUBLE_EQ(d->cpu_quota, 0.5);
+  EXPECT_EQ(FormatDeviceLimits(*d), "pi: cpus 0+1+2+5, quota 0.5");
+  for (const char* bad : {"=cpus:0", "pi=quota:0", "pi=quota:abc", "pi=cpus:3-1", "pi=speed:2",
+                          "p i=cpus:0", "pi=threads:0"}) {
+    EXPECT_FALSE(ParseDeviceLimits(bad).ok()) << bad;
+  }
 }
 
 TEST(TestbedTest, WithoutRootItRefusesClearly) {

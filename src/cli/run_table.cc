@@ -69,7 +69,7 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
   std::vector<ParetoResult> ranked;
   std::map<int64_t, ParetoResult> place = PlaceOnFronts(runs, stat, &ranked);
   const bool show_backend = backends.size() > 1;
-  const bool show_net = nets.size() > 1 || *nets.begin() != "none";
+  const bool show_net = nets.size() > 1 || (!nets.empty() && *nets.begin() != "none");
   size_t net_width = 7;
   for (const std::string& n : nets) net_width = std::max(net_width, n.size());
 

@@ -16,6 +16,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "control/protocol.h"
@@ -74,6 +75,21 @@ struct Worker::Impl {
   bool control_busy = false;
   Socket* control_socket = nullptr;
   StageRunner* running = nullptr;  // The stage while a pass runs, for Stop().
+  std::set<Socket*> probes;        // Link probes in progress, shut down by Stop().
+
+  // Registers a probe's socket for Stop() while it lives.
+  struct ProbeGuard {
+    ProbeGuard(Impl* im, Socket* s) : im_(im), s_(s) {
+      std::lock_guard<std::mutex> lock(im_->mu);
+      im_->probes.insert(s_);
+    }
+    ~ProbeGuard() {
+      std::lock_guard<std::mutex> lock(im_->mu);
+      im_->probes.erase(s_);
+    }
+    Impl* im_;
+    Socket* s_;
+  };
 
   // Every backend's transport; `tcp` takes the data and credit connections
   // this worker's listener accepts.
@@ -156,11 +172,17 @@ void Worker::Impl::HandleConnectionOrThrow(Socket socket) {
     return;
   }
   if (role == kRoleProbe) {
-    const Status s = ServeLinkProbe(socket, DeadlineIn(kProbeTimeout));
+    ProbeGuard guard(this, &socket);
+    const Status s = stopping ? Status::Unavailable("stopping")
+                              : ServeLinkProbe(socket, DeadlineIn(kProbeTimeout));
     if (!s.ok()) spdlog::info("worker {}: link probe from {}: {}", Name(), peer, s.message());
     return;
   }
   if (role == kRoleData || role == kRoleCredit) {
+    if (Status s = ApplySocketOptions(socket, SocketOptions{}); !s.ok()) {
+      spdlog::warn("worker {}: connection from {} closed: {}", Name(), peer, s.message());
+      return;
+    }
     tcp->Deliver(role, hello->value("run_id", int64_t{-1}),
                  std::make_unique<TcpLink>(std::move(socket)));
     return;
@@ -244,6 +266,8 @@ Result<json> Worker::Impl::Probe(const json& request) {
   // Kernel-tuned buffers: the probe measures the path, not our 4 MiB choice.
   PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(target, std::min(deadline, DeadlineIn(kReplyTimeout)),
                                                 SocketOptions{true, 0}));
+  ProbeGuard guard(this, &socket);
+  if (stopping) return Status::Unavailable("worker stopping");
   PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kHello, json{{"role", kRoleProbe}}.dump(), deadline));
   LinkProbeOptions options;
   const int64_t bulk_ms = request.value("min_bulk_ms", int64_t{0});
@@ -439,7 +463,10 @@ const Endpoint& Worker::endpoint() const { return impl_->listener.endpoint(); }
 Status Worker::Serve() {
   Impl& im = *impl_;
   while (!im.stopping) {
-    Result<Socket> accepted = im.listener.Accept(DeadlineIn(std::chrono::milliseconds(500)));
+    // Kernel-tuned buffers until the hello says what the connection carries:
+    // a link probe measures the path as TCP's autotuning meets it.
+    Result<Socket> accepted = im.listener.Accept(DeadlineIn(std::chrono::milliseconds(500)),
+                                                 SocketOptions{true, 0});
     // Reap finished connection threads so a daemon serving for weeks does not grow.
     for (auto it = im.connections.begin(); it != im.connections.end();) {
       if (it->done) {
@@ -465,6 +492,7 @@ void Worker::Stop() {
   im.listener.Shutdown();
   std::lock_guard<std::mutex> lock(im.mu);
   if (im.control_socket) im.control_socket->Shutdown();
+  for (Socket* probe : im.probes) probe->Shutdown();
   if (im.running) im.running->Abort();
   for (const auto& t : im.transports) t->Stop();
 }

@@ -111,13 +111,8 @@ Result<double> ParsePercent(const std::string& text) {
   return v;
 }
 
-// "%g" without exponent for the values we print.
-std::string Number(double v) {
-  std::string s = fmt::format("{:.6f}", v);
-  s.erase(s.find_last_not_of('0') + 1);
-  if (s.back() == '.') s.pop_back();
-  return s;
-}
+// The shortest text that reads back as `v`, as tc is given it too.
+std::string Number(double v) { return fmt::format("{}", v); }
 
 }  // namespace
 

@@ -35,7 +35,8 @@ class LinkShaper {
 
   // Applies `condition` to the links between `interfaces` (stage order): the
   // egress of each towards every other (with forward_only, towards later
-  // stages only), replacing what was there.
+  // stages only), replacing what was there. On error no condition is left
+  // applied.
   virtual Status Apply(const std::vector<ShapedInterface>& interfaces,
                        const NetCondition& condition) = 0;
 

@@ -103,10 +103,11 @@ struct TapSwitch::Impl {
       Count(&Counters::frames_dropped);
       return;
     }
-    // A full interface queue drops the frame, as a NIC's ring would; TCP
-    // retransmits. EIO/EBADFD: the interface went with its namespace.
+    // A full interface queue drops the frame, as a NIC's ring would, and so
+    // does an interface that is down (EIO: a worker's, until it is placed);
+    // TCP retransmits. EBADFD: the interface went with its namespace.
     if (write(ports[out].fd, data, len) < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) ClosePort(out);
+      if (errno == EBADFD) ClosePort(out);
       Count(&Counters::frames_dropped);
       return;
     }

@@ -52,6 +52,16 @@ void Append(std::vector<std::string>* to, const std::vector<std::string>& from) 
   to->insert(to->end(), from.begin(), from.end());
 }
 
+// A failed tc command as the user should read it: a missing interface by
+// name, anything else with the command line and tc's own words.
+Status FailureOf(const TcTarget& t, const std::vector<std::string>& cmd,
+                 const std::string& output) {
+  if (output.find("Cannot find device") != std::string::npos) {
+    return Status::NotFound(fmt::format("no interface '{}' (see `ip link`)", t.dev));
+  }
+  return Status::Unavailable(fmt::format("`{}` failed: {}", CommandLine(cmd), output));
+}
+
 }  // namespace
 
 std::vector<std::vector<std::string>> TcApplyCommands(const TcTarget& t, const NetCondition& c,
@@ -133,8 +143,7 @@ Status TcClear(const TcTarget& t) {
       r.output.find("Invalid handle") != std::string::npos) {
     return Status::Ok();
   }
-  return Status::Unavailable(
-      fmt::format("`{}` failed: {}", CommandLine(TcClearCommand(t)), r.output));
+  return FailureOf(t, TcClearCommand(t), r.output);
 }
 
 Status TcApply(const TcTarget& t, const NetCondition& c, const TcOptions& o) {
@@ -151,10 +160,7 @@ Status TcApply(const TcTarget& t, const NetCondition& c, const TcOptions& o) {
           "emulates delay in user space",
           kNetemMissing, t.dev));
     }
-    if (r.output.find("Cannot find device") != std::string::npos) {
-      return Status::NotFound(fmt::format("no interface '{}' (see `ip link`)", t.dev));
-    }
-    return Status::Unavailable(fmt::format("`{}` failed: {}", CommandLine(cmd), r.output));
+    return FailureOf(t, cmd, r.output);
   }
   return Status::Ok();
 }
@@ -167,12 +173,7 @@ Result<std::string> TcShow(const TcTarget& t) {
       Tc({"filter", "show", "dev", t.dev})};
   for (const auto& cmd : cmds) {
     PP_ASSIGN_OR_RETURN(CommandResult r, RunCommand(cmd, t.netns_pid));
-    if (r.exit_code != 0) {
-      if (r.output.find("Cannot find device") != std::string::npos) {
-        return Status::NotFound(fmt::format("no interface '{}' (see `ip link`)", t.dev));
-      }
-      return Status::Unavailable(fmt::format("`{}` failed: {}", CommandLine(cmd), r.output));
-    }
+    if (r.exit_code != 0) return FailureOf(t, cmd, r.output);
     if (!r.output.empty()) out += r.output + "\n";
   }
   return out;

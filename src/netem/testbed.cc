@@ -126,9 +126,9 @@ Status Testbed::Apply(const NetCondition& condition) {
     }
     ifs.push_back(ShapedInterface{worker_pids_[i], kWorkerDev, WorkerAddress(i), kMtuBytes});
   }
-  PP_RETURN_IF_ERROR(shaper_->Apply(ifs, condition));
-  condition_ = condition;
-  return Status::Ok();
+  const Status s = shaper_->Apply(ifs, condition);
+  condition_ = s.ok() ? condition : NetCondition{};
+  return s;
 }
 
 std::string Testbed::emulation() const { return shaper_->Emulation(condition_); }

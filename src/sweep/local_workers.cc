@@ -62,6 +62,32 @@ Result<Endpoint> ReadAnnounce(int fd, pid_t pid) {
   return ParseEndpoint(line.substr(at + prefix.size()));
 }
 
+// A pipe whose ends close with it.
+class Pipe {
+ public:
+  Pipe() {
+    if (pipe2(fds_, O_CLOEXEC) != 0) fds_[0] = fds_[1] = -1;
+  }
+  ~Pipe() {
+    CloseReadEnd();
+    CloseWriteEnd();
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  bool ok() const { return fds_[0] >= 0; }
+  int read_end() const { return fds_[0]; }
+  int write_end() const { return fds_[1]; }
+  void CloseReadEnd() { Close(0); }
+  void CloseWriteEnd() { Close(1); }
+
+ private:
+  void Close(int i) {
+    if (fds_[i] >= 0) close(fds_[i]);
+    fds_[i] = -1;
+  }
+  int fds_[2];
+};
+
 // Waits for one byte from the child (it is ready to be placed) within the
 // start timeout.
 Status WaitReady(int fd, pid_t pid) {
@@ -100,17 +126,21 @@ Result<LocalWorkers> LocalWorkers::Start(const LocalWorkerOptions& o) {
             fmt::join(allowed, ", ")));
       }
     }
-    CpuQuotaGroup group;
+    // Owned by `workers` from the start: on any error below, Stop() ends
+    // the child first and then removes its group.
+    workers.groups_.emplace_back();
+    CpuQuotaGroup& group = workers.groups_.back();
     if (device && device->cpu_quota > 0) {
-      PP_ASSIGN_OR_RETURN(group, CpuQuotaGroup::Create(device->name, device->cpu_quota));
+      PP_ASSIGN_OR_RETURN(group, CpuQuotaGroup::Create(fmt::format("{}-{}", i, device->name),
+                                                       device->cpu_quota));
     }
     const std::string host = o.testbed ? o.testbed->WorkerAddress(i) : "127.0.0.1";
     const std::string listen = host + ":0";
     const std::string threads_arg =
         std::to_string(device && device->threads > 0 ? device->threads : o.threads);
     const bool own_netns = o.testbed != nullptr;
-    int out[2], ready[2], go[2];
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0)
+    Pipe out, ready, go;
+    if (!out.ok() || !ready.ok() || !go.ok())
       return Status::IoError(fmt::format("pipe: {}", strerror(errno)));
     const pid_t parent = getpid();
     const pid_t pid = fork();
@@ -128,34 +158,31 @@ Result<LocalWorkers> LocalWorkers::Start(const LocalWorkerOptions& o) {
         sched_setaffinity(0, sizeof(set), &set);
       }
       // Wait until the parent has placed this process (cgroup, interface).
-      if (write(ready[1], &c, 1) != 1 || c != 'r' || read(go[0], &c, 1) != 1) _exit(1);
-      dup2(out[1], STDOUT_FILENO);
+      if (write(ready.write_end(), &c, 1) != 1 || c != 'r' || read(go.read_end(), &c, 1) != 1)
+        _exit(1);
+      dup2(out.write_end(), STDOUT_FILENO);
       execl(o.binary.c_str(), o.binary.c_str(), "worker", "--listen", listen.c_str(), "--threads",
             threads_arg.c_str(), "--log-level", o.log_level.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    close(out[1]);
-    close(ready[1]);
-    close(go[0]);
+    out.CloseWriteEnd();
+    ready.CloseWriteEnd();
+    go.CloseReadEnd();
     workers.pids_.push_back(pid);
     workers.cpus_.push_back(cpus);
     std::string limits = device ? FormatDeviceLimits(*device)
                          : cpus.empty() ? ""
                                         : fmt::format("cpus {}", fmt::join(cpus, "+"));
     workers.limits_.push_back(limits);
-    Status placed = WaitReady(ready[0], pid);
-    close(ready[0]);
-    if (placed.ok() && group.path().size()) placed = group.Add(pid);
+    Status placed = WaitReady(ready.read_end(), pid);
+    if (placed.ok() && !group.path().empty()) placed = group.Add(pid);
     if (placed.ok() && o.testbed) placed = o.testbed->AttachWorker(i, pid);
-    if (placed.ok() && write(go[1], "g", 1) != 1) placed = Status::IoError("worker start pipe");
-    close(go[1]);
-    if (!placed.ok()) {
-      close(out[0]);
-      return placed.WithContext(fmt::format("starting local worker {}", i + 1));
+    if (placed.ok() && write(go.write_end(), "g", 1) != 1) {
+      placed = Status::IoError("worker start pipe");
     }
-    workers.groups_.push_back(std::move(group));
-    Result<Endpoint> endpoint = ReadAnnounce(out[0], pid);
-    close(out[0]);
+    // Without "g" the child exits: the go pipe closes with this scope.
+    if (!placed.ok()) return placed.WithContext(fmt::format("starting local worker {}", i + 1));
+    Result<Endpoint> endpoint = ReadAnnounce(out.read_end(), pid);
     if (!endpoint.ok())
       return endpoint.status().WithContext(fmt::format("starting {} worker", o.binary));
     // A worker on the testbed says the address it bound; the orchestrator

@@ -137,13 +137,17 @@ Status ServeLinkProbe(Socket& socket, Deadline deadline) {
     if (samples.size() >= 2) {
       const int64_t last_t = samples.back().first;
       span = last_t - samples.front().first;
+      // From the last read at or before the middle: the bytes read after it
+      // arrived after it.
       const int64_t mid = samples.front().first + span / 2;
-      int64_t at_mid = samples.front().second;
+      int64_t at_mid = samples.front().second, t_at_mid = samples.front().first;
       for (const auto& [t, cum] : samples) {
-        if (t <= mid) at_mid = cum;
+        if (t > mid) break;
+        at_mid = cum;
+        t_at_mid = t;
       }
       half_bytes = samples.back().second - at_mid;
-      half_ns = last_t - mid;
+      half_ns = last_t - t_at_mid;
     }
     PP_RETURN_IF_ERROR(SendText(
         socket, fmt::format("got {} {} {} {}", total, span, half_bytes, half_ns), deadline));

@@ -473,6 +473,10 @@ void Listener::Shutdown() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
+Status ApplySocketOptions(const Socket& socket, const SocketOptions& options) {
+  return ApplyOptions(socket.fd(), options).WithContext(socket.peer());
+}
+
 // ---------------------------------------------------------------------------
 // JSON frames
 

@@ -96,6 +96,10 @@ class Socket {
   int64_t send_timeout_us_ = -1;
 };
 
+// Applies `options` to a connected socket (e.g. once its hello said what it
+// carries).
+Status ApplySocketOptions(const Socket& socket, const SocketOptions& options);
+
 // Connects to `endpoint`, retrying refused connections until `deadline` (a
 // worker may still be starting). Applies `options`.
 Result<Socket> ConnectTcp(const Endpoint& endpoint, Deadline deadline,
