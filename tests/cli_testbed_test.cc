@@ -115,6 +115,28 @@ TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
   EXPECT_EQ(pareto.out.find(" none "), std::string::npos) << pareto.out;
 }
 
+// grpc and torch bind and rendezvous on the testbed's addresses too, and
+// their frames cross the same shaped links.
+TEST(CliTestbedTest, EveryBackendRunsUnderACondition) {
+  PP_REQUIRE_ROOT();
+  ScopedTempDir dir;
+  const std::string db = dir.path() + "/runs.db";
+  const CommandOutcome o = testing::RunCommand(
+      TestbedSweep(db, "--net delay=10ms,rate=50mbit --backend grpc,torch"), dir.path());
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const std::vector<RunRecord> runs = Runs(db);
+  ASSERT_EQ(runs.size(), 4u) << o.out;
+  for (const RunRecord& r : runs) {
+    SCOPED_TRACE(fmt::format("run {} on {}", r.id, r.config.backend));
+    EXPECT_EQ(r.status, "ok") << r.error;
+    ASSERT_EQ(r.links.size(), 1u);
+    EXPECT_NEAR(r.links[0].rtt_ms_median, 20, 5);
+    // Every frame crossed the delayed link: no hop is faster than its delay.
+    ASSERT_EQ(r.hops.size(), 1u);
+    EXPECT_GT(r.hops[0].hop_ms_p50, 9.0);
+  }
+}
+
 TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
   PP_REQUIRE_ROOT();
   ScopedTempDir dir;
