@@ -18,6 +18,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <atomic>
 #include <thread>
 
 #include "analysis/export.h"
@@ -236,7 +237,34 @@ int CmdSweep(SweepOptions options, const std::string& latency) {
   Result<LatencyStat> stat = ParseLatencyStat(latency);
   if (!stat.ok()) return Fail(stat.status());
   options.binary = "/proc/self/exe";
+  // Ctrl-C (or SIGTERM) stops the sweep cleanly: the run in progress is
+  // abandoned, workers, testbed and cgroups go as at a normal end, and the
+  // finished runs are listed. A second one quits at once. The signals are
+  // taken by one thread; every other thread (and child, until its exec
+  // unblocks them) has them blocked.
+  sigset_t stop_signals, previous;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+  SweepInterrupt interrupt;
+  std::atomic<bool> sweep_done{false};
+  std::thread watcher([&] {
+    while (!sweep_done) {
+      const timespec poll{0, 200'000'000};
+      if (sigtimedwait(&stop_signals, nullptr, &poll) <= 0) continue;
+      if (interrupt.requested()) _exit(130);
+      std::fprintf(stderr,
+                   "paretopipe: interrupted; stopping the sweep and cleaning up (again to quit "
+                   "at once)\n");
+      interrupt.Request();
+    }
+  });
+  options.interrupt = &interrupt;
   Result<SweepResult> result = RunSweep(options, std::cout);
+  sweep_done = true;
+  watcher.join();
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (!result.ok()) return Fail(result.status());
   std::cout << "\n" << FormatRunTable(result->runs, *stat, RowOrder::kAsRun);
   int failed = 0;
@@ -250,6 +278,10 @@ int CmdSweep(SweepOptions options, const std::string& latency) {
       "`paretopipe pareto --db {}` ranks them.\n",
       result->runs.size(), failed ? fmt::format(", {} failed,", failed) : "", options.db_path,
       result->sweep_id, options.db_path);
+  if (result->interrupted) {
+    std::fprintf(stderr, "paretopipe: interrupted: the run in progress was not stored\n");
+    return 130;
+  }
   return failed == static_cast<int>(result->runs.size()) ? 1 : 0;
 }
 

@@ -70,6 +70,9 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, pid_t net
     if (ns_fd >= 0 && setns(ns_fd, CLONE_NEWNET) != 0) _exit(126);
     dup2(out[1], STDOUT_FILENO);
     dup2(out[1], STDERR_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);  // A sweep blocks Ctrl-C in its threads.
     execv(program.c_str(), args.data());
     _exit(127);
   }

@@ -161,6 +161,9 @@ Result<LocalWorkers> LocalWorkers::Start(const LocalWorkerOptions& o) {
       if (write(ready.write_end(), &c, 1) != 1 || c != 'r' || read(go.read_end(), &c, 1) != 1)
         _exit(1);
       dup2(out.write_end(), STDOUT_FILENO);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);  // The orchestrator blocks Ctrl-C in its threads.
       execl(o.binary.c_str(), o.binary.c_str(), "worker", "--listen", listen.c_str(), "--threads",
             threads_arg.c_str(), "--log-level", o.log_level.c_str(), static_cast<char*>(nullptr));
       _exit(127);

@@ -121,6 +121,20 @@ double TransferFloorSeconds(const std::vector<std::vector<int64_t>>& shapes_per_
 
 }  // namespace
 
+void SweepInterrupt::Request() {
+  requested_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (WorkerClient* c : clients_) c->Interrupt();
+}
+
+void SweepInterrupt::Attach(const std::vector<WorkerClient*>& clients) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clients_ = clients;
+  if (requested_) {
+    for (WorkerClient* c : clients_) c->Interrupt();
+  }
+}
+
 Result<std::vector<std::vector<int>>> ParseCutList(const std::string& text, int64_t num_blocks,
                                                    int stages, int max_runs) {
   if (stages < 2) return Status::InvalidArgument("a pipeline needs at least 2 workers");
@@ -267,6 +281,14 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     clients.push_back(std::move(client));
   }
 
+  // Detached before the clients go, on every return below.
+  struct Detach {
+    SweepInterrupt* interrupt;
+    ~Detach() {
+      if (interrupt) interrupt->Attach({});
+    }
+  } detach{o.interrupt};
+  if (o.interrupt) o.interrupt->Attach(ptrs);
   SweepResult result;
   result.sweep_id = UtcNow() + "-" + RandomHex(6);
   const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
@@ -300,6 +322,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   // Conditions and backends interleave per cut: the machine's speed drifts
   // over a long sweep, and this way the drift falls on every one alike.
   for (size_t i = 0; i < total; ++i) {
+    if (o.interrupt && o.interrupt->requested()) break;
     const std::vector<int>& cuts = combos[i / per_cut];
     const Condition& cond = conditions[(i % per_cut) / backends.size()];
     const std::string& backend = backends[i % backends.size()];
@@ -352,6 +375,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     Result<RunRecord> run = ready.ok() ? RunPipeline(ptrs, plan, nullptr, &timing)
                                        : Result<RunRecord>(ready);
     result.passes_s += timing.passes_s;
+    // An interrupted run is not a failed one: nothing of it is stored.
+    if (o.interrupt && o.interrupt->requested()) break;
     RunRecord record;
     if (run.ok()) {
       record = std::move(run).value();
@@ -393,6 +418,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     if (!run.ok() && !o.keep_going) return run.status();
   }
   result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
+  result.interrupted = o.interrupt && o.interrupt->requested();
   return result;
 }
 

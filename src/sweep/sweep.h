@@ -7,9 +7,11 @@
 // Thread safety: one sweep at a time per process.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,26 @@
 #include "util/status.h"
 
 namespace paretopipe {
+
+class WorkerClient;
+
+// Stops a running sweep from another thread (Ctrl-C): the run in progress is
+// abandoned (its workers' sessions shut down, so they cancel it) and not
+// stored, the sweep returns with what it stored, and everything it started
+// (workers, testbed, cgroups) is cleaned up as on a normal end.
+// Thread safety: Request() from any thread, at any time.
+class SweepInterrupt {
+ public:
+  void Request();
+  bool requested() const { return requested_; }
+  // The sweep's clients, to shut down on Request(); null or empty to detach.
+  void Attach(const std::vector<WorkerClient*>& clients);
+
+ private:
+  std::atomic<bool> requested_{false};
+  std::mutex mu_;
+  std::vector<WorkerClient*> clients_;
+};
 
 struct SweepOptions {
   std::string model;
@@ -48,6 +70,7 @@ struct SweepOptions {
   std::string testbed;  // "" (loopback or --workers) or "netns".
   // --local-device, one per local worker (sweep/device_limits.h).
   std::vector<std::string> local_devices;
+  SweepInterrupt* interrupt = nullptr;  // May be null.
 };
 
 struct SweepResult {
@@ -55,6 +78,7 @@ struct SweepResult {
   std::vector<RunRecord> runs;  // In the order run, ids set.
   double wall_s = 0;            // Whole sweep, from first connection to last insert.
   double passes_s = 0;          // Sum of the runs' measurement passes (warm-up batches included).
+  bool interrupted = false;     // Stopped by SweepInterrupt; `runs` holds what was stored.
 };
 
 // Parses --cuts for a model of `num_blocks` blocks split into `stages`
