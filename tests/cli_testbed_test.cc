@@ -62,6 +62,69 @@ std::vector<pid_t> WorkersOf(pid_t pid) {
   return out;
 }
 
+// Starts `command` through the shell with its output into `out`; returns its pid.
+pid_t Spawn(const std::string& command, const std::string& out) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits up to `limit` for `pid`; its exit status, or -1 after killing it.
+int WaitExit(pid_t pid, std::chrono::seconds limit) {
+  int status = 0;
+  for (int i = 0; i < limit.count() * 10; ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+// A sweep whose first run (unshaped) is short and whose second, 400 batches
+// of 1 Mbit at 2 Mbit/s, is not; each worker in a CPU-quota cgroup.
+std::string InterruptibleSweep(const std::string& db) {
+  return fmt::format(
+      "{} sweep resnet18 --num-classes 10 --input-size 64 --cuts 2 --batch 2 --batches 400 "
+      "--warmup 1 --repeat 1 --testbed netns --net none --net rate=2mbit "
+      "--local-device a=quota:0.9 --local-device b=quota:0.9 --db {}",
+      PARETOPIPE_BINARY, db);
+}
+
+// Waits until the first run is stored and the second under way.
+void AwaitSecondRun(const std::string& out) {
+  for (int i = 0; i < 1200 && testing::Slurp(out).find("[1/2]") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+}
+
+std::string QuotaGroups(pid_t sweep) {
+  return Shell(fmt::format("find /sys/fs/cgroup -maxdepth 3 -name 'paretopipe-{}-*'", sweep));
+}
+
+// A sweep from InterruptibleSweep, in its second run, and what it started.
+struct RunningSweep {
+  ScopedTempDir dir;
+  std::string db = dir.path() + "/runs.db", out = dir.path() + "/out";
+  pid_t pid = -1;
+  std::set<testing::NamespacedProcess> namespaces;
+
+  void Start() {
+    pid = Spawn(InterruptibleSweep(db), out);
+    ASSERT_GT(pid, 0);
+    AwaitSecondRun(out);
+    namespaces = testing::NamespacesOf(WorkersOf(pid));
+    ASSERT_EQ(namespaces.size(), 2u) << testing::Slurp(out);
+  }
+};
+
 TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
   PP_REQUIRE_ROOT();
   ScopedTempDir dir;
@@ -147,14 +210,7 @@ TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
       "{} sweep resnet18 --num-classes 10 --input-size 64 --cuts 2 --batch 2 --batches 400 "
       "--warmup 1 --repeat 1 --testbed netns --net delay=5ms,rate=2mbit --db {} --stall-timeout 5",
       PARETOPIPE_BINARY, db);
-  const pid_t sweep = fork();
-  if (sweep == 0) {
-    const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t sweep = Spawn(command, out);
   ASSERT_GT(sweep, 0);
   // Wait until the run is under way: the sweep has said how many runs.
   for (int i = 0; i < 600 && testing::Slurp(out).find("run(s) of 2 stages") == std::string::npos;
@@ -167,15 +223,9 @@ TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
   const std::set<testing::NamespacedProcess> namespaces = testing::NamespacesOf(workers);
   EXPECT_EQ(namespaces.size(), 2u);
   kill(workers[1], SIGKILL);
-  int status = 0;
-  for (int i = 0; i < 600 && waitpid(sweep, &status, WNOHANG) == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (waitpid(sweep, &status, WNOHANG) == 0) {
-    kill(sweep, SIGKILL);
-    waitpid(sweep, &status, 0);
-    FAIL() << "the sweep did not end within 60 s of its worker's death\n" << testing::Slurp(out);
-  }
+  EXPECT_GE(WaitExit(sweep, std::chrono::seconds(60)), 0)
+      << "the sweep did not end within 60 s of its worker's death\n"
+      << testing::Slurp(out);
   const std::vector<RunRecord> runs = Runs(db);
   ASSERT_EQ(runs.size(), 1u) << testing::Slurp(out);
   EXPECT_EQ(runs[0].status, "failed");
@@ -184,62 +234,13 @@ TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {
   testing::ExpectNamespacesGone(namespaces);
 }
 
-// Starts `command` through the shell with its output into `out`; returns its pid.
-pid_t Spawn(const std::string& command, const std::string& out) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
-// Waits up to `limit` for `pid`; its exit status, or -1 after killing it.
-int WaitExit(pid_t pid, std::chrono::seconds limit) {
-  int status = 0;
-  for (int i = 0; i < limit.count() * 10; ++i) {
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &status, 0);
-  return -1;
-}
-
-// A sweep whose first run (unshaped) is short and whose second, 400 batches
-// of 1 Mbit at 2 Mbit/s, is not; each worker in a CPU-quota cgroup.
-std::string InterruptibleSweep(const std::string& db) {
-  return fmt::format(
-      "{} sweep resnet18 --num-classes 10 --input-size 64 --cuts 2 --batch 2 --batches 400 "
-      "--warmup 1 --repeat 1 --testbed netns --net none --net rate=2mbit "
-      "--local-device a=quota:0.9 --local-device b=quota:0.9 --db {}",
-      PARETOPIPE_BINARY, db);
-}
-
-// Waits until the first run is stored and the second under way.
-void AwaitSecondRun(const std::string& out) {
-  for (int i = 0; i < 1200 && testing::Slurp(out).find("[1/2]") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-}
-
-std::string QuotaGroups(pid_t sweep) {
-  return Shell(fmt::format("find /sys/fs/cgroup -maxdepth 3 -name 'paretopipe-{}-*'", sweep));
-}
-
 TEST(CliTestbedTest, CtrlCMidRunCleansUpAndKeepsFinishedRuns) {
   PP_REQUIRE_ROOT();
-  ScopedTempDir dir;
-  const std::string db = dir.path() + "/runs.db", out = dir.path() + "/out";
-  const pid_t sweep = Spawn(InterruptibleSweep(db), out);
-  ASSERT_GT(sweep, 0);
-  AwaitSecondRun(out);
-  const std::set<testing::NamespacedProcess> namespaces = testing::NamespacesOf(WorkersOf(sweep));
-  EXPECT_EQ(namespaces.size(), 2u) << testing::Slurp(out);
+  RunningSweep running;
+  ASSERT_NO_FATAL_FAILURE(running.Start());
+  const pid_t sweep = running.pid;
+  const std::string &db = running.db, &out = running.out;
+  const auto& namespaces = running.namespaces;
   EXPECT_NE(QuotaGroups(sweep), "");
   kill(sweep, SIGINT);
   EXPECT_EQ(WaitExit(sweep, std::chrono::seconds(30)), 130) << testing::Slurp(out);
@@ -254,13 +255,11 @@ TEST(CliTestbedTest, CtrlCMidRunCleansUpAndKeepsFinishedRuns) {
 
 TEST(CliTestbedTest, AnOrchestratorKilledLeavesNoNetworkAndItsGroupsGoNextTime) {
   PP_REQUIRE_ROOT();
-  ScopedTempDir dir;
-  const std::string db = dir.path() + "/runs.db", out = dir.path() + "/out";
-  const pid_t sweep = Spawn(InterruptibleSweep(db), out);
-  ASSERT_GT(sweep, 0);
-  AwaitSecondRun(out);
-  const std::set<testing::NamespacedProcess> namespaces = testing::NamespacesOf(WorkersOf(sweep));
-  EXPECT_EQ(namespaces.size(), 2u) << testing::Slurp(out);
+  RunningSweep running;
+  ASSERT_NO_FATAL_FAILURE(running.Start());
+  const pid_t sweep = running.pid;
+  const std::string& db = running.db;
+  const auto& namespaces = running.namespaces;
   kill(sweep, SIGKILL);
   EXPECT_EQ(WaitExit(sweep, std::chrono::seconds(10)), 128 + SIGKILL);
   EXPECT_EQ(Runs(db).size(), 1u);  // The finished run survived.
@@ -268,10 +267,10 @@ TEST(CliTestbedTest, AnOrchestratorKilledLeavesNoNetworkAndItsGroupsGoNextTime) 
   testing::ExpectNamespacesGone(namespaces);  // Workers went with their parent.
   // Killed, it could not remove its cgroups: the next sweep with a quota does.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  ASSERT_EQ(testing::RunCommand(TestbedSweep(dir.path() + "/again.db",
+  ASSERT_EQ(testing::RunCommand(TestbedSweep(running.dir.path() + "/again.db",
                                              "--net none --local-device a=quota:0.9 "
                                              "--local-device b=cpus:0"),
-                                dir.path())
+                                running.dir.path())
                 .exit_code,
             0);
   EXPECT_EQ(QuotaGroups(sweep), "");
