@@ -14,6 +14,7 @@
 #include "model/cuts.h"
 #include "model/zoo.h"
 #include "netem/condition.h"
+#include "netem/tc.h"
 #include "netem/testbed.h"
 #include "store/store.h"
 #include "sweep/device_limits.h"
@@ -200,17 +201,6 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     if (!e.ok()) return e.status().WithContext("--workers");
     endpoints.push_back(*e);
   }
-  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(o.db_path));
-  const ModelSpec spec{o.model, o.num_classes, o.seed, ""};
-  PP_ASSIGN_OR_RETURN(ModelAnalysis analysis, AnalyzeModel(spec, o.input_side_px));
-  const int64_t num_blocks = static_cast<int64_t>(analysis.blocks.size());
-  PP_ASSIGN_OR_RETURN(std::vector<std::vector<int>> combos,
-                      ParseCutList(o.cuts, num_blocks, stages, o.max_runs));
-  std::string digest;
-  if (!o.weights_path.empty()) {
-    PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
-  }
-
   PP_ASSIGN_OR_RETURN(std::vector<Condition> conditions, ParseConditions(o.net));
   const bool any_condition =
       std::any_of(conditions.begin(), conditions.end(),
@@ -218,6 +208,12 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   if (!o.testbed.empty() && o.testbed != "netns") {
     return Status::InvalidArgument(
         fmt::format("--testbed {}: the only testbed is netns", o.testbed));
+  }
+  // Before anything is created (the database file included).
+  if (!o.testbed.empty() && !HaveNetAdmin()) {
+    return Status::InvalidArgument(
+        "--testbed netns needs root (CAP_NET_ADMIN) to create network namespaces and "
+        "interfaces; run as root or with sudo");
   }
   if (!o.testbed.empty() && !o.workers.empty()) {
     return Status::InvalidArgument(
@@ -239,6 +235,17 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   for (const std::string& d : o.local_devices) {
     PP_ASSIGN_OR_RETURN(DeviceLimits limits, ParseDeviceLimits(d));
     devices.push_back(std::move(limits));
+  }
+
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(o.db_path));
+  const ModelSpec spec{o.model, o.num_classes, o.seed, ""};
+  PP_ASSIGN_OR_RETURN(ModelAnalysis analysis, AnalyzeModel(spec, o.input_side_px));
+  const int64_t num_blocks = static_cast<int64_t>(analysis.blocks.size());
+  PP_ASSIGN_OR_RETURN(std::vector<std::vector<int>> combos,
+                      ParseCutList(o.cuts, num_blocks, stages, o.max_runs));
+  std::string digest;
+  if (!o.weights_path.empty()) {
+    PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
   }
 
   const auto t_begin = std::chrono::steady_clock::now();
