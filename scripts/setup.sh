@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(g++ cmake ninja-build ccache libtorch-dev libopenblas0-pthread libcli11-dev
           nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
           libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-          libgloo-dev libtensorpipe-dev iproute2)
+          libgloo-dev libtensorpipe-dev iproute2 libjpeg62-turbo-dev libpng-dev)
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(libgtest-dev libbenchmark-dev python3-torch python3-torchvision)
 fi

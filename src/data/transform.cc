@@ -113,26 +113,52 @@ std::vector<uint8_t> ResizeBilinearLikePillow(const std::vector<uint8_t>& plane,
   return out;
 }
 
+std::vector<float> TransformImage(const RgbImage& image, const InputTransform& t) {
+  // torchvision 0.14 _compute_resized_output_size: the long side is
+  // int(side * long / short), a float division truncated.
+  const int w = image.width, h = image.height;
+  const int short_side = std::min(w, h), long_side = std::max(w, h);
+  const int new_long =
+      static_cast<int>(static_cast<double>(int64_t{t.side} * long_side) / short_side);
+  const int new_w = w <= h ? t.side : new_long, new_h = w <= h ? new_long : t.side;
+  // CenterCrop: Python's round(), which rounds halves to even, as
+  // nearbyint does in the default rounding mode.
+  const int top = static_cast<int>(std::nearbyint((new_h - t.side) / 2.0));
+  const int left = static_cast<int>(std::nearbyint((new_w - t.side) / 2.0));
+  const size_t plane_in = static_cast<size_t>(h) * w;
+  const size_t plane_out = static_cast<size_t>(t.side) * t.side;
+  std::vector<float> out(3 * plane_out);
+  std::vector<uint8_t> plane(plane_in);
+  for (int c = 0; c < 3; ++c) {
+    std::memcpy(plane.data(), image.pixels.data() + c * plane_in, plane_in);
+    const std::vector<uint8_t> resized = ResizeBilinearLikePillow(plane, h, w, new_h, new_w);
+    float* dst = out.data() + c * plane_out;
+    // torchvision: ToTensor divides by 255 in float32, Normalize subtracts
+    // the mean, then divides by the std, each rounded to float32.
+    for (int y = 0; y < t.side; ++y) {
+      const uint8_t* row = resized.data() + static_cast<size_t>(y + top) * new_w + left;
+      for (int x = 0; x < t.side; ++x) {
+        dst[static_cast<size_t>(y) * t.side + x] =
+            (static_cast<float>(row[x]) / 255.0f - t.mean[c]) / t.std[c];
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<float> TransformImages(const LabeledImages& images, size_t first, size_t count,
                                    const InputTransform& t) {
   const size_t plane_in = static_cast<size_t>(images.height) * images.width;
-  const size_t plane_out = static_cast<size_t>(t.side) * t.side;
-  std::vector<float> out(count * images.channels * plane_out);
-  std::vector<uint8_t> plane(plane_in);
+  const size_t image_out = 3 * static_cast<size_t>(t.side) * t.side;
+  std::vector<float> out(count * image_out);
+  RgbImage image;
+  image.height = images.height;
+  image.width = images.width;
   for (size_t n = 0; n < count; ++n) {
-    for (int c = 0; c < images.channels; ++c) {
-      const uint8_t* src =
-          images.pixels.data() + ((first + n) * images.channels + c) * plane_in;
-      std::memcpy(plane.data(), src, plane_in);
-      const std::vector<uint8_t> resized =
-          ResizeBilinearLikePillow(plane, images.height, images.width, t.side, t.side);
-      float* dst = out.data() + (n * images.channels + c) * plane_out;
-      // torchvision: ToTensor divides by 255 in float32, Normalize subtracts
-      // the mean, then divides by the std, each rounded to float32.
-      for (size_t i = 0; i < plane_out; ++i) {
-        dst[i] = (static_cast<float>(resized[i]) / 255.0f - t.mean[c]) / t.std[c];
-      }
-    }
+    const uint8_t* src = images.pixels.data() + (first + n) * 3 * plane_in;
+    image.pixels.assign(src, src + 3 * plane_in);
+    const std::vector<float> one = TransformImage(image, t);
+    std::copy(one.begin(), one.end(), out.begin() + n * image_out);
   }
   return out;
 }

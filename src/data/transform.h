@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "data/cifar10.h"
+#include "data/image_file.h"
 
 namespace paretopipe {
 
@@ -31,8 +32,14 @@ struct InputTransform {
   std::array<float, 3> std = {0.5f, 0.5f, 0.5f};
 };
 
+// One image as a float32 3 x side x side tensor (row-major), as torchvision's
+// Resize(side) (the shorter side to `side`, the other in proportion,
+// truncated), CenterCrop(side), ToTensor(), Normalize(mean, std) make it.
+// REQUIRES: image.height, image.width >= 1.
+std::vector<float> TransformImage(const RgbImage& image, const InputTransform& transform);
+
 // Images [first, first + count) of `images` as a float32 N x C x side x side
-// batch (row-major), transformed as the header says.
+// batch (row-major), transformed as TransformImage.
 // REQUIRES: first + count <= images.count(); std has no zero.
 std::vector<float> TransformImages(const LabeledImages& images, size_t first, size_t count,
                                    const InputTransform& transform);
