@@ -198,6 +198,12 @@ TEST(CliTestbedTest, EveryBackendRunsUnderACondition) {
     ASSERT_EQ(r.hops.size(), 1u);
     EXPECT_GT(r.hops[0].hop_ms_p50, 9.0);
   }
+  // Backends side by side, within the condition they ran under.
+  const CommandOutcome by = testing::RunCommand(
+      fmt::format("{} pareto --db {} --by backend", PARETOPIPE_BINARY, db), dir.path());
+  EXPECT_EQ(by.exit_code, 0) << by.err;
+  EXPECT_NE(by.out.find("network delay=10ms,rate=50mbit\n"), std::string::npos) << by.out;
+  EXPECT_NE(by.out.find("torch against grpc"), std::string::npos) << by.out;
 }
 
 TEST(CliTestbedTest, AWorkerKilledMidRunFailsThatRunAndLeavesNothingBehind) {

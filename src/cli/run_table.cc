@@ -130,7 +130,11 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
   return out;
 }
 
-std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyStat stat) {
+namespace {
+
+// One network condition's runs.
+std::string FormatBackendComparisonOfOneNetwork(const std::vector<RunRecord>& runs,
+                                                LatencyStat stat) {
   // The latest finished run of each (cuts, backend); cuts in order.
   std::vector<std::string> backends;
   std::map<std::vector<int>, std::map<std::string, const RunRecord*>> cells;
@@ -203,6 +207,29 @@ std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyS
     if (!hop_ratio[b].empty()) out += fmt::format(", hop time x{:.2f} (median)", median(hop_ratio[b]));
   }
   if (backends.size() > 1) out += "\n";
+  return out;
+}
+
+}  // namespace
+
+std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyStat stat) {
+  // Backends compare within one network condition: a section per condition,
+  // in the order their first run came.
+  std::vector<std::string> nets;
+  for (const RunRecord& r : runs) {
+    if (std::find(nets.begin(), nets.end(), r.config.net) == nets.end())
+      nets.push_back(r.config.net);
+  }
+  if (nets.size() == 1 && nets[0] == "none") return FormatBackendComparisonOfOneNetwork(runs, stat);
+  std::string out;
+  for (const std::string& net : nets) {
+    std::vector<RunRecord> subset;
+    for (const RunRecord& r : runs) {
+      if (r.config.net == net) subset.push_back(r);
+    }
+    out += fmt::format("{}network {}\n", out.empty() ? "" : "\n", net);
+    out += FormatBackendComparisonOfOneNetwork(subset, stat);
+  }
   return out;
 }
 
