@@ -28,17 +28,17 @@ TEST(ResizeTest, UpscalingMatchesPillowBilinear) {
       93,  99,  82,  88,  97,  107, 116, 125, 135, 144, 150, 135, 141, 150, 160, 169,
       178, 188, 197, 203, 171, 177, 186, 196, 205, 214, 224, 233, 239, 82,  88,  97,
       107, 116, 125, 135, 144, 150, 26,  32,  41,  51,  60,  69,  79,  88,  94};
-  EXPECT_EQ(ResizeBilinearLikePillow(kPlane, 4, 5, 7, 9), expected);
+  EXPECT_EQ(ResizeBilinearLikePillow(kPlane.data(), 4, 5, 7, 9), expected);
 }
 
 TEST(ResizeTest, DownscalingAveragesLikePillow) {
   // Image.fromarray(plane, 'L').resize((2, 3), Image.BILINEAR): Pillow widens
   // the filter when shrinking (antialiasing).
-  EXPECT_EQ(ResizeBilinearLikePillow(kPlane, 4, 5, 3, 2),
+  EXPECT_EQ(ResizeBilinearLikePillow(kPlane.data(), 4, 5, 3, 2),
             (std::vector<uint8_t>{43, 77, 152, 186, 90, 124}));
 }
 
-TEST(ResizeTest, SameSizeIsACopy) { EXPECT_EQ(ResizeBilinearLikePillow(kPlane, 4, 5, 4, 5), kPlane); }
+TEST(ResizeTest, SameSizeIsACopy) { EXPECT_EQ(ResizeBilinearLikePillow(kPlane.data(), 4, 5, 4, 5), kPlane); }
 
 TEST(TransformTest, MapsPixelsToMinusOneToOneWithTheDefaultNormalization) {
   LabeledImages images;

@@ -69,8 +69,8 @@ uint8_t Clip8(int32_t v) {
 
 }  // namespace
 
-std::vector<uint8_t> ResizeBilinearLikePillow(const std::vector<uint8_t>& plane, int in_h,
-                                              int in_w, int out_h, int out_w) {
+std::vector<uint8_t> ResizeBilinearLikePillow(const uint8_t* plane, int in_h, int in_w, int out_h,
+                                              int out_w) {
   const Coefficients horiz = Precompute(in_w, out_w);
   const Coefficients vert = Precompute(in_h, out_h);
   // Pillow's ImagingResampleInner: the horizontal pass covers only the rows
@@ -85,7 +85,7 @@ std::vector<uint8_t> ResizeBilinearLikePillow(const std::vector<uint8_t>& plane,
     temp_first = row_first;
     temp.resize(static_cast<size_t>(temp_rows) * out_w);
     for (int y = 0; y < temp_rows; ++y) {
-      const uint8_t* in = plane.data() + static_cast<size_t>(y + row_first) * in_w;
+      const uint8_t* in = plane + static_cast<size_t>(y + row_first) * in_w;
       for (int xx = 0; xx < out_w; ++xx) {
         const int32_t* k = horiz.weights.data() + static_cast<size_t>(xx) * horiz.ksize;
         int32_t ss = 1 << (kPrecisionBits - 1);
@@ -94,7 +94,7 @@ std::vector<uint8_t> ResizeBilinearLikePillow(const std::vector<uint8_t>& plane,
       }
     }
   } else {
-    temp = plane;
+    temp.assign(plane, plane + static_cast<size_t>(in_h) * in_w);
   }
   if (!need_vertical) return temp;
   const int width = need_horizontal ? out_w : in_w;
@@ -113,10 +113,12 @@ std::vector<uint8_t> ResizeBilinearLikePillow(const std::vector<uint8_t>& plane,
   return out;
 }
 
-std::vector<float> TransformImage(const RgbImage& image, const InputTransform& t) {
+namespace {
+
+// One planar RGB image of h x w at `chw` into 3 x side x side floats at `out`.
+void TransformInto(const uint8_t* chw, int h, int w, const InputTransform& t, float* out) {
   // torchvision 0.14 _compute_resized_output_size: the long side is
   // int(side * long / short), a float division truncated.
-  const int w = image.width, h = image.height;
   const int short_side = std::min(w, h), long_side = std::max(w, h);
   const int new_long =
       static_cast<int>(static_cast<double>(int64_t{t.side} * long_side) / short_side);
@@ -127,12 +129,10 @@ std::vector<float> TransformImage(const RgbImage& image, const InputTransform& t
   const int left = static_cast<int>(std::nearbyint((new_w - t.side) / 2.0));
   const size_t plane_in = static_cast<size_t>(h) * w;
   const size_t plane_out = static_cast<size_t>(t.side) * t.side;
-  std::vector<float> out(3 * plane_out);
-  std::vector<uint8_t> plane(plane_in);
   for (int c = 0; c < 3; ++c) {
-    std::memcpy(plane.data(), image.pixels.data() + c * plane_in, plane_in);
-    const std::vector<uint8_t> resized = ResizeBilinearLikePillow(plane, h, w, new_h, new_w);
-    float* dst = out.data() + c * plane_out;
+    const std::vector<uint8_t> resized =
+        ResizeBilinearLikePillow(chw + c * plane_in, h, w, new_h, new_w);
+    float* dst = out + c * plane_out;
     // torchvision: ToTensor divides by 255 in float32, Normalize subtracts
     // the mean, then divides by the std, each rounded to float32.
     for (int y = 0; y < t.side; ++y) {
@@ -143,22 +143,24 @@ std::vector<float> TransformImage(const RgbImage& image, const InputTransform& t
       }
     }
   }
+}
+
+}  // namespace
+
+std::vector<float> TransformImage(const RgbImage& image, const InputTransform& t) {
+  std::vector<float> out(3 * static_cast<size_t>(t.side) * t.side);
+  TransformInto(image.pixels.data(), image.height, image.width, t, out.data());
   return out;
 }
 
 std::vector<float> TransformImages(const LabeledImages& images, size_t first, size_t count,
                                    const InputTransform& t) {
-  const size_t plane_in = static_cast<size_t>(images.height) * images.width;
+  const size_t image_in = 3 * static_cast<size_t>(images.height) * images.width;
   const size_t image_out = 3 * static_cast<size_t>(t.side) * t.side;
   std::vector<float> out(count * image_out);
-  RgbImage image;
-  image.height = images.height;
-  image.width = images.width;
   for (size_t n = 0; n < count; ++n) {
-    const uint8_t* src = images.pixels.data() + (first + n) * 3 * plane_in;
-    image.pixels.assign(src, src + 3 * plane_in);
-    const std::vector<float> one = TransformImage(image, t);
-    std::copy(one.begin(), one.end(), out.begin() + n * image_out);
+    TransformInto(images.pixels.data() + (first + n) * image_in, images.height, images.width, t,
+                  out.data() + n * image_out);
   }
   return out;
 }

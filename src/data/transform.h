@@ -19,11 +19,11 @@
 
 namespace paretopipe {
 
-// Resizes one 8-bit plane of in_h x in_w (row-major) to out_h x out_w as
-// Pillow's Image.resize(..., BILINEAR) does. REQUIRES: sizes >= 1,
-// plane.size() == in_h * in_w.
-std::vector<uint8_t> ResizeBilinearLikePillow(const std::vector<uint8_t>& plane, int in_h,
-                                              int in_w, int out_h, int out_w);
+// Resizes one 8-bit plane of in_h x in_w (row-major, at `plane`) to
+// out_h x out_w as Pillow's Image.resize(..., BILINEAR) does.
+// REQUIRES: sizes >= 1.
+std::vector<uint8_t> ResizeBilinearLikePillow(const uint8_t* plane, int in_h, int in_w, int out_h,
+                                              int out_w);
 
 struct InputTransform {
   int side = 224;  // Resize both sides to this (the images are square).

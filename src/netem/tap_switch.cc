@@ -59,9 +59,10 @@ struct TapSwitch::Impl {
   int epoll_fd = -1, timer_fd = -1, stop_fd = -1;
   std::thread thread;
 
-  mutable std::mutex mu;  // Guards condition and counters.
+  std::mutex mu;  // Guards condition.
   NetCondition condition;
-  Counters counters;
+  // Counted per frame by the forwarding thread: atomics, not the mutex.
+  std::atomic<int64_t> forwarded{0}, delayed{0}, lost{0}, dropped{0};
 
   // Only the forwarding thread touches these.
   std::map<uint64_t, int> mac_to_port;
@@ -85,10 +86,6 @@ struct TapSwitch::Impl {
     }
   }
 
-  void Count(int64_t Counters::*field) {
-    std::lock_guard<std::mutex> lock(mu);
-    ++(counters.*field);
-  }
 
   void ClosePort(int id) {
     Port& p = ports[id];
@@ -100,7 +97,7 @@ struct TapSwitch::Impl {
 
   void Write(int out, const uint8_t* data, size_t len) {
     if (out < 0 || out >= static_cast<int>(ports.size()) || ports[out].fd < 0) {
-      Count(&Counters::frames_dropped);
+      dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     // A full interface queue drops the frame, as a NIC's ring would, and so
@@ -108,10 +105,10 @@ struct TapSwitch::Impl {
     // TCP retransmits. EBADFD: the interface went with its namespace.
     if (write(ports[out].fd, data, len) < 0) {
       if (errno == EBADFD) ClosePort(out);
-      Count(&Counters::frames_dropped);
+      dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    Count(&Counters::frames_forwarded);
+    forwarded.fetch_add(1, std::memory_order_relaxed);
   }
 
   void Forward(int in, const uint8_t* data, size_t len, const NetCondition& c) {
@@ -137,7 +134,7 @@ struct TapSwitch::Impl {
       }
       if (c.loss_percent > 0 &&
           std::uniform_real_distribution<double>(0, 100)(random) < c.loss_percent) {
-        Count(&Counters::frames_lost);
+        lost.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       int64_t delay_ns = c.delay.count() * 1000;
@@ -153,7 +150,7 @@ struct TapSwitch::Impl {
       const int64_t release = std::max(now + delay_ns, last);
       last = release;
       held.push(Held{release, seq++, out, std::vector<uint8_t>(data, data + len)});
-      Count(&Counters::frames_delayed);
+      delayed.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
@@ -273,8 +270,8 @@ void TapSwitch::SetCondition(const NetCondition& condition) {
 }
 
 TapSwitch::Counters TapSwitch::counters() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->counters;
+  const Impl& im = *impl_;
+  return Counters{im.forwarded.load(), im.delayed.load(), im.lost.load(), im.dropped.load()};
 }
 
 }  // namespace paretopipe
