@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ParetoPipe needs on Debian 12, only what is missing (idempotent).
-#   scripts/setup.sh           build and run: compiler, CMake, LibTorch, OpenBLAS, CLI11, JSON, fmt
-#   scripts/setup.sh --tests   also GoogleTest, Google Benchmark, PyTorch + torchvision for cross-checks
+#   scripts/setup.sh           build and run: compiler, CMake, LibTorch, OpenBLAS, CLI11, JSON, fmt,
+#                              gnuplot (the report's figures)
+#   scripts/setup.sh --tests   also GoogleTest, Google Benchmark, PyTorch + torchvision for cross-checks,
+#                              libxml2 (parses the report in tests), Chromium (renders it headless)
 # Runs apt-get as root, or through sudo.
 set -euo pipefail
 
@@ -9,9 +11,11 @@ set -euo pipefail
 packages=(g++ cmake ninja-build ccache libtorch-dev libopenblas0-pthread libcli11-dev
           nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev libssl-dev
           libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-          libgloo-dev libtensorpipe-dev iproute2 libjpeg62-turbo-dev libpng-dev)
+          libgloo-dev libtensorpipe-dev iproute2 libjpeg62-turbo-dev libpng-dev
+          gnuplot-nox fonts-dejavu-core)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(libgtest-dev libbenchmark-dev python3-torch python3-torchvision)
+  packages+=(libgtest-dev libbenchmark-dev python3-torch python3-torchvision libxml2-dev
+             chromium)
 fi
 
 missing=()

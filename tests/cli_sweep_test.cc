@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -242,6 +245,97 @@ TEST(CliWorkersTest, OrchestratorKilledMidPassFreesItsWorkersForTheNextSweep) {
   EXPECT_EQ(StoredRuns(dir.path() + "/next.db"), 2u);
 }
 
+// Writes a CIFAR-10 binary batch of `count` records (label i % 10, pixels
+// from a fixed pattern) to `path`.
+void WriteCifarBatch(const std::string& path, int count) {
+  std::string bytes;
+  for (int i = 0; i < count; ++i) {
+    bytes += static_cast<char>(i % 10);
+    for (int p = 0; p < 3072; ++p) bytes += static_cast<char>((p * 7 + i * 31) % 256);
+  }
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  ASSERT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
+  std::fclose(f);
+}
+
+TEST(CliDatasetTest, SweepOnTheCifarTestBatchScoresTheSameAccuracyAtEveryCut) {
+  ScopedTempDir dir;
+  WriteCifarBatch(dir.path() + "/test_batch.bin", 20);
+  const std::string db = dir.path() + "/runs.db";
+
+  const CommandOutcome o =
+      RunBinary(SweepArgs(db, "2,4,6") + " --dataset cifar10:" + dir.path(), dir.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_NE(o.out.find("top-1"), std::string::npos) << o.out;
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns({});
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 3u);
+  for (const RunRecord& r : *runs) {
+    SCOPED_TRACE("run " + std::to_string(r.id));
+    EXPECT_EQ(r.status, "ok") << r.error;
+    EXPECT_EQ(r.config.input.rfind("cifar10:" + dir.path() + "/test_batch.bin mean=0.5", 0), 0u)
+        << r.config.input;
+    EXPECT_EQ(r.config.input_images, 12);  // One pass: 6 batches of 2.
+    EXPECT_EQ(r.config.input_digest, runs->front().config.input_digest);
+    ASSERT_TRUE(r.accuracy.has_value());
+    EXPECT_EQ(r.accuracy->images, 12);
+    EXPECT_EQ(r.accuracy->correct, runs->front().accuracy->correct);
+  }
+}
+
+TEST(CliDatasetTest, ImageFolderReachesTheSourceAsTorchvisionsImageFolderWouldFeedIt) {
+  if (std::system("/usr/bin/python3 -c 'import torchvision, PIL' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "needs Debian's python3-torchvision (scripts/setup.sh --tests installs it)";
+  }
+  // Pillow writes two classes of JPEG and PNG files of odd sizes; torchvision's
+  // ImageFolder and transforms make the tensor the source should hold, whose
+  // SHA-256 the sweep stores as input_digest.
+  ScopedTempDir dir;
+  const std::string script = R"(
+import sys, hashlib, numpy as np, torch, torchvision, torchvision.transforms as T
+from PIL import Image
+d = sys.argv[1]
+rng = np.random.default_rng(5)
+for c, n in (("cat", 3), ("dog", 2)):
+    import os; os.makedirs(d + "/photos/" + c)
+    for i in range(n):
+        a = rng.integers(0, 256, (40 + 7 * i, 53 - 5 * i, 3)).astype(np.uint8)
+        Image.fromarray(a).save(d + "/photos/%s/%d.%s" % (c, i, "png" if i % 2 else "jpg"), quality=85)
+t = T.Compose([T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5,) * 3, (0.5,) * 3)])
+ds = torchvision.datasets.ImageFolder(d + "/photos", transform=t)
+x = torch.stack([ds[i][0] for i in range(len(ds))]).contiguous()
+print(hashlib.sha256(x.numpy().astype(np.float32).tobytes()).hexdigest())
+)";
+  std::ofstream(dir.path() + "/t.py") << script;
+  const CommandOutcome py = testing::RunCommand("/usr/bin/python3 " + dir.path() + "/t.py " + dir.path(), dir.path());
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  const std::string expected_digest = py.out.substr(0, py.out.find('\n'));
+  const std::string db = dir.path() + "/runs.db";
+
+  const CommandOutcome o =
+      RunBinary(SweepArgs(db, "2,6") + " --images " + dir.path() + "/photos", dir.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns({});
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 2u);
+  for (const RunRecord& r : *runs) {
+    SCOPED_TRACE("run " + std::to_string(r.id));
+    EXPECT_EQ(r.status, "ok") << r.error;
+    EXPECT_EQ(r.config.input_digest, expected_digest);
+    EXPECT_EQ(r.config.input_images, 5);
+    ASSERT_TRUE(r.accuracy.has_value());
+    EXPECT_EQ(r.accuracy->images, 5);
+    EXPECT_EQ(r.accuracy->correct, runs->front().accuracy->correct);
+  }
+}
+
 class CliSweepErrorTest : public ::testing::Test {
  protected:
   // Expects exit status 1 and exactly one line on stderr, "paretopipe: error: ..."
@@ -281,6 +375,28 @@ TEST_F(CliSweepErrorTest, UnknownBackend) {
 
 TEST_F(CliSweepErrorTest, BackendGivenTwice) {
   ExpectOneLineError(SweepArgs(db_) + " --backend grpc,grpc", "'grpc' given twice");
+}
+
+TEST_F(CliSweepErrorTest, UnknownDataset) {
+  ExpectOneLineError(SweepArgs(db_) + " --dataset imagenet:/data", "knows cifar10:DIR");
+}
+
+TEST_F(CliSweepErrorTest, DatasetAndImagesTogether) {
+  ExpectOneLineError(SweepArgs(db_) + " --dataset cifar10:/a --images /b",
+                     "give one input source, not both");
+}
+
+TEST_F(CliSweepErrorTest, MissingCifarFile) {
+  ExpectOneLineError(SweepArgs(db_) + " --dataset cifar10:" + dir_.path() + "/none.bin",
+                     dir_.path() + "/none.bin");
+}
+
+TEST_F(CliSweepErrorTest, MeanOfTwoChannels) {
+  ExpectOneLineError(SweepArgs(db_) + " --images /x --mean 0.4,0.5", "--mean '0.4,0.5': 2 values");
+}
+
+TEST_F(CliSweepErrorTest, ZeroStd) {
+  ExpectOneLineError(SweepArgs(db_) + " --images /x --std 0", "each > 0");
 }
 
 TEST_F(CliSweepErrorTest, ParetoOnAMissingDatabase) {

@@ -19,6 +19,7 @@
 #include "model/device.h"
 #include "model/segment.h"
 #include "model/tensor_file.h"
+#include "runtime/input_set.h"
 #include "test_util.h"
 #include "util/digest.h"
 
@@ -382,6 +383,92 @@ TEST_F(PipelineWeightsTest, WorkersWithTheFileUseTheirOwnCopy) {
 
   ASSERT_TRUE(record.ok()) << record.status().message();
   ExpectOutputsEqual(outputs, expected);
+}
+
+// A dataset's images instead of synthetic ones: 5 images with batches of 2,
+// so batch 2 wraps around the set's end (images 4 and 0).
+class PipelineInputTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(123);
+    Result<InputSet> set =
+        MakeInputSet(torch::rand({5, 3, kInputSidePx, kInputSidePx}, gen, torch::kFloat));
+    ASSERT_TRUE(set.ok()) << set.status().message();
+    set_ = std::make_shared<const InputSet>(std::move(set).value());
+  }
+
+  RunPlan PlanWithInputs(const std::vector<int>& cuts) const {
+    RunPlan plan = PlanFor(spec_, cuts, 4);
+    plan.inputs = set_;
+    plan.config.input = "test images";
+    plan.config.input_digest = set_->digest;
+    plan.config.input_images = set_->count();
+    return plan;
+  }
+
+  const ModelSpec spec_{kModel, kNumClasses, 5, ""};
+  std::shared_ptr<const InputSet> set_;
+};
+
+TEST_F(PipelineInputTest, BatchesCycleThroughTheSetAndWrapAroundItsEnd) {
+  const torch::Tensor wrapped = set_->Batch(2, 2);
+  EXPECT_TRUE(torch::equal(wrapped[0], set_->images[4]));
+  EXPECT_TRUE(torch::equal(wrapped[1], set_->images[0]));
+  const torch::Tensor inside = set_->Batch(1, 2);
+  EXPECT_TRUE(torch::equal(inside, set_->images.narrow(0, 2, 2)));
+  EXPECT_EQ(inside.data_ptr(), set_->images[2].data_ptr());  // A view: nothing copied.
+  EXPECT_TRUE(torch::equal(set_->Batch(5, 2), set_->Batch(0, 2)));  // 10 images later.
+}
+
+TEST_F(PipelineInputTest, EveryCutComputesTheWholeModelOnTheSetAndScoresTheSameAccuracy) {
+  std::unique_ptr<Segment> whole = testing::BuildOrDie(spec_);
+  ASSERT_NE(whole, nullptr);
+  const RunPlan first = PlanWithInputs({2});
+  std::vector<torch::Tensor> expected;
+  for (int b = 0; b < first.config.batches; ++b) {
+    expected.push_back(testing::RunOrDie(*whole, set_->Batch(b, kBatchSize)));
+  }
+  // Labels: the whole model's class for images 0, 2 and 4 (first seen in
+  // batches 0, 1, 2), a wrong one for images 1 and 3: accuracy is 3 of 5.
+  std::vector<int64_t> labels(5);
+  for (int64_t image = 0; image < 5; ++image) {
+    const int64_t top1 = expected[image / 2][image % 2].argmax().item<int64_t>();
+    labels[image] = image % 2 == 0 ? top1 : (top1 + 1) % kNumClasses;
+  }
+  StartWorkers(2);
+
+  for (const std::vector<int>& cuts :
+       {std::vector<int>{2}, std::vector<int>{4}, std::vector<int>{6}}) {
+    SCOPED_TRACE("cut " + std::to_string(cuts[0]));
+    RunPlan plan = PlanWithInputs(cuts);
+    plan.labels = labels;
+    std::vector<KeptOutput> outputs;
+    Result<RunRecord> record = RunPipeline(Clients(), plan, &outputs);
+
+    ASSERT_TRUE(record.ok()) << record.status().message();
+    ExpectOutputsEqual(outputs, expected);
+    ASSERT_TRUE(record->accuracy.has_value());
+    EXPECT_EQ(record->accuracy->images, 5);
+    EXPECT_EQ(record->accuracy->correct, 3);
+    EXPECT_EQ(record->config.input_digest, set_->digest);
+  }
+}
+
+TEST_F(PipelineInputTest, WithoutLabelsNoAccuracyIsScored) {
+  StartWorkers(2);
+  Result<RunRecord> record = RunPipeline(Clients(), PlanWithInputs({4}));
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_FALSE(record->accuracy.has_value());
+}
+
+TEST_F(PipelineInputTest, APlanWhoseDigestIsNotItsSetsIsRefused) {
+  RunPlan plan = PlanWithInputs({4});
+  plan.config.input_digest = std::string(64, '0');
+  StartWorkers(2);
+  Result<RunRecord> record = RunPipeline(Clients(), plan);
+  ASSERT_FALSE(record.ok());
+  EXPECT_NE(record.status().message().find("digest"), std::string::npos);
 }
 
 }  // namespace

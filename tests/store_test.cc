@@ -56,6 +56,10 @@ RunRecord FullRecord(int stage_count) {
   r.config.threads = 2;
   r.config.device = "cpu";
   r.config.sweep_id = "sweep-a";
+  r.config.input = "cifar10:/data/test_batch.bin mean=0.5,0.5,0.5 std=0.5,0.5,0.5";
+  r.config.input_digest = "9f86d0";
+  r.config.input_images = 256;
+  r.accuracy = Accuracy{256, 97};
   for (int s = 0; s < stage_count; ++s) {
     if (s > 0) r.config.cuts.push_back(3 * s);
     r.config.workers.push_back("10.0.0." + std::to_string(s + 1) + ":700" + std::to_string(s));
@@ -213,6 +217,14 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
   EXPECT_EQ(c.net, d.net);
   EXPECT_EQ(c.net_emulation, d.net_emulation);
   EXPECT_EQ(c.testbed, d.testbed);
+  EXPECT_EQ(c.input, d.input);
+  EXPECT_EQ(c.input_digest, d.input_digest);
+  EXPECT_EQ(c.input_images, d.input_images);
+  ASSERT_EQ(a.accuracy.has_value(), b.accuracy.has_value());
+  if (a.accuracy) {
+    EXPECT_EQ(a.accuracy->images, b.accuracy->images);
+    EXPECT_EQ(a.accuracy->correct, b.accuracy->correct);
+  }
   ASSERT_EQ(a.links.size(), b.links.size());
   for (size_t i = 0; i < a.links.size(); ++i) {
     SCOPED_TRACE("link " + std::to_string(i));
@@ -628,43 +640,49 @@ TEST(ResultStoreTest, FileOfAnotherSchemaVersionIsRefused) {
 
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 3");
+  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 4");
   ASSERT_FALSE(read_only.ok());
   EXPECT_EQ(read_only.status().code(), Status::Code::kInvalidArgument);
 }
 
-// Turns a current file into what a build of `version` (1 or 2) wrote.
+// Turns a current file into what a build of `version` (1, 2 or 3) wrote.
 void Downgrade(const std::string& path, int version) {
+  for (const char* column :
+       {"input", "input_digest", "input_images", "accuracy_images", "accuracy_correct"}) {
+    QueryOnOwnConnection(path, std::string("ALTER TABLE runs DROP COLUMN ") + column);
+  }
   for (const char* sql :
        {"DROP INDEX runs_net", "DROP TABLE run_links", "ALTER TABLE runs DROP COLUMN net",
         "ALTER TABLE runs DROP COLUMN net_emulation", "ALTER TABLE runs DROP COLUMN testbed",
         "ALTER TABLE run_environment DROP COLUMN limits"}) {
-    QueryOnOwnConnection(path, sql);
+    if (version <= 2) QueryOnOwnConnection(path, sql);
   }
   if (version == 1) QueryOnOwnConnection(path, "DROP TABLE run_hops");
   QueryOnOwnConnection(path, "PRAGMA user_version = " + std::to_string(version));
 }
 
 TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
-  for (int version : {1, 2}) {
+  for (int version : {1, 2, 3}) {
     SCOPED_TRACE("version " + std::to_string(version));
     TempDir dir;
     std::string path = dir.File("paretopipe.db");
     {
       std::unique_ptr<ResultStore> store = OpenOrDie(path);
       RunRecord run = FullRecord(2);
-      run.links.clear();
-      run.config.net = "none";
-      run.config.net_emulation = "none";
-      run.config.testbed = "";
-      run.environment.front().limits = "";
+      if (version <= 2) {
+        run.links.clear();
+        run.config.net = "none";
+        run.config.net_emulation = "none";
+        run.config.testbed = "";
+        run.environment.front().limits = "";
+      }
       if (version == 1) run.hops.clear();
       ASSERT_TRUE(store->InsertRun(run).ok());
     }
     Downgrade(path, version);
     EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE "
-                                         "name = 'net'"),
-              "0");
+                                         "name = 'net' OR name = 'input'"),
+              version <= 2 ? "0" : "1");
 
     Result<std::unique_ptr<ResultStore>> read_only = ResultStore::OpenReadOnly(path);
     ASSERT_TRUE(read_only.ok()) << read_only.status().message();
@@ -672,11 +690,18 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
     ASSERT_TRUE(old_runs.ok()) << old_runs.status().message();
     ASSERT_EQ(old_runs->size(), 1u);
     EXPECT_EQ(old_runs->front().hops.size(), version == 1 ? 0u : 1u);
-    EXPECT_EQ(old_runs->front().config.net, "none");
-    EXPECT_TRUE(old_runs->front().links.empty());
-    RunFilter shaped;
-    shaped.net = "delay=200ms";
-    EXPECT_TRUE(LoadOrDie(**read_only, shaped).empty());  // Older runs had no condition.
+    EXPECT_EQ(old_runs->front().config.input, "synthetic");  // Before 4, no run had another.
+    EXPECT_FALSE(old_runs->front().accuracy.has_value());
+    if (version <= 2) {
+      EXPECT_EQ(old_runs->front().config.net, "none");
+      EXPECT_TRUE(old_runs->front().links.empty());
+      RunFilter shaped;
+      shaped.net = "delay=200ms";
+      EXPECT_TRUE(LoadOrDie(**read_only, shaped).empty());  // Older runs had no condition.
+    } else {
+      EXPECT_EQ(old_runs->front().config.net, FullRecord(2).config.net);
+      EXPECT_EQ(old_runs->front().links.size(), FullRecord(2).links.size());
+    }
     // Reading wrote nothing.
     EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), std::to_string(version));
 
@@ -687,12 +712,35 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
     Result<std::vector<RunRecord>> runs = upgraded->LoadRuns(everything);
     ASSERT_TRUE(runs.ok()) << runs.status().message();
     ASSERT_EQ(runs->size(), 2u);
-    EXPECT_EQ((*runs)[0].config.net, "none");
-    EXPECT_EQ((*runs)[0].config.net_emulation, "none");
-    EXPECT_TRUE((*runs)[0].links.empty());
+    EXPECT_EQ((*runs)[0].config.input, "synthetic");
+    EXPECT_EQ((*runs)[0].config.input_images, 0);
+    EXPECT_FALSE((*runs)[0].accuracy.has_value());
+    if (version <= 2) {
+      EXPECT_EQ((*runs)[0].config.net, "none");
+      EXPECT_EQ((*runs)[0].config.net_emulation, "none");
+      EXPECT_TRUE((*runs)[0].links.empty());
+    }
     ExpectSameRecord((*runs)[1], FullRecord(2));
-    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "3");
+    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "4");
   }
+}
+
+TEST(ResultStoreTest, RunOnUnlabelledInputHasNoAccuracyAndZeroIsNotAbsent) {
+  TempDir dir;
+  std::unique_ptr<ResultStore> store = OpenOrDie(dir.File("paretopipe.db"));
+  RunRecord unlabelled = FullRecord(2), none_right = FullRecord(2);
+  unlabelled.accuracy.reset();
+  none_right.accuracy = Accuracy{64, 0};
+  InsertOrDie(*store, unlabelled);
+  InsertOrDie(*store, none_right);
+
+  const std::vector<RunRecord> runs = LoadOrDie(*store, RunFilter{});
+
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_FALSE(runs[0].accuracy.has_value());
+  ASSERT_TRUE(runs[1].accuracy.has_value());
+  EXPECT_EQ(runs[1].accuracy->images, 64);
+  EXPECT_EQ(runs[1].accuracy->correct, 0);
 }
 
 TEST(ResultStoreTest, FilterByNetworkCondition) {

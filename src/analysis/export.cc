@@ -44,7 +44,9 @@ const char* const kRunColumns[] = {
     "throughput_ips", "throughput_ips_ci_low", "throughput_ips_ci_high",
     "repeats_n",
     "hostname", "cpu_model", "kernel", "libtorch_version", "blas",
-    "net", "net_emulation", "testbed"};
+    "net", "net_emulation", "testbed",
+    "input", "input_digest", "input_images",
+    "accuracy_top1", "accuracy_images", "accuracy_correct"};
 // clang-format on
 
 // The stage count of a run: from its cuts, or from its statistics if those
@@ -113,6 +115,16 @@ std::vector<Cell> RowOf(const RunRecord& run, int stage_count) {
   row.emplace_back(c.net);
   row.emplace_back(c.net_emulation);
   row.emplace_back(c.testbed);
+  row.emplace_back(c.input);
+  row.emplace_back(c.input_digest);
+  row.emplace_back(c.input_images);
+  if (run.accuracy) {
+    row.emplace_back(run.accuracy->top1());
+    row.emplace_back(run.accuracy->images);
+    row.emplace_back(run.accuracy->correct);
+  } else {
+    row.insert(row.end(), 3, Cell());
+  }
 
   for (int stage = 0; stage < stage_count; ++stage) {
     const StageStats* s = nullptr;

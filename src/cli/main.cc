@@ -34,6 +34,7 @@
 #include "netem/condition.h"
 #include "netem/tc.h"
 #include "profile/profiler.h"
+#include "report/report.h"
 #include "store/store.h"
 #include "sweep/sweep.h"
 
@@ -444,6 +445,57 @@ int CmdExport(const AnalysisFilter& f, bool csv, const std::string& output) {
   return 0;
 }
 
+int CmdReport(const AnalysisFilter& f, const std::string& latency, const std::string& output_dir,
+              const std::string& gnuplot) {
+  Result<LatencyStat> stat = ParseLatencyStat(latency);
+  if (!stat.ok()) return Fail(stat.status());
+  // Failed runs too: the page lists them with their errors.
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/false);
+  if (!runs.ok()) return Fail(runs.status());
+  if (runs->empty())
+    return Fail(Status::NotFound(fmt::format("{}: no runs{}{}{}", f.db,
+                                             f.model.empty() ? "" : " of " + f.model,
+                                             f.backend.empty() ? "" : " on " + f.backend,
+                                             f.net.empty() ? "" : " under " + f.net)));
+  ReportOptions options;
+  options.output_dir = output_dir;
+  options.latency = *stat;
+  options.gnuplot = gnuplot;
+  options.source = f.db;
+  Result<ReportResult> report = WriteReport(*runs, options);
+  if (!report.ok()) return Fail(report.status());
+  std::printf("%s: %zu runs, %d figures (each also as .svg, .png and the gnuplot script)\n",
+              report->index_html.c_str(), runs->size(), report->figures);
+  if (!report->accuracy_disagreements.empty()) {
+    std::vector<std::string> ids;
+    for (const AccuracyDisagreement& d : report->accuracy_disagreements)
+      ids.push_back(fmt::format("#{}", d.run_id));
+    std::fprintf(stderr,
+                 "paretopipe: warning: accuracy differs between runs that must agree: runs %s "
+                 "(flagged in the report)\n",
+                 fmt::format("{}", fmt::join(ids, ", ")).c_str());
+  }
+  return 0;
+}
+
+int CmdPlot(const AnalysisFilter& f, const std::string& latency, const std::string& kind,
+            const std::string& output, const std::string& gnuplot) {
+  Result<LatencyStat> stat = ParseLatencyStat(latency);
+  if (!stat.ok()) return Fail(stat.status());
+  Result<FigureKind> figure = ParseFigureKind(kind);
+  if (!figure.ok()) return Fail(figure.status());
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/true);
+  if (!runs.ok()) return Fail(runs.status());
+  if (runs->empty())
+    return Fail(Status::NotFound(fmt::format("{}: no finished runs{}{}{}", f.db,
+                                             f.model.empty() ? "" : " of " + f.model,
+                                             f.backend.empty() ? "" : " on " + f.backend,
+                                             f.net.empty() ? "" : " under " + f.net)));
+  Status s = WritePlot(*runs, *figure, *stat, output, gnuplot);
+  if (!s.ok()) return Fail(s);
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{
       "ParetoPipe: where should a neural network be split across edge devices?\n"
@@ -608,6 +660,27 @@ int Main(int argc, char** argv) {
       "Limit local worker i (in order) like a slower device, repeatable: "
       "NAME=cpus:0,quota:0.25,threads:1 (CPU affinity; CPU quota in CPUs through a cgroup; "
       "intra-op threads). Recorded with every run");
+  sweep->add_option("--dataset", sweep_options.input.dataset,
+                    "Feed real images instead of synthetic ones: cifar10:DIR (the CIFAR-10 binary "
+                    "test batch, DIR/test_batch.bin or the file itself). Every run then reports "
+                    "top-1 accuracy, which must be the same at every cut");
+  sweep->add_option("--images", sweep_options.input.images_dir,
+                    "Feed the JPEG and PNG files of DIR (subfolders are classes, as torchvision's "
+                    "ImageFolder; their sorted order gives the label indices)");
+  sweep
+      ->add_option("--mean", sweep_options.input.mean,
+                   "Normalization mean of --dataset/--images, one value or R,G,B (torchvision's "
+                   "Normalize; 0.485,0.456,0.406 for ImageNet-trained weights)")
+      ->capture_default_str();
+  sweep
+      ->add_option("--std", sweep_options.input.std,
+                   "Normalization std, one value or R,G,B (0.229,0.224,0.225 for ImageNet)")
+      ->capture_default_str();
+  sweep
+      ->add_option("--max-images", sweep_options.input.max_images,
+                   "Images of --dataset/--images loaded (at most one pass's worth); batches "
+                   "cycle through them")
+      ->capture_default_str();
 
   NetemRequest netem_request;
   CLI::App* netem = app.add_subcommand(
@@ -678,6 +751,45 @@ int Main(int argc, char** argv) {
   });
   (void)ejson;
 
+  AnalysisFilter report_filter{"paretopipe.db", "", "", "", ""};
+  std::string report_latency = "mean", report_output = "report", report_gnuplot = "gnuplot";
+  CLI::App* report = app.add_subcommand(
+      "report",
+      "An HTML page (self-contained, opens offline) with every figure and a sortable table of "
+      "every run; each figure also as SVG and PNG (docs/report.md; needs gnuplot-nox)");
+  report->add_option("--db", report_filter.db, "SQLite file of runs")->capture_default_str();
+  report->add_option("--model", report_filter.model,
+                     "Only runs of this model (default: every model)");
+  report->add_option("--sweep", report_filter.sweep, "Only runs of this sweep id, or `last`");
+  report->add_option("--backend", report_filter.backend, "Only runs on this backend");
+  report->add_option("--net", report_filter.net,
+                     "Only runs under this network condition (as `sweep --net` wrote it)");
+  report->add_option("--latency", report_latency, "mean, p50, p95 or p99")->capture_default_str();
+  report->add_option("-o,--output", report_output, "Directory to write index.html and figures into")
+      ->capture_default_str();
+  report->add_option("--gnuplot", report_gnuplot, "gnuplot program")->capture_default_str();
+
+  AnalysisFilter plot_filter{"paretopipe.db", "", "", "", ""};
+  std::string plot_latency = "mean", plot_kind = "front", plot_output, plot_gnuplot = "gnuplot";
+  CLI::App* plot = app.add_subcommand(
+      "plot",
+      "One figure of one model's runs, as SVG or PNG from the file's extension, for scripts");
+  plot->add_option("--db", plot_filter.db, "SQLite file of runs")->capture_default_str();
+  plot->add_option("--model", plot_filter.model, "Only runs of this model (needed with several)");
+  plot->add_option("--sweep", plot_filter.sweep, "Only runs of this sweep id, or `last`");
+  plot->add_option("--backend", plot_filter.backend, "Only runs on this backend");
+  plot->add_option("--net", plot_filter.net,
+                   "Only runs under this network condition (as `sweep --net` wrote it)");
+  plot->add_option("--latency", plot_latency, "mean, p50, p95 or p99")->capture_default_str();
+  plot->add_option("--kind", plot_kind,
+                   "front (latency against throughput), breakdown (compute, transfer, queueing "
+                   "per cut), bytes (bytes crossing each cut) or moves (fronts per network "
+                   "condition and backend)")
+      ->check(CLI::IsMember({"front", "breakdown", "bytes", "moves"}))
+      ->capture_default_str();
+  plot->add_option("-o,--output", plot_output, "FILE.svg or FILE.png")->required();
+  plot->add_option("--gnuplot", plot_gnuplot, "gnuplot program")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -733,6 +845,10 @@ int Main(int argc, char** argv) {
     return CmdExport(
         AnalysisFilter{export_db, export_model, export_backend, export_sweep, export_net},
         export_csv, export_output);
+  if (report->parsed())
+    return CmdReport(report_filter, report_latency, report_output, report_gnuplot);
+  if (plot->parsed())
+    return CmdPlot(plot_filter, plot_latency, plot_kind, plot_output, plot_gnuplot);
   if (run->parsed()) {
     if (Status s = check_model(run_model); !s.ok()) return Fail(s);
     run_request.model = run_model.Spec();

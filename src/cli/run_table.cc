@@ -61,10 +61,12 @@ std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs
 std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat, RowOrder order) {
   std::map<int64_t, const RunRecord*> by_id;
   std::set<std::string> backends, nets;
+  bool show_accuracy = false;
   for (const RunRecord& r : runs) {
     by_id[r.id] = &r;
     backends.insert(r.config.backend);
     nets.insert(r.config.net);
+    show_accuracy = show_accuracy || r.accuracy.has_value();
   }
   std::vector<ParetoResult> ranked;
   std::map<int64_t, ParetoResult> place = PlaceOnFronts(runs, stat, &ranked);
@@ -82,10 +84,11 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
 
   const std::string latency_head = fmt::format("latency {} ms", LatencyStatName(stat));
   std::string out = fmt::format(
-      "{:>5}  {:<9} {}{}{:>16}  {:>18}  {:>20}  {}\n", "run", "cuts",
+      "{:>5}  {:<9} {}{}{:>16}  {:>18}  {:>20}  {}{}\n", "run", "cuts",
       show_backend ? fmt::format("{:<7}", "backend") : "",
       show_net ? fmt::format("{:<{}}  {:<22}", "network", net_width, "measured rtt, rate") : "",
       "MB sent/batch", latency_head, "throughput img/s",
+      show_accuracy ? fmt::format("{:>8}  ", "top-1 %") : "",
       show_backend || show_net
           ? fmt::format("pareto (per {})", show_backend && show_net ? "backend and network"
                                            : show_backend           ? "backend"
@@ -118,14 +121,19 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
       }
       measured = fmt::format("{:.1f} ms, {:.1f} Mbit/s", rtt, mbit);
     }
-    out += fmt::format("{:>5}{} {:<9} {}{}{:>16}  {:>18}  {:>20}  {}\n", r->id, marker,
+    std::string accuracy;
+    if (show_accuracy) {
+      accuracy = fmt::format(
+          "{:>8}  ", r->accuracy ? fmt::format("{:.2f}", 100 * r->accuracy->top1()) : "-");
+    }
+    out += fmt::format("{:>5}{} {:<9} {}{}{:>16}  {:>18}  {:>20}  {}{}\n", r->id, marker,
                        fmt::format("{}", fmt::join(r->config.cuts, ":")),
                        show_backend ? fmt::format("{:<7}", r->config.backend) : "",
                        show_net ? fmt::format("{:<{}}  {:<22}", r->config.net, net_width, measured)
                                 : "",
                        r->status == "ok" ? fmt::format("{}", fmt::join(sent, "+")) : "-",
                        r->status == "ok" ? WithCi(LatencyOf(*r, stat), 2) : "-",
-                       r->status == "ok" ? WithCi(r->throughput_ips, 1) : "-", where);
+                       r->status == "ok" ? WithCi(r->throughput_ips, 1) : "-", accuracy, where);
   }
   return out;
 }

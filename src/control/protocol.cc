@@ -27,7 +27,10 @@ json ToJson(const StageConfig& c) {
               {"source", c.source},
               {"device", c.device},
               {"input_seed", c.input_seed},
+              {"input_digest", c.input_digest},
+              {"input_images", c.input_images},
               {"keep_outputs", c.keep_outputs},
+              {"top1", c.top1},
               {"stall_timeout_ms", c.stall_timeout.count()}};
 }
 
@@ -52,7 +55,10 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
     c.source = j.at("source").get<std::string>();
     c.device = j.at("device").get<std::string>();
     c.input_seed = j.at("input_seed").get<uint64_t>();
+    c.input_digest = j.at("input_digest").get<std::string>();
+    c.input_images = j.at("input_images").get<int64_t>();
     c.keep_outputs = j.at("keep_outputs").get<bool>();
+    c.top1 = j.at("top1").get<bool>();
     c.stall_timeout = std::chrono::milliseconds(j.at("stall_timeout_ms").get<int64_t>());
   } catch (const json::exception& e) {
     return Status::InvalidArgument(fmt::format("stage configuration: {}", e.what()));
@@ -70,6 +76,15 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
   constexpr int kMaxBatches = 1000000, kMaxWindow = 1024;
   constexpr int64_t kMaxStallMs = 3600 * 1000;
   constexpr int64_t kMaxInputBytes = int64_t{1} << 30;  // The frame payload limit.
+  // An input set is one tensor frame (the frame limit bounds it in bytes).
+  constexpr int64_t kMaxInputImages = int64_t{1} << 20;
+  if (c.input_digest.empty() != (c.input_images == 0) || c.input_images < 0 ||
+      c.input_images > kMaxInputImages || (!c.input_digest.empty() && c.stage != 0)) {
+    return Status::InvalidArgument(fmt::format(
+        "stage configuration: input set of {} images (max {}) with digest '{}' at stage {}: "
+        "only the source takes an input set, and it needs both",
+        c.input_images, kMaxInputImages, c.input_digest, c.stage));
+  }
   if (c.batches > kMaxBatches || c.window > kMaxWindow || c.stall_timeout.count() > kMaxStallMs) {
     return Status::InvalidArgument(fmt::format(
         "stage configuration: {} batches (max {}), window {} (max {}), stall timeout {} ms (max "
@@ -115,7 +130,8 @@ json ToJson(const StageTrace& t) {
   return json{{"stage", t.stage},
               {"cpu_ns", t.cpu_ns},
               {"peak_rss_bytes", t.peak_rss_bytes},
-              {"batches", std::move(cols)}};
+              {"batches", std::move(cols)},
+              {"top1", t.top1}};
 }
 
 Result<StageTrace> StageTraceFromJson(const json& j) {
@@ -135,6 +151,7 @@ Result<StageTrace> StageTraceFromJson(const json& j) {
       }
       for (size_t i = 0; i < n; ++i) t.batches[i].*field = a[i].get<int64_t>();
     }
+    t.top1 = j.at("top1").get<std::vector<int64_t>>();
   } catch (const std::exception& e) {
     return Status::InvalidArgument(fmt::format("stage trace: {}", e.what()));
   }

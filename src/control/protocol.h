@@ -18,7 +18,7 @@
 namespace paretopipe {
 
 // 2: backends, link timings in traces. 3: link probes.
-inline constexpr int kProtocolVersion = 3;
+inline constexpr int kProtocolVersion = 4;
 
 // Hello roles: the first frame on every connection to a worker says which.
 inline constexpr const char* kRoleControl = "control";  // An orchestrator.

@@ -24,6 +24,7 @@
 #include "metrics/machine.h"
 #include "model/device.h"
 #include "model/segment.h"
+#include "runtime/input_set.h"
 #include "runtime/stage.h"
 #include "runtime/tensor_frame.h"
 #include "transport/link_probe.h"
@@ -101,6 +102,8 @@ struct Worker::Impl {
   std::string segment_key;
   std::shared_ptr<Segment> segment;
   std::unique_ptr<StageRunner> runner;
+  // The source's images, kept across runs (a sweep sends them once).
+  std::shared_ptr<const InputSet> input_set;
   StageTransport* transport = nullptr;  // The current run's backend.
 
   std::string Name() const { return listener.endpoint().ToString(); }
@@ -110,6 +113,8 @@ struct Worker::Impl {
   void ServeControl(Socket& socket);
   Result<json> Dispatch(Socket& socket, const json& request, int64_t received_ns);
   Result<json> Configure(Socket& socket, const json& request);
+  // Asks the orchestrator for config's input set and receives it.
+  Result<InputSet> ReceiveInputSet(Socket& socket, const StageConfig& config);
   Result<json> Probe(const json& request);
   Result<json> Connect(const json& request);
   Result<json> Pass(Socket& socket, const json& request);
@@ -365,15 +370,54 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     PP_RETURN_IF_ERROR(primed.WithContext(
         fmt::format("stage {}: input {}", config.stage + 1, fmt::join(config.input_shape, "x"))));
   }
+  std::string inputs_from = "synthetic";
+  if (!config.input_digest.empty()) {
+    inputs_from = "cache";
+    if (!input_set || input_set->digest != config.input_digest) {
+      input_set.reset();  // Free the old set before receiving the new one.
+      inputs_from = "received";
+      PP_ASSIGN_OR_RETURN(InputSet received, ReceiveInputSet(socket, config));
+      input_set = std::make_shared<const InputSet>(std::move(received));
+    }
+  }
   const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  runner = std::make_unique<StageRunner>(config, segment);
+  runner = std::make_unique<StageRunner>(config, segment,
+                                         config.input_digest.empty() ? nullptr : input_set);
   transport = chosen;
   transport->BeginRun(config);
   spdlog::info(
-      "worker {}: run {}: stage {} of {}, {} blocks [{}, {}), {}, weights: {}, ready in {:.0f} ms",
+      "worker {}: run {}: stage {} of {}, {} blocks [{}, {}), {}, weights: {}, inputs: {}, ready "
+      "in {:.0f} ms",
       Name(), config.run_id, config.stage + 1, config.stages, config.model, config.block_begin,
-      config.block_end, config.backend, weights_from, build_ms);
+      config.block_end, config.backend, weights_from, inputs_from, build_ms);
   return json{{"ok", true}, {"build_ms", build_ms}, {"weights", weights_from}};
+}
+
+Result<InputSet> Worker::Impl::ReceiveInputSet(Socket& socket, const StageConfig& config) {
+  PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
+                                   json{{"ok", true}, {"need_inputs", true}}.dump(),
+                                   DeadlineIn(kReplyTimeout)));
+  // The whole set is one frame: 1 GiB holds 1700 images at 224 px.
+  const FrameLimits limits{uint64_t{1} << 30};
+  FrameHeader h;
+  PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(kUploadTimeout)));
+  std::vector<int64_t> expected = config.input_shape;
+  expected[0] = config.input_images;
+  if (h.type != FrameType::kTensor || h.dtype != DType::kFloat32 || h.Shape() != expected) {
+    return Status::InvalidArgument(fmt::format(
+        "input set upload: expected a float32 tensor [{}], got a {} frame of {} [{}]",
+        fmt::join(expected, ", "), FrameTypeName(h.type), DTypeName(h.dtype),
+        fmt::join(h.Shape(), ", ")));
+  }
+  PP_ASSIGN_OR_RETURN(torch::Tensor images,
+                      ReceiveTensorPayload(socket, h, DeadlineIn(kUploadTimeout)));
+  PP_ASSIGN_OR_RETURN(InputSet set, MakeInputSet(std::move(images)));
+  if (set.digest != config.input_digest) {
+    return Status::InvalidArgument(
+        fmt::format("input set upload: the images received have SHA-256 {}, the run names {}",
+                    set.digest, config.input_digest));
+  }
+  return set;
 }
 
 Result<json> Worker::Impl::Connect(const json& request) {

@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "model/state_dict.h"
 #include "model/tensor_file.h"
+#include "runtime/input_set.h"
 #include "runtime/tensor_frame.h"
 
 namespace paretopipe {
@@ -172,22 +173,39 @@ Result<ClockOffset> WorkerClient::SyncClock(int samples) {
   return EstimateClockOffset(got);
 }
 
-Status WorkerClient::Configure(const StageConfig& config, const std::string& weights_path) {
+Status WorkerClient::Configure(const StageConfig& config, const std::string& weights_path,
+                               const InputSet* inputs) {
   PP_ASSIGN_OR_RETURN(std::string text,
                       Call(json{{"op", "configure"}, {"config", ToJson(config)}}.dump(),
                            DeadlineIn(kConfigureTimeout)));
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
-  if (!reply.value("need_weights", false)) return Status::Ok();
-
-  // The worker has no file with this digest and waits for this stage's
-  // tensors. Any failure from here on leaves it mid-upload: abandon the session.
-  Status uploaded = UploadWeights(config, weights_path);
-  if (!uploaded.ok()) {
-    Abandon();
-    return uploaded;
+  // The worker may ask for this stage's weights (it has no file with their
+  // digest), then for the input set, each at most once, before its final
+  // reply. Any failure in between leaves it mid-upload: abandon the session.
+  for (const char* need : {"need_weights", "need_inputs"}) {
+    if (!reply.value(need, false)) continue;
+    Status uploaded = need == std::string("need_weights") ? UploadWeights(config, weights_path)
+                                                          : UploadInputs(config, inputs);
+    if (!uploaded.ok()) {
+      Abandon();
+      return uploaded;
+    }
+    PP_ASSIGN_OR_RETURN(text, ReadReply(DeadlineIn(kConfigureTimeout)));
+    PP_ASSIGN_OR_RETURN(reply, CheckReply(text, label_));
   }
-  PP_ASSIGN_OR_RETURN(std::string final_text, ReadReply(DeadlineIn(kConfigureTimeout)));
-  return CheckReply(final_text, label_).status();
+  if (reply.value("need_weights", false) || reply.value("need_inputs", false)) {
+    Abandon();
+    return Status::InvalidArgument(label_ + ": configure: asked for an upload twice");
+  }
+  return Status::Ok();
+}
+
+Status WorkerClient::UploadInputs(const StageConfig& config, const InputSet* inputs) {
+  if (inputs == nullptr || inputs->digest != config.input_digest) {
+    return Status::InvalidArgument(label_ + " asks for an input set this run does not have");
+  }
+  return SendTensor(socket_, FrameType::kTensor, 0, inputs->images, DeadlineIn(kConfigureTimeout))
+      .WithContext(label_ + ": sending the input set");
 }
 
 Status WorkerClient::UploadWeights(const StageConfig& config, const std::string& weights_path) {

@@ -24,6 +24,8 @@
 
 namespace paretopipe {
 
+struct InputSet;
+
 class WorkerClient {
  public:
   // Connects to the worker at `endpoint` (retrying refused connections until
@@ -48,8 +50,10 @@ class WorkerClient {
 
   // Configures the worker's stage for a run. When the worker has no local
   // copy of the weights (config.weights_digest), sends it the tensors of its
-  // blocks only, read from `weights_path`.
-  Status Configure(const StageConfig& config, const std::string& weights_path);
+  // blocks only, read from `weights_path`. When it has no input set with
+  // config.input_digest, sends it `inputs` (which must be that set).
+  Status Configure(const StageConfig& config, const std::string& weights_path,
+                   const InputSet* inputs = nullptr);
 
   // Makes the worker open its links to the next stage (and the sink's to the
   // source). Call on every stage after all are configured, stage 0 first:
@@ -85,6 +89,7 @@ class WorkerClient {
   Result<std::string> ReadReply(Deadline deadline);
   Result<std::string> Call(const std::string& request_json, Deadline deadline);
   Status UploadWeights(const StageConfig& config, const std::string& weights_path);
+  Status UploadInputs(const StageConfig& config, const InputSet* inputs);
   Result<StageTrace> ReadTrace(const nlohmann::json& reply, std::vector<KeptOutput>* outputs);
 
   Endpoint endpoint_;

@@ -65,6 +65,9 @@ struct StageTrace {
   int64_t cpu_ns = 0;               // Process CPU time (user + system) during the pass.
   int64_t peak_rss_bytes = 0;       // Peak resident set during the pass (VmHWM after a reset).
   ClockOffset clock;                // This worker's clock against the orchestrator's.
+  // The sink, when asked (StageConfig::top1): the top-1 class of every image,
+  // batches in order, batch b's images at [b * batch, (b + 1) * batch).
+  std::vector<int64_t> top1;
 };
 
 // Per-stage numbers over the measured batches (warm-up excluded).
@@ -169,6 +172,24 @@ struct RunConfig {
   std::string net = "none";
   std::string net_emulation = "none";
   std::string testbed;
+  // The source's images: "synthetic" (uniform [0, 1) from the seed), or a
+  // dataset with its normalization ("cifar10:/data/cifar mean=0.5,0.5,0.5
+  // std=0.5,0.5,0.5", "images:/photos ..."); then the SHA-256 (hex) of the
+  // transformed float32 input tensor and how many images it holds (batch b
+  // takes images b * batch_size ... modulo input_images). Empty and 0 when
+  // synthetic.
+  std::string input = "synthetic";
+  std::string input_digest;
+  int64_t input_images = 0;
+};
+
+// Top-1 accuracy of the sink's outputs (argmax of the logits) against the
+// input's labels, each distinct image counted once however often batches
+// revisited it. docs/metrics.md, "Accuracy".
+struct Accuracy {
+  int64_t images = 0;   // Distinct labelled images classified.
+  int64_t correct = 0;  // Of those, how many had the label as top-1.
+  double top1() const { return images > 0 ? static_cast<double>(correct) / images : 0.0; }
 };
 
 // The machine one stage ran on.
@@ -198,6 +219,8 @@ struct RunRecord {
   // Across repeats.
   Estimate latency_ms_mean, latency_ms_p50, latency_ms_p95, latency_ms_p99;
   Estimate throughput_ips;
+  // Present when the input had labels.
+  std::optional<Accuracy> accuracy;
 };
 
 }  // namespace paretopipe

@@ -11,6 +11,7 @@
 
 #include "metrics/process_stats.h"
 #include "model/segment.h"
+#include "runtime/input_set.h"
 #include "runtime/queue.h"
 #include "runtime/tensor_frame.h"
 
@@ -54,6 +55,7 @@ int64_t SteadyNowNs() {
 struct StageRunner::Impl {
   std::shared_ptr<Segment> segment;
   std::vector<torch::Tensor> inputs;  // The source's synthetic batches, made once per run.
+  std::shared_ptr<const InputSet> input_set;  // Or a dataset's images.
   BufferPool pool;
   std::vector<KeptOutput> outputs;
 
@@ -102,9 +104,11 @@ struct StageRunner::Impl {
   static std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 };
 
-StageRunner::StageRunner(StageConfig config, std::shared_ptr<Segment> segment)
+StageRunner::StageRunner(StageConfig config, std::shared_ptr<Segment> segment,
+                         std::shared_ptr<const InputSet> inputs)
     : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
   impl_->segment = std::move(segment);
+  impl_->input_set = std::move(inputs);
 }
 
 StageRunner::~StageRunner() = default;
@@ -138,7 +142,15 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
 
   Impl& im = *impl_;
   im.outputs.clear();
-  if (is_source && im.inputs.empty()) {
+  const bool from_set = is_source && !c.input_digest.empty();
+  if (from_set && (!im.input_set || im.input_set->digest != c.input_digest ||
+                   im.input_set->images.sizes().slice(1) !=
+                       c10::IntArrayRef(c.input_shape).slice(1))) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: no input set {} of images [{}]", who, c.input_digest.substr(0, 12),
+        fmt::join(c10::IntArrayRef(c.input_shape).slice(1), ", ")));
+  }
+  if (is_source && !from_set && im.inputs.empty()) {
     Status made = CatchTorchErrors([&] {
       const int distinct = std::min(c.batches, 4);  // Enough that no batch repeats its neighbour.
       for (int b = 0; b < distinct; ++b) {
@@ -282,7 +294,11 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         if (im.failed) break;
         --im.credits;
         lock.unlock();
-        input = im.inputs[b % im.inputs.size()];
+        // Assembling a batch that wraps around the set's end is a copy of a
+        // few MB: the input is "ready" after it, as a camera frame is after
+        // its capture.
+        input = from_set ? im.input_set->Batch(b, c.input_shape[0])
+                         : im.inputs[b % im.inputs.size()];
         t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
       } else {
         std::optional<InFlight> item = compute_q.Pop(stall());
@@ -312,6 +328,17 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
       }
       if (is_sink) {
         t.send_begin_ns = t.send_end_ns = t.compute_end_ns;
+        if (c.top1) {
+          if (output.dim() != 2 || output.size(0) != c.input_shape[0]) {
+            im.Fail(Status::InvalidArgument(
+                fmt::format("{}: top-1 needs a batch x classes output, got [{}]", where(),
+                            fmt::join(output.sizes(), ", "))));
+            break;
+          }
+          torch::Tensor classes = output.argmax(1).contiguous();
+          trace.top1.insert(trace.top1.end(), classes.data_ptr<int64_t>(),
+                            classes.data_ptr<int64_t>() + classes.numel());
+        }
         if (c.keep_outputs) {
           KeptOutput kept{b, output.sizes().vec(), {}};
           kept.values.assign(output.data_ptr<float>(), output.data_ptr<float>() + output.numel());

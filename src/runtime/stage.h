@@ -4,7 +4,8 @@
 // b - 1 and receives b + 1: stages overlap as a real pipeline.
 //
 // The source (stage 0) makes its input instead of receiving it (deterministic
-// synthetic images, as from a camera on the first device) and may have at
+// synthetic images, or a dataset's from an InputSet, as from a camera on the
+// first device) and may have at
 // most `window` batches inside the pipeline: it waits for a credit, which the
 // sink returns when a batch leaves. The sink (last stage) sends nothing on;
 // it returns credits and can keep its outputs for checking.
@@ -28,6 +29,7 @@
 namespace paretopipe {
 
 class Segment;
+struct InputSet;
 
 // What a worker is told for one run (one split configuration).
 struct StageConfig {
@@ -47,8 +49,16 @@ struct StageConfig {
   std::string next;                  // Next stage's endpoint for `backend`; empty at the sink.
   std::string source;                // Stage 0's endpoint for `backend` (the sink's credits go there).
   std::string device = "cpu";
-  uint64_t input_seed = 0;    // Synthetic input of batch b: uniform [0, 1) from input_seed + b.
+  uint64_t input_seed = 0;  // Synthetic input of batch b: uniform [0, 1) from input_seed + b.
+  // At the source, when not empty: the SHA-256 of the input set (InputSet)
+  // to take the images from instead of synthetic ones, and its image count.
+  // Batch b holds images b * batch ... b * batch + batch - 1, modulo the count.
+  std::string input_digest;
+  int64_t input_images = 0;
   bool keep_outputs = false;  // The sink keeps every batch's output.
+  // The sink records the top-1 class (argmax over dimension 1) of each image
+  // of each batch, outside the timed compute.
+  bool top1 = false;
   // The longest a stage waits for one frame, a credit or queue room before it
   // gives the pass up. A batch of VGG-16 on a Raspberry Pi takes seconds; a
   // minute is far beyond any healthy wait and still ends a stuck run.
@@ -74,8 +84,11 @@ struct KeptOutput {
 class StageRunner {
  public:
   // Builds this stage's segment. `segment` must be blocks
-  // [config.block_begin, config.block_end) of config.model.
-  StageRunner(StageConfig config, std::shared_ptr<Segment> segment);
+  // [config.block_begin, config.block_end) of config.model. `inputs`: at
+  // the source with config.input_digest set, the set with that digest,
+  // whose images match config.input_shape; else null (synthetic input).
+  StageRunner(StageConfig config, std::shared_ptr<Segment> segment,
+              std::shared_ptr<const InputSet> inputs = nullptr);
   ~StageRunner();
   StageRunner(const StageRunner&) = delete;
   StageRunner& operator=(const StageRunner&) = delete;

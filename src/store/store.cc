@@ -155,6 +155,16 @@ CREATE TABLE IF NOT EXISTS run_links (
 CREATE INDEX IF NOT EXISTS runs_net ON runs (net);
 )sql";
 
+// Version 4: the source's input (synthetic or a dataset) and the top-1
+// accuracy scored on it (NULL: no labels).
+constexpr const char* kVersion4Sql = R"sql(
+ALTER TABLE runs ADD COLUMN input TEXT NOT NULL DEFAULT 'synthetic';
+ALTER TABLE runs ADD COLUMN input_digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN input_images INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN accuracy_images INTEGER;
+ALTER TABLE runs ADD COLUMN accuracy_correct INTEGER;
+)sql";
+
 // A lock held by another connection (a sweep's insert, a reader switching the
 // journal mode) lasts milliseconds; 5 s rides out any of them while still
 // failing within a human's patience when something truly holds the file.
@@ -217,6 +227,11 @@ class Statement {
     Check(sqlite3_bind_null(stmt_, bind_index_++));
     return *this;
   }
+  Statement& OptInt(const std::optional<int64_t>& v) {
+    if (v) return Int(*v);
+    Check(sqlite3_bind_null(stmt_, bind_index_++));
+    return *this;
+  }
   Statement& Text(const std::string& v) {
     Check(sqlite3_bind_text(stmt_, bind_index_++, v.data(), static_cast<int>(v.size()),
                             SQLITE_TRANSIENT));
@@ -250,6 +265,11 @@ class Statement {
     int col = column_++;
     if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
     return sqlite3_column_double(stmt_, col);
+  }
+  std::optional<int64_t> ColOptInt() {
+    int col = column_++;
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_int64(stmt_, col);
   }
   std::string ColText() {
     int col = column_++;
@@ -307,6 +327,8 @@ const std::vector<const char*> kRunColumns = {
 
 // Version 3's columns follow the older ones.
 const std::vector<const char*> kRunColumnsV3 = {"net", "net_emulation", "testbed"};
+const std::vector<const char*> kRunColumnsV4 = {"input", "input_digest", "input_images",
+                                                "accuracy_images", "accuracy_correct"};
 
 const std::vector<const char*> kEnvironmentColumns = {
     "run_id", "stage", "endpoint", "hostname", "cpu_model", "kernel", "arch", "blas",
@@ -575,22 +597,25 @@ Status CreateSchema(sqlite3* db) {
     PP_RETURN_IF_ERROR(Exec(db, kSchemaSql));
     PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
     PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
   return transaction.Commit();
 }
 
-// Upgrades a version 1 or 2 file in place: adds run_hops (version 1 runs
-// have none), then version 3's columns (their defaults say "no condition,
-// no limits") and run_links (older runs have none).
+// Upgrades a version 1, 2 or 3 file in place: adds run_hops (version 1
+// runs have none), version 3's columns (their defaults say "no condition,
+// no limits") and run_links (older runs have none), then version 4's
+// (synthetic input, no accuracy).
 Status Migrate(sqlite3* db) {
   Transaction transaction(db);
   PP_RETURN_IF_ERROR(transaction.Begin());
   PP_ASSIGN_OR_RETURN(int64_t version, QueryInt(db, "PRAGMA user_version"));
-  if (version == 1 || version == 2) {
+  if (version >= 1 && version <= 3) {
     if (version == 1) PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
-    PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
+    if (version <= 2) PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
@@ -602,7 +627,8 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
   const RunConfig& c = r.config;
   {
     Statement s;
-    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("runs", Concat(kRunColumns, kRunColumnsV3))));
+    PP_RETURN_IF_ERROR(s.Prepare(
+        db, InsertSql("runs", Concat(Concat(kRunColumns, kRunColumnsV3), kRunColumnsV4))));
     s.Text(c.sweep_id).Text(r.started_at_utc).Text(r.status).Text(r.error);
     // SQLite integers are signed: a seed above 2^63 - 1 is kept as its two's
     // complement and read back unchanged.
@@ -617,6 +643,9 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
     BindEstimate(s, r.throughput_ips);
     s.Int(repeats_n);
     s.Text(c.net).Text(c.net_emulation).Text(c.testbed);
+    s.Text(c.input).Text(c.input_digest).Int(c.input_images);
+    s.OptInt(r.accuracy ? std::optional<int64_t>(r.accuracy->images) : std::nullopt);
+    s.OptInt(r.accuracy ? std::optional<int64_t>(r.accuracy->correct) : std::nullopt);
     PP_RETURN_IF_ERROR(s.Execute());
     *id = sqlite3_last_insert_rowid(db);
   }
@@ -715,10 +744,10 @@ std::string ChildSelectSql(const char* table, const std::vector<const char*>& co
 
 Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
                    std::vector<RunRecord>* runs) {
-  const bool has_hops = version >= 2, v3 = version >= 3;
+  const bool has_hops = version >= 2, v3 = version >= 3, v4 = version >= 4;
   if (filter.net && !v3 && *filter.net != "none") return Status::Ok();  // Older runs had none.
-  const std::vector<const char*> run_columns =
-      v3 ? Concat(kRunColumns, kRunColumnsV3) : kRunColumns;
+  std::vector<const char*> run_columns = v3 ? Concat(kRunColumns, kRunColumnsV3) : kRunColumns;
+  if (v4) run_columns = Concat(run_columns, kRunColumnsV4);
   std::string sql = "SELECT id, " + SelectSql("runs", run_columns).substr(strlen("SELECT "));
   std::vector<std::string> where;
   if (filter.model) where.push_back("model = ?");
@@ -780,6 +809,13 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
       c.net = s.ColText();
       c.net_emulation = s.ColText();
       c.testbed = s.ColText();
+    }
+    if (v4) {
+      c.input = s.ColText();
+      c.input_digest = s.ColText();
+      c.input_images = s.ColInt();
+      std::optional<int64_t> images = s.ColOptInt(), correct = s.ColOptInt();
+      if (images && correct) r.accuracy = Accuracy{*images, *correct};
     }
     runs->push_back(std::move(r));
   }
@@ -909,7 +945,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  if (version != 0 && version != 1 && version != 2) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  if (version < 0 || version > 3) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   // WAL: a reader (`paretopipe pareto`, sqlite3) reads the last committed runs
   // while a sweep writes, and neither blocks the other. The mode is stored in
   // the file, so readers see it too.
@@ -923,7 +959,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
       Exec(db.get(), "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL").WithContext(path));
   if (version == 0) {
     PP_RETURN_IF_ERROR(CreateSchema(db.get()).WithContext(path + ": create schema"));
-  } else if (version == 1 || version == 2) {
+  } else if (version >= 1 && version <= 3) {
     PP_RETURN_IF_ERROR(Migrate(db.get()).WithContext(path + ": upgrade schema"));
   }
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, kStoreSchemaVersion));
@@ -939,8 +975,8 @@ Result<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
   // An older file reads as it is (no hops before 2, no conditions or links
-  // before 3): reading must not write.
-  if (version != 1 && version != 2) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  // before 3, synthetic input and no accuracy before 4): reading must not write.
+  if (version < 1 || version > 3) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, version));
 }
 

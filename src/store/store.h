@@ -22,9 +22,10 @@ namespace paretopipe {
 
 // 2: per-hop breakdown (run_hops). 3: network conditions (runs.net,
 // net_emulation, testbed), device limits (run_environment.limits) and link
-// probes (run_links). Open() upgrades a version 1 or 2 file; OpenReadOnly
-// reads them as they are.
-inline constexpr int kStoreSchemaVersion = 3;
+// probes (run_links). 4: the input (runs.input, input_digest, input_images)
+// and top-1 accuracy (accuracy_images, accuracy_correct). Open() upgrades a
+// version 1, 2 or 3 file; OpenReadOnly reads them as they are.
+inline constexpr int kStoreSchemaVersion = 4;
 
 struct RunFilter {
   std::optional<std::string> model;

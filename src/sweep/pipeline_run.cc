@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "metrics/pipeline_metrics.h"
+#include "metrics/top1.h"
+#include "runtime/input_set.h"
 
 namespace paretopipe {
 
@@ -151,9 +153,15 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.source = backend_endpoints[0];
     c.device = cfg.device;
     c.input_seed = plan.input_seed;
+    if (s == 0 && plan.inputs) {
+      c.input_digest = plan.inputs->digest;
+      c.input_images = plan.inputs->count();
+    }
     c.keep_outputs = plan.keep_outputs;
+    c.top1 = s == stages - 1 && !plan.labels.empty();
     c.stall_timeout = plan.stall_timeout;
-    PP_RETURN_IF_ERROR(workers[s]->Configure(c, plan.weights_path));
+    PP_RETURN_IF_ERROR(
+        workers[s]->Configure(c, plan.weights_path, s == 0 ? plan.inputs.get() : nullptr));
   }
   PP_ASSIGN_OR_RETURN(uint16_t rendezvous_port, workers[0]->OpenLinks(""));
   const std::string rendezvous =
@@ -192,6 +200,11 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     record->repeats.push_back(summary);
     repeats.push_back(std::move(traces));
   }
+  if (!plan.labels.empty()) {
+    std::vector<std::vector<int64_t>> top1;
+    for (const std::vector<StageTrace>& traces : repeats) top1.push_back(traces.back().top1);
+    PP_ASSIGN_OR_RETURN(record->accuracy, ScoreTop1(top1, cfg.batch_size, plan.labels));
+  }
   PP_ASSIGN_OR_RETURN(record->stages, SummarizeStages(repeats, cfg.warmup));
   PP_ASSIGN_OR_RETURN(record->hops, SummarizeHops(repeats, cfg.warmup));
   for (int s = 0; s < stages; ++s) {
@@ -217,6 +230,12 @@ Result<RunRecord> RunPipeline(const std::vector<WorkerClient*>& workers, const R
       plan.stage_input_shapes.size() != workers.size()) {
     return Status::InvalidArgument(fmt::format("{} cuts need {} workers, got {}", cfg.cuts.size(),
                                                cfg.cuts.size() + 1, workers.size()));
+  }
+  if (plan.inputs && (plan.config.input_digest != plan.inputs->digest ||
+                      (!plan.labels.empty() &&
+                       static_cast<int64_t>(plan.labels.size()) != plan.inputs->count()))) {
+    return Status::InvalidArgument(
+        "run plan: the input set's digest or label count does not match its configuration");
   }
   if (cfg.warmup >= cfg.batches) {
     return Status::InvalidArgument(fmt::format(

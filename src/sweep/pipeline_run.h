@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct RunPlan {
   std::vector<std::vector<int64_t>> stage_input_shapes;
   int64_t run_id = 0;  // Distinguishes this run's connections on the workers.
   uint64_t input_seed = 0;
+  // A dataset's images instead of synthetic input (config.input_digest is
+  // its digest), and their labels (one per image, -1 unlabelled; empty: no
+  // accuracy is scored).
+  std::shared_ptr<const InputSet> inputs;
+  std::vector<int64_t> labels;
   bool keep_outputs = false;  // Return the sink's outputs (for checks).
   int clock_samples = 16;     // Clock exchanges per worker before each pass.
   // How long a stage waits for a frame, a credit or queue room before it

@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "sweep/device_limits.h"
 #include "sweep/local_workers.h"
+#include "runtime/input_set.h"
 #include "sweep/pipeline_run.h"
 #include "util/cpus.h"
 #include "util/digest.h"
@@ -231,6 +232,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   if (!o.local_devices.empty() && !o.workers.empty()) {
     return Status::InvalidArgument("--local-device limits local workers: leave out --workers");
   }
+  if (!o.input.synthetic()) PP_RETURN_IF_ERROR(ValidateInputOptions(o.input));
   std::vector<DeviceLimits> devices;
   for (const std::string& d : o.local_devices) {
     PP_ASSIGN_OR_RETURN(DeviceLimits limits, ParseDeviceLimits(d));
@@ -246,6 +248,16 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   std::string digest;
   if (!o.weights_path.empty()) {
     PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
+  }
+  // Loaded once: every run gets the same images, so their accuracies compare.
+  LoadedInput input;
+  if (!o.input.synthetic()) {
+    PP_ASSIGN_OR_RETURN(input, LoadInput(o.input, analysis.input_side_px,
+                                         int64_t{o.batches} * o.batch_size));
+    progress << fmt::format("input: {} ({} images of {} px, {}, SHA-256 {})\n", input.description,
+                            input.set->count(), analysis.input_side_px,
+                            input.labels.empty() ? "unlabelled: no accuracy" : "labelled",
+                            input.set->digest.substr(0, 12));
   }
 
   const auto t_begin = std::chrono::steady_clock::now();
@@ -357,6 +369,13 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan.input_seed = o.seed;
     plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
     plan.stall_timeout = o.stall_timeout;
+    if (input.set) {
+      plan.inputs = input.set;
+      plan.labels = input.labels;
+      c.input = input.description;
+      c.input_digest = input.set->digest;
+      c.input_images = input.set->count();
+    }
     c.net = cond.text;
     c.testbed = o.testbed;
     c.net_emulation = declared.empty() ? "none" : declared;
@@ -404,8 +423,13 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
     const double eta = elapsed / (i + 1) * (total - i - 1);
     std::string what = record.status == "ok"
-                           ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s",
-                                         record.latency_ms_mean.mean, record.throughput_ips.mean)
+                           ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}",
+                                         record.latency_ms_mean.mean, record.throughput_ips.mean,
+                                         record.accuracy
+                                             ? fmt::format(", top-1 {:.2f}% of {}",
+                                                           100 * record.accuracy->top1(),
+                                                           record.accuracy->images)
+                                             : "")
                            : "FAILED: " + record.error;
     std::string link_text;
     for (const LinkMeasurement& l : record.links) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "metrics/run_record.h"
+#include "sweep/input_source.h"
 #include "util/status.h"
 
 namespace paretopipe {
@@ -70,6 +71,7 @@ struct SweepOptions {
   std::string testbed;  // "" (loopback or --workers) or "netns".
   // --local-device, one per local worker (sweep/device_limits.h).
   std::vector<std::string> local_devices;
+  InputOptions input;                   // Synthetic by default.
   SweepInterrupt* interrupt = nullptr;  // May be null.
 };
 

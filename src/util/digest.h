@@ -4,6 +4,7 @@
 // does the hashing.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "util/status.h"
@@ -12,5 +13,8 @@ namespace paretopipe {
 
 // Lower-case hex SHA-256 of the file at `path`; IoError naming the path.
 Result<std::string> Sha256OfFile(const std::string& path);
+
+// Lower-case hex SHA-256 of `size` bytes at `data` (an input set's tensor).
+std::string Sha256OfBytes(const void* data, size_t size);
 
 }  // namespace paretopipe
