@@ -126,6 +126,38 @@ TEST_F(CliSweepTest, ExportCsvHasAHeaderAndOneRowPerRun) {
   EXPECT_EQ(LineCount(o.out), 3u) << o.out;
 }
 
+TEST_F(CliSweepTest, ReportWritesThePageAndEveryFigureOfTheSweep) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome o =
+      RunBinary("report --db " + *db_ + " --sweep last -o " + dir_.path() + "/out", dir_.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const std::string page = testing::Slurp(dir_.path() + "/out/index.html");
+  EXPECT_NE(page.find("<html"), std::string::npos);
+  EXPECT_NE(page.find("<svg"), std::string::npos);
+  for (const char* kind : {"front", "breakdown", "bytes"}) {
+    for (const char* ext : {".svg", ".png", ".gp"}) {
+      const std::string file = dir_.path() + "/out/" + kind + "-resnet18" + ext;
+      EXPECT_FALSE(testing::Slurp(file).empty()) << file;
+    }
+  }
+}
+
+TEST_F(CliSweepTest, PlotWritesOneFigureInTheFormatOfItsExtension) {
+  ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
+
+  const CommandOutcome png = RunBinary("plot --db " + *db_ + " -o " + dir_.path() + "/f.png",
+                                       dir_.path());
+  const CommandOutcome pdf = RunBinary("plot --db " + *db_ + " -o " + dir_.path() + "/f.pdf",
+                                       dir_.path());
+
+  ASSERT_EQ(png.exit_code, 0) << png.err;
+  EXPECT_EQ(testing::Slurp(dir_.path() + "/f.png").substr(1, 3), "PNG");
+  EXPECT_EQ(pdf.exit_code, 1);
+  EXPECT_EQ(LineCount(pdf.err), 1u) << pdf.err;
+}
+
 TEST_F(CliSweepTest, ExportJsonIsAnArrayOfBothRuns) {
   ASSERT_EQ(sweep_->exit_code, 0) << sweep_->err;
 

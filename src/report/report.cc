@@ -46,6 +46,47 @@ Result<std::string> ReadFile(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// gnuplot's hypertext points call gnuplot_svg.showHypertext, which the
+// report page defines; an .svg file opened on its own would raise an error
+// on every hover. This fallback draws the text beside the pointer instead
+// (the page's own definition, later in the page, replaces it).
+constexpr const char* kStandaloneTooltips = R"(<script type="text/javascript"><![CDATA[
+var gnuplot_svg = window.gnuplot_svg || {
+  showHypertext: function (evt, text) {
+    var svg = evt.target.ownerSVGElement, tip = svg.querySelector('.pp-tip');
+    if (!tip) {
+      tip = document.createElementNS('http://www.w3.org/2000/svg', 'text');
+      tip.setAttribute('class', 'pp-tip');
+      tip.setAttribute('font-size', '12');
+      svg.appendChild(tip);
+    }
+    var p = svg.createSVGPoint();
+    p.x = evt.clientX; p.y = evt.clientY;
+    p = p.matrixTransform(svg.getScreenCTM().inverse());
+    tip.setAttribute('x', p.x + 10); tip.setAttribute('y', p.y - 10);
+    tip.textContent = text.replace(/\n/g, '  ');
+    tip.style.display = '';
+  },
+  hideHypertext: function () {
+    var tips = document.querySelectorAll('.pp-tip');
+    for (var i = 0; i < tips.length; ++i) tips[i].style.display = 'none';
+  }
+};
+]]></script>
+)";
+
+// Adds kStandaloneTooltips to the SVG file at `path`, after its <svg> tag.
+Status AddStandaloneTooltips(const fs::path& path) {
+  PP_ASSIGN_OR_RETURN(std::string svg, ReadFile(path));
+  const size_t open = svg.find("<svg");
+  const size_t end = open == std::string::npos ? open : svg.find('>', open);
+  if (end == std::string::npos) {
+    return Status::Internal(fmt::format("{}: gnuplot wrote no <svg> element", path.string()));
+  }
+  svg.insert(end + 1, std::string("\n") + kStandaloneTooltips);
+  return WriteFile(path, svg);
+}
+
 std::vector<std::string> ModelsOf(const std::vector<RunRecord>& runs) {
   std::vector<std::string> models;
   for (const RunRecord& r : runs) {
@@ -117,6 +158,7 @@ Result<ReportResult> WriteReport(const std::vector<RunRecord>& runs, const Repor
                                    GnuplotScript(*figure, shown.svg_file, shown.png_file)));
       PP_RETURN_IF_ERROR(RunGnuplot(options.gnuplot, shown.script_file, dir.string()));
       PP_ASSIGN_OR_RETURN(const std::string svg, ReadFile(dir / shown.svg_file));
+      PP_RETURN_IF_ERROR(AddStandaloneTooltips(dir / shown.svg_file));
       shown.svg_inline = InlineSvg(svg, fmt::format("f{}", ++figure_number), figure->title);
       if (shown.svg_inline.empty())
         return Status::Internal(fmt::format("{}: gnuplot wrote no <svg> element", shown.svg_file));
@@ -174,6 +216,7 @@ Status WritePlot(const std::vector<RunRecord>& runs, FigureKind kind, LatencySta
   Status status = WriteFile(temp, script);
   if (status.ok()) status = RunGnuplot(gnuplot, fs::path(temp).filename().string(), dir.string());
   fs::remove(temp, ec);
+  if (status.ok() && extension == ".svg") status = AddStandaloneTooltips(out);
   return status;
 }
 
