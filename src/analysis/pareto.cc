@@ -197,22 +197,23 @@ ParetoPoint PointOf(const RunRecord& run, LatencyStat stat) {
     p.throughput_ips = std::numeric_limits<double>::quiet_NaN();
     return p;
   }
-  switch (stat) {
-    case LatencyStat::kMean:
-      p.latency_ms = run.latency_ms_mean.mean;
-      break;
-    case LatencyStat::kP50:
-      p.latency_ms = run.latency_ms_p50.mean;
-      break;
-    case LatencyStat::kP95:
-      p.latency_ms = run.latency_ms_p95.mean;
-      break;
-    case LatencyStat::kP99:
-      p.latency_ms = run.latency_ms_p99.mean;
-      break;
-  }
+  p.latency_ms = LatencyEstimate(run, stat).mean;
   p.throughput_ips = run.throughput_ips.mean;
   return p;
+}
+
+const Estimate& LatencyEstimate(const RunRecord& run, LatencyStat stat) {
+  switch (stat) {
+    case LatencyStat::kP50:
+      return run.latency_ms_p50;
+    case LatencyStat::kP95:
+      return run.latency_ms_p95;
+    case LatencyStat::kP99:
+      return run.latency_ms_p99;
+    case LatencyStat::kMean:
+      break;
+  }
+  return run.latency_ms_mean;
 }
 
 }  // namespace paretopipe

@@ -57,4 +57,7 @@ std::vector<ParetoResult> ParetoFront(const std::vector<ParetoPoint>& points);
 // as invalid.
 ParetoPoint PointOf(const RunRecord& run, LatencyStat stat);
 
+// The across-repeat estimate of the latency statistic `stat` of `run`.
+const Estimate& LatencyEstimate(const RunRecord& run, LatencyStat stat);
+
 }  // namespace paretopipe

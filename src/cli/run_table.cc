@@ -18,20 +18,6 @@ std::string WithCi(const Estimate& e, int decimals) {
   return fmt::format("{:.{}f} ± {:.{}f}", e.mean, decimals, half, decimals);
 }
 
-const Estimate& LatencyOf(const RunRecord& r, LatencyStat stat) {
-  switch (stat) {
-    case LatencyStat::kP50:
-      return r.latency_ms_p50;
-    case LatencyStat::kP95:
-      return r.latency_ms_p95;
-    case LatencyStat::kP99:
-      return r.latency_ms_p99;
-    case LatencyStat::kMean:
-      break;
-  }
-  return r.latency_ms_mean;
-}
-
 }  // namespace
 
 std::map<int64_t, ParetoResult> PlaceOnFronts(const std::vector<RunRecord>& runs,
@@ -132,7 +118,7 @@ std::string FormatRunTable(const std::vector<RunRecord>& runs, LatencyStat stat,
                        show_net ? fmt::format("{:<{}}  {:<22}", r->config.net, net_width, measured)
                                 : "",
                        r->status == "ok" ? fmt::format("{}", fmt::join(sent, "+")) : "-",
-                       r->status == "ok" ? WithCi(LatencyOf(*r, stat), 2) : "-",
+                       r->status == "ok" ? WithCi(LatencyEstimate(*r, stat), 2) : "-",
                        r->status == "ok" ? WithCi(r->throughput_ips, 1) : "-", accuracy, where);
   }
   return out;
@@ -183,7 +169,7 @@ std::string FormatBackendComparisonOfOneNetwork(const std::vector<RunRecord>& ru
       out += fmt::format(
           "{:<9} {:<7} {:>5}  {:>16}  {:>18}  {:<11}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
           first_row ? fmt::format("{}", fmt::join(cuts, ":")) : "", b, r.id,
-          WithCi(r.throughput_ips, 1), WithCi(LatencyOf(r, stat), 2),
+          WithCi(r.throughput_ips, 1), WithCi(LatencyEstimate(r, stat), 2),
           p.on_front ? (p.knee ? "front, knee" : "front") : "", 
           r.hops.empty() ? "-" : fmt::format("{:.2f}", sum.bytes_per_frame / 1e6),
           ms(sum.hop_ms_mean), ms(sum.serialize_ms_mean), ms(sum.wire_ms_mean),

@@ -230,6 +230,28 @@ std::string LatencyAxis(LatencyStat stat) {
   return fmt::format("latency, {} (ms)", LatencyStatName(stat));
 }
 
+// The axes of a latency-throughput figure: one scale for every panel, over
+// the drawable points of `groups` (set into *x, *y), as gnuplot commands.
+// Intervals are cut at the axes: with two or three repeats they can be wider
+// than the spread of all the points, and would squeeze the points into a
+// corner.
+std::string LatencyThroughputAxes(const std::vector<RunGroup>& groups, LatencyStat stat, Axis* x,
+                                  Axis* y) {
+  Range xr, yr;
+  for (const RunGroup& g : groups) {
+    for (const ParetoResult& p : g.ranked) {
+      if (!IsPlottable(p.point)) continue;
+      xr.Add(p.point.latency_ms);
+      yr.Add(p.point.throughput_ips);
+    }
+  }
+  *x = xr.Padded(0.08, 0.16);
+  *y = yr.Padded(0.1, 0.12);
+  return fmt::format(
+      "set xlabel {}\nset ylabel 'throughput (images/s)'\nset xrange {}\nset yrange {}\n",
+      GnuplotString(LatencyAxis(stat)), x->Gnuplot(), y->Gnuplot());
+}
+
 // Runs of `model` grouped by backend and network, each with at least one run
 // that can be drawn.
 std::vector<RunGroup> DrawableGroups(const std::vector<RunRecord>& runs, const std::string& model,
@@ -341,22 +363,8 @@ std::optional<Figure> FrontFigure(const std::vector<RunRecord>& runs, const std:
   const Grid grid = GridFor(f.panels, kPanelWidthPx);
   SetSize(&f, grid, kPanelWidthPx);
 
-  // One scale for every panel, over the points. Intervals are cut at the
-  // axes: with two or three repeats they can be wider than the spread of all
-  // the points, and would squeeze the points into a corner.
-  Range xr, yr;
-  for (const RunGroup& g : groups) {
-    for (const ParetoResult& p : g.ranked) {
-      if (!IsPlottable(p.point)) continue;
-      xr.Add(p.point.latency_ms);
-      yr.Add(p.point.throughput_ips);
-    }
-  }
-  const Axis x = xr.Padded(0.08, 0.16), y = yr.Padded(0.1, 0.12);
-  f.commands = Preamble(f, grid);
-  f.commands += fmt::format(
-      "set xlabel {}\nset ylabel 'throughput (images/s)'\nset xrange {}\nset yrange {}\n",
-      GnuplotString(LatencyAxis(stat)), x.Gnuplot(), y.Gnuplot());
+  Axis x, y;
+  f.commands = Preamble(f, grid) + LatencyThroughputAxes(groups, stat, &x, &y);
 
   for (size_t i = 0; i < groups.size(); ++i) {
     const RunGroup& g = groups[i];
@@ -756,19 +764,8 @@ std::optional<Figure> MovesFigure(const std::vector<RunRecord>& runs, const std:
   f.panels = static_cast<int>(panels.size());
   const Grid grid = GridFor(f.panels, kPanelWidthPx);
   SetSize(&f, grid, kPanelWidthPx);
-  Range xr, yr;
-  for (const RunGroup& g : groups) {
-    for (const ParetoResult& p : g.ranked) {
-      if (!IsPlottable(p.point)) continue;
-      xr.Add(p.point.latency_ms);
-      yr.Add(p.point.throughput_ips);
-    }
-  }
-  const Axis x = xr.Padded(0.08, 0.16), y = yr.Padded(0.1, 0.12);
-  f.commands = Preamble(f, grid);
-  f.commands += fmt::format(
-      "set xlabel {}\nset ylabel 'throughput (images/s)'\nset xrange {}\nset yrange {}\n",
-      GnuplotString(LatencyAxis(stat)), x.Gnuplot(), y.Gnuplot());
+  Axis x, y;
+  f.commands = Preamble(f, grid) + LatencyThroughputAxes(groups, stat, &x, &y);
   for (size_t pi = 0; pi < panels.size(); ++pi) {
     const Panel& panel = panels[pi];
     std::vector<std::string> clauses;

@@ -29,20 +29,6 @@ std::vector<RunGroup> GroupRuns(const std::vector<RunRecord>& runs, LatencyStat 
   return groups;
 }
 
-const Estimate& LatencyEstimate(const RunRecord& run, LatencyStat stat) {
-  switch (stat) {
-    case LatencyStat::kP50:
-      return run.latency_ms_p50;
-    case LatencyStat::kP95:
-      return run.latency_ms_p95;
-    case LatencyStat::kP99:
-      return run.latency_ms_p99;
-    case LatencyStat::kMean:
-      break;
-  }
-  return run.latency_ms_mean;
-}
-
 std::string CutLabel(const RunRecord& run) {
   std::string label;
   for (size_t i = 0; i < run.config.cuts.size(); ++i) {

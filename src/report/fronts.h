@@ -31,9 +31,6 @@ struct RunGroup {
 // comes, and ranks each group. Failed runs are kept (ranked invalid).
 std::vector<RunGroup> GroupRuns(const std::vector<RunRecord>& runs, LatencyStat stat);
 
-// The across-repeat estimate of the latency statistic `stat` of `run`.
-const Estimate& LatencyEstimate(const RunRecord& run, LatencyStat stat);
-
 // A run's cuts as the figures label them: "16", "3,8"; "-" for one stage.
 std::string CutLabel(const RunRecord& run);
 
