@@ -47,12 +47,22 @@ struct ModelOptions {
   int64_t num_classes = 1000;
   uint64_t seed = 0;
   std::string weights;
+  std::string granularity = "module";
+  int max_cut_tensors = 1;
 
-  ModelSpec Spec() const { return ModelSpec{name, num_classes, seed, weights}; }
+  ModelSpec Spec() const {
+    ModelSpec spec{name, num_classes, seed, weights};
+    spec.granularity = granularity;
+    spec.max_cut_tensors = max_cut_tensors;
+    return spec;
+  }
 };
 
 void AddModelOptions(CLI::App* cmd, ModelOptions& o, bool with_weights) {
-  cmd->add_option("MODEL", o.name, "Model name (see `paretopipe models`)")->required();
+  cmd->add_option("MODEL", o.name,
+                  "Model name (see `paretopipe models`), or a TorchScript file (.pt, .ts) saved "
+                  "from torch.jit.script or torch.jit.trace")
+      ->required();
   cmd->add_option("--num-classes", o.num_classes, "Classes of the classifier head")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of the deterministic random weights")
@@ -521,6 +531,16 @@ int Main(int argc, char** argv) {
   cuts->add_option("--input-size", cuts_input,
                    "Square input side (default: the model's nominal size)");
   cuts->add_flag("--json", cuts_json, "Print JSON");
+  cuts->add_option("--granularity", cuts_model.granularity,
+                   "TorchScript models: cut only between modules (module), or between any two "
+                   "nodes of the frozen graph (op)")
+      ->check(CLI::IsMember({"module", "op"}))
+      ->capture_default_str();
+  cuts->add_option("--max-cut-tensors", cuts_model.max_cut_tensors,
+                   "TorchScript models: admit cuts that carry up to N tensors (e.g. 2 inside a "
+                   "residual block: the skip connection and the main path)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 
   ModelOptions profile_model;
   ProfileRequest profile_request;
@@ -803,14 +823,23 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  // The model name is checked before anything is built, for a fast, clear error.
-  auto check_model = [](const ModelOptions& m) -> Status {
+  // The model name is checked before anything is built (or a database
+  // created), for a fast, clear error. A TorchScript file is checked when
+  // `cuts` loads it; the commands that run models do not take one yet.
+  auto check_model = [](const ModelOptions& m, bool takes_torchscript = false) -> Status {
+    if (IsTorchScriptFile(m.name)) {
+      if (takes_torchscript) return Status::Ok();
+      return Status::InvalidArgument(fmt::format(
+          "{}: this version lists a TorchScript model's cuts (`paretopipe cuts {}`) but cannot "
+          "run one yet; profile, run and sweep take the zoo's models",
+          m.name, m.name));
+    }
     Result<ZooEntry> entry = FindZooModel(m.name);
     return entry.status();
   };
   if (models->parsed()) return CmdModels(models_json);
   if (cuts->parsed()) {
-    if (Status s = check_model(cuts_model); !s.ok()) return Fail(s);
+    if (Status s = check_model(cuts_model, /*takes_torchscript=*/true); !s.ok()) return Fail(s);
     return CmdCuts(cuts_model, cuts_batch, cuts_input, cuts_json);
   }
   if (profile->parsed()) {

@@ -7,6 +7,7 @@
 #include "model/flop_counter.h"
 #include "model/segment.h"
 #include "model/torch_util.h"
+#include "model/torchscript.h"
 
 namespace paretopipe {
 
@@ -40,9 +41,74 @@ Result<ModelAnalysis> Analyze(const ModelSpec& spec, int64_t input_side_px) {
   return analysis;
 }
 
+Result<CutGranularity> ParseGranularity(const std::string& text) {
+  if (text == "module") return CutGranularity::kModule;
+  if (text == "op") return CutGranularity::kOp;
+  return Status::InvalidArgument(
+      fmt::format("--granularity {}: expected module or op", text));
+}
+
+// "layer1.0.conv1" for one node's module; the first and last node's for a
+// run of nodes ("conv1 .. maxpool"); a node of the model's own forward goes
+// by its op ("aten::flatten").
+std::string NodeName(const ScriptNode& node) {
+  return node.module_path.empty() ? node.kind : node.module_path;
+}
+
+// A TorchScript model's blocks are the node runs between its valid cuts, so
+// block indices work as cuts everywhere a zoo model's do.
+Result<ModelAnalysis> AnalyzeScript(const ModelSpec& spec, int64_t input_side_px) {
+  PP_ASSIGN_OR_RETURN(CutGranularity granularity, ParseGranularity(spec.granularity));
+  if (spec.max_cut_tensors < 1) {
+    return Status::InvalidArgument(
+        fmt::format("--max-cut-tensors {}: must be >= 1", spec.max_cut_tensors));
+  }
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ScriptModel> model, ScriptModel::Load(spec.name));
+  ModelAnalysis analysis;
+  analysis.entry.name = spec.name;
+  analysis.entry.description = "TorchScript file, cut by its graph";
+  analysis.entry.input_channels = 3;
+  analysis.input_side_px = input_side_px > 0 ? input_side_px : analysis.entry.input_side_px;
+  analysis.num_classes = 0;
+  torch::Tensor x =
+      torch::zeros({1, analysis.entry.input_channels, analysis.input_side_px,
+                    analysis.input_side_px});
+  Result<NodeTensors> tensors = model->NodeOutputs(x);
+  if (!tensors.ok()) {
+    return tensors.status().WithContext(fmt::format("a 1x3x{0}x{0} input (--input-size)",
+                                                    analysis.input_side_px));
+  }
+  std::vector<int64_t> bounds = {0};
+  for (int64_t p : model->CutPositions(granularity, spec.max_cut_tensors)) bounds.push_back(p);
+  bounds.push_back(model->node_count());
+  for (size_t k = 0; k + 1 < bounds.size(); ++k) {
+    const int64_t begin = bounds[k], end = bounds[k + 1];
+    BlockAnalysis block;
+    block.index = static_cast<int64_t>(k);
+    const std::string first = NodeName(model->nodes()[begin]);
+    const std::string last = NodeName(model->nodes()[end - 1]);
+    block.name = first == last ? first : first + " .. " + last;
+    for (const TensorInfo& t : model->CrossingTensors(end, *tensors)) {
+      if (block.output_shape.empty()) block.output_shape = t.shape;
+      block.output_bytes += t.bytes();
+    }
+    if (block.output_shape.empty()) block.output_shape = {1};
+    for (int64_t i = begin; i < end; ++i) block.macs += model->NodeMacs(i, *tensors);
+    block.parameters = model->ConstantElements(begin, end);
+    analysis.total_macs += block.macs;
+    analysis.total_parameters += block.parameters;
+    analysis.blocks.push_back(std::move(block));
+  }
+  analysis.entry.num_blocks = static_cast<int64_t>(analysis.blocks.size());
+  return analysis;
+}
+
 }  // namespace
 
 Result<ModelAnalysis> AnalyzeModel(const ModelSpec& spec, int64_t input_side_px) {
+  if (IsTorchScriptFile(spec.name)) {
+    return GuardTorch([&] { return AnalyzeScript(spec, input_side_px); });
+  }
   return GuardTorch([&] { return Analyze(spec, input_side_px); });
 }
 

@@ -1,4 +1,5 @@
 // The zoo registry: names to model definitions.
+#include <cstring>
 #include <fmt/format.h>
 
 #include "model/model.h"
@@ -45,6 +46,14 @@ const std::vector<ZooEntry>& ZooModels() {
   return entries;
 }
 
+bool IsTorchScriptFile(const std::string& name) {
+  auto ends_with = [&](const char* suffix) {
+    const size_t n = std::strlen(suffix);
+    return name.size() > n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  return ends_with(".pt") || ends_with(".ts");
+}
+
 Result<ZooEntry> FindZooModel(const std::string& name) {
   for (const ZooEntry& entry : ZooModels()) {
     if (entry.name == name) return entry;
@@ -59,6 +68,12 @@ Result<ModelDef> DefineModel(const ModelSpec& spec) {
   }
   for (const Registered& r : kZoo) {
     if (spec.name == r.name) return Define(r, spec.num_classes);
+  }
+  if (IsTorchScriptFile(spec.name)) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: TorchScript models work with `paretopipe cuts` in this version; profile, run and "
+        "sweep of them are not built yet",
+        spec.name));
   }
   return Status::NotFound(fmt::format("unknown model '{}' (known: {})", spec.name, KnownNames()));
 }

@@ -20,7 +20,17 @@ struct ModelSpec {
   int64_t num_classes = 1000;
   uint64_t seed = 0;          // Deterministic random init when `weights_path` is empty.
   std::string weights_path;   // A state dict saved by torch.save; empty: random init.
+  // A TorchScript file (IsTorchScriptFile(name)) is cut where its graph
+  // allows (model/torchscript.h): "module" boundaries or any "op", with at
+  // most this many tensors crossing. Its weights are its own: num_classes,
+  // seed and weights_path do not apply.
+  std::string granularity = "module";
+  int max_cut_tensors = 1;
 };
+
+// Whether `name` names a TorchScript file rather than a zoo model: it ends in
+// ".pt" or ".ts".
+bool IsTorchScriptFile(const std::string& name);
 
 struct ZooEntry {
   std::string name;

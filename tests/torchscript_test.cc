@@ -1,0 +1,274 @@
+// TorchScript models split by their dataflow graph: every cut at module
+// granularity of real torchvision models, scripted and traced, computes the
+// whole model's output; a cut inside a residual block carries two tensors; a
+// forward with control flow splits too; files that are not TorchScript are
+// refused clearly. The models come from Debian's python3-torch and
+// python3-torchvision, exported when the suite starts (skipped without them).
+#include "model/torchscript.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace paretopipe {
+namespace {
+
+using testing::ScopedTempDir;
+
+// Exports the models and, for one input batch, what PyTorch computes for each.
+constexpr const char* kExportScript = R"PY(
+import sys, torch, torchvision
+d = sys.argv[1]
+torch.manual_seed(0)
+x = torch.rand(2, 3, 64, 64)
+x.numpy().tofile(d + "/input.bin")
+
+class Branchy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.b = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 5)
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        if bool(y.mean() > 0.1):
+            y = self.b(y)
+        else:
+            y = -self.b(y)
+        for _ in range(2):
+            y = y * 0.5 + 1
+        return self.fc(y.mean([2, 3]))
+
+models = {
+    "resnet18_traced": torch.jit.trace(torchvision.models.resnet18().eval(), x),
+    "resnet18_scripted": torch.jit.script(torchvision.models.resnet18().eval()),
+    "mobilenet_v2_scripted": torch.jit.script(torchvision.models.mobilenet_v2().eval()),
+    "branchy_scripted": torch.jit.script(Branchy().eval()),
+}
+with torch.no_grad():
+    for name, m in models.items():
+        m.save(d + "/" + name + ".pt")
+        m(x).numpy().tofile(d + "/" + name + ".out.bin")
+)PY";
+
+torch::Tensor ReadFloats(const std::string& path, std::vector<int64_t> shape) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::Tensor t = torch::empty(shape, torch::kFloat);
+  EXPECT_EQ(bytes.size(), static_cast<size_t>(t.nbytes())) << path;
+  if (bytes.size() == static_cast<size_t>(t.nbytes())) {
+    std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  }
+  return t;
+}
+
+class TorchScriptTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (std::system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0) return;
+    dir_ = new ScopedTempDir();
+    std::ofstream(dir_->path() + "/export.py") << kExportScript;
+    exported_ = std::system(("/usr/bin/python3 " + dir_->path() + "/export.py " + dir_->path())
+                                .c_str()) == 0;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (dir_ == nullptr) {
+      GTEST_SKIP() << "needs Debian's python3-torch and python3-torchvision (scripts/setup.sh "
+                      "--tests installs them) to export TorchScript models";
+    }
+    ASSERT_TRUE(exported_) << "exporting the models with PyTorch failed";
+    torch::set_num_threads(1);
+    input_ = ReadFloats(dir_->path() + "/input.bin", {2, 3, 64, 64});
+  }
+
+  std::unique_ptr<ScriptModel> LoadOrDie(const std::string& name) {
+    Result<std::unique_ptr<ScriptModel>> model = ScriptModel::Load(Path(name));
+    EXPECT_TRUE(model.ok()) << model.status().message();
+    return model.ok() ? std::move(model).value() : nullptr;
+  }
+  std::string Path(const std::string& name) const { return dir_->path() + "/" + name + ".pt"; }
+
+  // Runs nodes [begin, end) on `inputs`.
+  std::vector<torch::jit::IValue> RunNodes(const ScriptModel& model, int64_t begin, int64_t end,
+                                           std::vector<torch::jit::IValue> inputs) {
+    Result<std::unique_ptr<ScriptSegment>> segment = model.Cut(begin, end);
+    EXPECT_TRUE(segment.ok()) << segment.status().message();
+    if (!segment.ok()) return {};
+    Result<std::vector<torch::jit::IValue>> out = (*segment)->Run(std::move(inputs));
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    return out.ok() ? *out : std::vector<torch::jit::IValue>{};
+  }
+
+  // Every cut in `positions` of `model`: the two halves run one after the
+  // other give exactly the whole model's output.
+  void ExpectEveryCutEqualsWholeModel(const ScriptModel& model,
+                                      const std::vector<int64_t>& positions) {
+    const int64_t n = model.node_count();
+    const std::vector<torch::jit::IValue> whole = RunNodes(model, 0, n, {input_});
+    ASSERT_EQ(whole.size(), 1u);
+    for (int64_t p : positions) {
+      SCOPED_TRACE("cut at node " + std::to_string(p) + " (" + model.nodes()[p].module_path + ")");
+      std::vector<torch::jit::IValue> crossing = RunNodes(model, 0, p, {input_});
+      ASSERT_FALSE(crossing.empty());
+      const std::vector<torch::jit::IValue> out = RunNodes(model, p, n, crossing);
+      ASSERT_EQ(out.size(), 1u);
+      EXPECT_TRUE(torch::equal(out[0].toTensor(), whole[0].toTensor()));
+    }
+  }
+
+  static inline ScopedTempDir* dir_ = nullptr;
+  static inline bool exported_ = false;
+  torch::Tensor input_;
+};
+
+TEST_F(TorchScriptTest, WholeFrozenGraphComputesWhatPyTorchComputed) {
+  for (const std::string name :
+       {"resnet18_traced", "resnet18_scripted", "mobilenet_v2_scripted", "branchy_scripted"}) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<ScriptModel> model = LoadOrDie(name);
+    ASSERT_NE(model, nullptr);
+    const std::vector<torch::jit::IValue> out = RunNodes(*model, 0, model->node_count(), {input_});
+    ASSERT_EQ(out.size(), 1u);
+    const torch::Tensor expected =
+        ReadFloats(dir_->path() + "/" + name + ".out.bin", out[0].toTensor().sizes().vec());
+    // PyTorch ran with its default thread count; reductions may round apart.
+    EXPECT_TRUE(torch::allclose(out[0].toTensor(), expected, 1e-4, 1e-5))
+        << "max abs diff " << (out[0].toTensor() - expected).abs().max().item<double>();
+  }
+}
+
+TEST_F(TorchScriptTest, EveryModuleCutOfResNet18AndMobileNetV2EqualsTheWholeModel) {
+  for (const std::string name : {"resnet18_traced", "resnet18_scripted", "mobilenet_v2_scripted"}) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<ScriptModel> model = LoadOrDie(name);
+    ASSERT_NE(model, nullptr);
+    const std::vector<int64_t> cuts = model->CutPositions(CutGranularity::kModule, 1);
+    EXPECT_GE(cuts.size(), 10u);
+    ExpectEveryCutEqualsWholeModel(*model, cuts);
+  }
+}
+
+TEST_F(TorchScriptTest, ResNetModuleCutsFallBetweenBlocksNeverInsideAResidualBlock) {
+  std::unique_ptr<ScriptModel> model = LoadOrDie("resnet18_traced");
+  ASSERT_NE(model, nullptr);
+  std::vector<std::string> first_after;
+  for (int64_t p : model->CutPositions(CutGranularity::kModule, 1)) {
+    first_after.push_back(model->nodes()[p].module_path);
+  }
+  // Each BasicBlock begins with its conv1; inside a block two tensors cross
+  // (the residual and the main path), so no single-tensor cut is there.
+  for (const char* block : {"layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer4.1.conv1",
+                            "fc"}) {
+    EXPECT_NE(std::find(first_after.begin(), first_after.end(), block), first_after.end())
+        << block;
+  }
+  EXPECT_EQ(std::find(first_after.begin(), first_after.end(), "layer1.0.conv2"), first_after.end());
+}
+
+TEST_F(TorchScriptTest, ACutInsideAResidualBlockCarriesTwoTensorsAndStillEqualsTheWholeModel) {
+  std::unique_ptr<ScriptModel> model = LoadOrDie("mobilenet_v2_scripted");
+  ASSERT_NE(model, nullptr);
+  std::vector<int64_t> two;
+  for (const ScriptCrossing& c : model->crossings()) {
+    if (c.all_tensors && c.values == 2) two.push_back(c.position);
+  }
+  ASSERT_FALSE(two.empty());
+  const std::vector<int64_t> op_cuts = model->CutPositions(CutGranularity::kOp, 2);
+  EXPECT_NE(std::find(op_cuts.begin(), op_cuts.end(), two.front()), op_cuts.end());
+  const std::vector<int64_t> single = model->CutPositions(CutGranularity::kOp, 1);
+  EXPECT_EQ(std::find(single.begin(), single.end(), two.front()), single.end());
+
+  std::vector<torch::jit::IValue> crossing = RunNodes(*model, 0, two.front(), {input_});
+  EXPECT_EQ(crossing.size(), 2u);
+  ExpectEveryCutEqualsWholeModel(*model, {two.front(), two[two.size() / 2], two.back()});
+}
+
+TEST_F(TorchScriptTest, AForwardWithControlFlowSplitsAtEveryOpCut) {
+  std::unique_ptr<ScriptModel> model = LoadOrDie("branchy_scripted");
+  ASSERT_NE(model, nullptr);
+  const std::vector<int64_t> cuts = model->CutPositions(CutGranularity::kOp, 1);
+  ASSERT_FALSE(cuts.empty());
+  bool has_if = false;
+  for (const ScriptNode& node : model->nodes()) has_if = has_if || node.kind == "prim::If";
+  EXPECT_TRUE(has_if);
+  ExpectEveryCutEqualsWholeModel(*model, cuts);
+}
+
+TEST_F(TorchScriptTest, ConvolutionAndLinearMacsFromTheGraph) {
+  std::unique_ptr<ScriptModel> model = LoadOrDie("resnet18_traced");
+  ASSERT_NE(model, nullptr);
+  Result<NodeTensors> shapes = model->NodeOutputs(input_.narrow(0, 0, 1));
+  ASSERT_TRUE(shapes.ok()) << shapes.status().message();
+  int64_t total = 0, first_conv = -1, fc = -1;
+  for (int64_t i = 0; i < model->node_count(); ++i) {
+    const int64_t macs = model->NodeMacs(i, *shapes);
+    total += macs;
+    if (first_conv < 0 && macs > 0) first_conv = macs;
+    if (model->nodes()[i].module_path == "fc") fc = macs;
+  }
+  // conv1: 64 x 32 x 32 outputs at 64 px, each 3 x 7 x 7 products; fc: 1000 x 512.
+  EXPECT_EQ(first_conv, 64 * 32 * 32 * 3 * 7 * 7);
+  EXPECT_EQ(fc, 1000 * 512);
+  // ResNet-18 is 1.82 GMACs at 224 px; at 64 px about (64/224)^2 of that.
+  EXPECT_NEAR(static_cast<double>(total), 1.82e9 * (64.0 / 224) * (64.0 / 224), 0.03e9);
+}
+
+TEST_F(TorchScriptTest, CutsCommandListsTheGraphsCutsWithBytesAndMacs) {
+  std::unique_ptr<ScriptModel> model = LoadOrDie("resnet18_traced");
+  ASSERT_NE(model, nullptr);
+  const size_t module_cuts = model->CutPositions(CutGranularity::kModule, 1).size();
+  const size_t op_cuts = model->CutPositions(CutGranularity::kOp, 2).size();
+  const std::string binary = PARETOPIPE_BINARY;
+
+  const testing::CommandOutcome o = testing::RunCommand(
+      binary + " cuts " + Path("resnet18_traced") + " --input-size 64 --batch 2 --json",
+      dir_->path());
+  const testing::CommandOutcome op = testing::RunCommand(
+      binary + " cuts " + Path("resnet18_traced") +
+          " --input-size 64 --granularity op --max-cut-tensors 2 --json",
+      dir_->path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j["cuts"].size(), module_cuts);
+  EXPECT_EQ(j["blocks"].get<size_t>(), module_cuts + 1);
+  EXPECT_NEAR(j["macs"].get<double>(), 2 * 1.82e9 * (64.0 / 224) * (64.0 / 224), 0.06e9);
+  const nlohmann::json& last = j["cuts"].back();  // Before fc: the 512 pooled features.
+  EXPECT_EQ(last["shape"], nlohmann::json({2, 512}));
+  EXPECT_EQ(last["bytes"].get<int64_t>(), 2 * 512 * 4);
+  EXPECT_EQ(last["first_block_after"], "fc");
+  ASSERT_EQ(op.exit_code, 0) << op.err;
+  EXPECT_EQ(nlohmann::json::parse(op.out)["cuts"].size(), op_cuts);
+  EXPECT_GT(op_cuts, module_cuts);
+}
+
+TEST(TorchScriptLoadTest, AFileThatIsNotTorchScriptIsRefusedClearly) {
+  ScopedTempDir dir;
+  const std::string path = dir.path() + "/model.pt";
+  std::ofstream(path) << "this is not a zip archive";
+
+  Result<std::unique_ptr<ScriptModel>> model = ScriptModel::Load(path);
+
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(model.status().message().rfind(path + ": not a TorchScript model", 0), 0u)
+      << model.status().message();
+  EXPECT_EQ(model.status().message().find('\n'), std::string::npos);
+  EXPECT_EQ(ScriptModel::Load(dir.path() + "/absent.pt").status().code(),
+            Status::Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace paretopipe
