@@ -76,8 +76,9 @@ class TorchScriptTest : public ::testing::Test {
     if (std::system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0) return;
     dir_ = new ScopedTempDir();
     std::ofstream(dir_->path() + "/export.py") << kExportScript;
-    exported_ = std::system(("/usr/bin/python3 " + dir_->path() + "/export.py " + dir_->path())
-                                .c_str()) == 0;
+    exported_ =
+        std::system(("/usr/bin/python3 " + dir_->path() + "/export.py " + dir_->path()).c_str()) ==
+        0;
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -169,10 +170,9 @@ TEST_F(TorchScriptTest, ResNetModuleCutsFallBetweenBlocksNeverInsideAResidualBlo
   }
   // Each BasicBlock begins with its conv1; inside a block two tensors cross
   // (the residual and the main path), so no single-tensor cut is there.
-  for (const char* block : {"layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer4.1.conv1",
-                            "fc"}) {
-    EXPECT_NE(std::find(first_after.begin(), first_after.end(), block), first_after.end())
-        << block;
+  for (const char* block :
+       {"layer1.0.conv1", "layer1.1.conv1", "layer2.0.conv1", "layer4.1.conv1", "fc"}) {
+    EXPECT_NE(std::find(first_after.begin(), first_after.end(), block), first_after.end()) << block;
   }
   EXPECT_EQ(std::find(first_after.begin(), first_after.end(), "layer1.0.conv2"), first_after.end());
 }
@@ -235,10 +235,10 @@ TEST_F(TorchScriptTest, CutsCommandListsTheGraphsCutsWithBytesAndMacs) {
   const testing::CommandOutcome o = testing::RunCommand(
       binary + " cuts " + Path("resnet18_traced") + " --input-size 64 --batch 2 --json",
       dir_->path());
-  const testing::CommandOutcome op = testing::RunCommand(
-      binary + " cuts " + Path("resnet18_traced") +
-          " --input-size 64 --granularity op --max-cut-tensors 2 --json",
-      dir_->path());
+  const testing::CommandOutcome op =
+      testing::RunCommand(binary + " cuts " + Path("resnet18_traced") +
+                              " --input-size 64 --granularity op --max-cut-tensors 2 --json",
+                          dir_->path());
 
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(o.out);
@@ -266,8 +266,7 @@ TEST(TorchScriptLoadTest, AFileThatIsNotTorchScriptIsRefusedClearly) {
   EXPECT_EQ(model.status().message().rfind(path + ": not a TorchScript model", 0), 0u)
       << model.status().message();
   EXPECT_EQ(model.status().message().find('\n'), std::string::npos);
-  EXPECT_EQ(ScriptModel::Load(dir.path() + "/absent.pt").status().code(),
-            Status::Code::kNotFound);
+  EXPECT_EQ(ScriptModel::Load(dir.path() + "/absent.pt").status().code(), Status::Code::kNotFound);
 }
 
 }  // namespace

@@ -5,8 +5,7 @@
 namespace paretopipe {
 
 Result<std::optional<Accuracy>> ScoreTop1(const std::vector<std::vector<int64_t>>& passes,
-                                          int64_t batch_size,
-                                          const std::vector<int64_t>& labels) {
+                                          int64_t batch_size, const std::vector<int64_t>& labels) {
   if (batch_size < 1) return Status::InvalidArgument("top-1: batch size must be >= 1");
   const size_t n = labels.size();
   std::vector<bool> seen(n, false);

@@ -20,7 +20,6 @@ namespace paretopipe {
 // when no image is labelled; InvalidArgument when a pass's length is not a
 // whole number of batches of `batch_size`.
 Result<std::optional<Accuracy>> ScoreTop1(const std::vector<std::vector<int64_t>>& passes,
-                                          int64_t batch_size,
-                                          const std::vector<int64_t>& labels);
+                                          int64_t batch_size, const std::vector<int64_t>& labels);
 
 }  // namespace paretopipe

@@ -54,8 +54,9 @@ bool IsTensorLike(const c10::TypePtr& type) {
     return list->getElementType()->kind() == c10::TypeKind::TensorType;
   }
   if (auto tuple = type->cast<c10::TupleType>()) {
-    return std::all_of(tuple->elements().begin(), tuple->elements().end(),
-                       [](const c10::TypePtr& t) { return t->kind() == c10::TypeKind::TensorType; });
+    return std::all_of(
+        tuple->elements().begin(), tuple->elements().end(),
+        [](const c10::TypePtr& t) { return t->kind() == c10::TypeKind::TensorType; });
   }
   return false;
 }
@@ -82,8 +83,8 @@ size_t ScriptSegment::input_count() const { return graph_->inputs().size(); }
 
 Result<std::vector<torch::jit::IValue>> ScriptSegment::Run(std::vector<torch::jit::IValue> inputs) {
   if (inputs.size() != input_count()) {
-    return Status::InvalidArgument(fmt::format("{}: takes {} inputs, got {}", name_,
-                                               input_count(), inputs.size()));
+    return Status::InvalidArgument(
+        fmt::format("{}: takes {} inputs, got {}", name_, input_count(), inputs.size()));
   }
   torch::jit::Stack stack(std::make_move_iterator(inputs.begin()),
                           std::make_move_iterator(inputs.end()));
@@ -116,9 +117,8 @@ Result<std::unique_ptr<ScriptModel>> ScriptModel::Load(const std::string& path) 
     model->graph_ = model->frozen_.get_method("forward").graph()->copy();
     torch::jit::Inline(*model->graph_);
   } catch (const std::exception& e) {
-    return Status::InvalidArgument(
-        fmt::format("{}: not a TorchScript model LibTorch can load and freeze: {}", path,
-                    FirstLine(e.what())));
+    return Status::InvalidArgument(fmt::format(
+        "{}: not a TorchScript model LibTorch can load and freeze: {}", path, FirstLine(e.what())));
   }
   PP_RETURN_IF_ERROR(model->Analyze());
   return model;
@@ -134,8 +134,9 @@ Status ScriptModel::Analyze() {
   }
   if (g.inputs()[0]->hasUses()) {
     return Status::InvalidArgument(
-        path_ + ": the frozen forward still reads module attributes (one it mutates?); "
-                "ParetoPipe splits models whose forward only computes");
+        path_ +
+        ": the frozen forward still reads module attributes (one it mutates?); "
+        "ParetoPipe splits models whose forward only computes");
   }
   std::unordered_map<Node*, int64_t> index;
   for (Node* node : g.nodes()) {
@@ -234,8 +235,8 @@ Result<std::shared_ptr<torch::jit::Graph>> ScriptModel::Extract(
   }
   for (Value* v : outputs) sub->registerOutput(map(v));
   if (!missing.empty()) {
-    return Status::Internal(fmt::format("{}: nodes [{}, {}) use %{}, made outside them", path_,
-                                        begin, end, missing));
+    return Status::Internal(
+        fmt::format("{}: nodes [{}, {}) use %{}, made outside them", path_, begin, end, missing));
   }
   return sub;
 }

@@ -43,7 +43,7 @@ struct ScriptNode {
 // What crosses position p.
 struct ScriptCrossing {
   int64_t position = 0;
-  int values = 0;          // Values crossing.
+  int values = 0;           // Values crossing.
   bool all_tensors = true;  // Every one a tensor or a list/tuple of tensors.
   bool module_boundary = false;
 };

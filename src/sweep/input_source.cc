@@ -1,13 +1,13 @@
 #include "sweep/input_source.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <sys/stat.h>
 
 #include "data/cifar10.h"
 #include "data/image_file.h"
@@ -35,18 +35,18 @@ Result<std::array<float, 3>> ParseChannels(const std::string& option, const std:
     errno = 0;
     const float v = std::strtof(item.c_str(), &rest);
     if (item.empty() || *rest != '\0' || errno != 0 || !std::isfinite(v) || (positive && v <= 0)) {
-      return Status::InvalidArgument(fmt::format(
-          "{} '{}': expected one number or three comma-separated (R,G,B){}", option, text,
-          positive ? ", each > 0" : ""));
+      return Status::InvalidArgument(
+          fmt::format("{} '{}': expected one number or three comma-separated (R,G,B){}", option,
+                      text, positive ? ", each > 0" : ""));
     }
     values.push_back(v);
     begin = end + 1;
   }
   if (values.size() == 1) return std::array<float, 3>{values[0], values[0], values[0]};
   if (values.size() == 3) return std::array<float, 3>{values[0], values[1], values[2]};
-  return Status::InvalidArgument(fmt::format(
-      "{} '{}': {} values; give one for every channel or three (R,G,B)", option, text,
-      values.size()));
+  return Status::InvalidArgument(
+      fmt::format("{} '{}': {} values; give one for every channel or three (R,G,B)", option, text,
+                  values.size()));
 }
 
 Result<std::string> CifarFile(const std::string& path) {

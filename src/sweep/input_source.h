@@ -21,11 +21,11 @@ namespace paretopipe {
 struct InputSet;
 
 struct InputOptions {
-  std::string dataset;        // "cifar10:PATH" (a test_batch.bin or a folder with one); "" none.
-  std::string images_dir;     // A folder of .jpg/.jpeg/.png (subfolders: classes); "" none.
-  std::string mean = "0.5";   // One value, or three comma-separated (R,G,B).
+  std::string dataset;       // "cifar10:PATH" (a test_batch.bin or a folder with one); "" none.
+  std::string images_dir;    // A folder of .jpg/.jpeg/.png (subfolders: classes); "" none.
+  std::string mean = "0.5";  // One value, or three comma-separated (R,G,B).
   std::string std = "0.5";
-  int64_t max_images = 256;   // At most this many images are loaded.
+  int64_t max_images = 256;  // At most this many images are loaded.
 
   bool synthetic() const { return dataset.empty() && images_dir.empty(); }
 };
