@@ -195,6 +195,53 @@ TEST_F(TorchScriptTest, ACutInsideAResidualBlockCarriesTwoTensorsAndStillEqualsT
   ExpectEveryCutEqualsWholeModel(*model, {two.front(), two[two.size() / 2], two.back()});
 }
 
+TEST_F(TorchScriptTest, SegmentsSavedAsTheirOwnModulesComputeTheSame) {
+  for (const std::string name : {"resnet18_traced", "mobilenet_v2_scripted", "branchy_scripted"}) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<ScriptModel> model = LoadOrDie(name);
+    ASSERT_NE(model, nullptr);
+    const int64_t n = model->node_count();
+    const std::vector<torch::jit::IValue> whole = RunNodes(*model, 0, n, {input_});
+    // A single-tensor cut in the middle, and (where there is one) a two-tensor one.
+    std::vector<int64_t> cuts = model->CutPositions(CutGranularity::kOp, 1);
+    ASSERT_FALSE(cuts.empty());
+    std::vector<int64_t> tried = {cuts[cuts.size() / 2]};
+    for (const ScriptCrossing& c : model->crossings()) {
+      if (c.all_tensors && c.values == 2) {
+        tried.push_back(c.position);
+        break;
+      }
+    }
+    for (int64_t p : tried) {
+      SCOPED_TRACE("cut at node " + std::to_string(p));
+      std::vector<torch::jit::IValue> values = {input_};
+      for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, p}, {p, n}}) {
+        Result<std::unique_ptr<ScriptSegment>> cut = model->Cut(begin, end);
+        ASSERT_TRUE(cut.ok()) << cut.status().message();
+        Result<std::string> bytes = (*cut)->Serialize();
+        ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+        Result<std::unique_ptr<ScriptSegment>> loaded = ScriptSegment::Deserialize(*bytes, "x");
+        ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+        EXPECT_EQ((*loaded)->input_count(), values.size());
+        Result<std::vector<torch::jit::IValue>> out = (*loaded)->Run(values);
+        ASSERT_TRUE(out.ok()) << out.status().message();
+        values = *out;
+      }
+      ASSERT_EQ(values.size(), 1u);
+      EXPECT_TRUE(torch::equal(values[0].toTensor(), whole[0].toTensor()));
+    }
+  }
+}
+
+TEST_F(TorchScriptTest, BytesThatAreNotASegmentModuleAreRefused) {
+  Result<std::unique_ptr<ScriptSegment>> loaded =
+      ScriptSegment::Deserialize("PK\x03\x04 not really a zip", "segment from 10.0.0.2");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().message().rfind("segment from 10.0.0.2: not a ParetoPipe segment", 0),
+            0u)
+      << loaded.status().message();
+}
+
 TEST_F(TorchScriptTest, AForwardWithControlFlowSplitsAtEveryOpCut) {
   std::unique_ptr<ScriptModel> model = LoadOrDie("branchy_scripted");
   ASSERT_NE(model, nullptr);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <sstream>
 #include <unordered_set>
 
 namespace paretopipe {
@@ -96,6 +97,58 @@ Result<std::vector<torch::jit::IValue>> ScriptSegment::Run(std::vector<torch::ji
   }
   return std::vector<torch::jit::IValue>(std::make_move_iterator(stack.begin()),
                                          std::make_move_iterator(stack.end()));
+}
+
+Result<std::string> ScriptSegment::Serialize() const {
+  try {
+    torch::jit::Module module(c10::QualifiedName("__torch__.paretopipe.Segment"));
+    std::shared_ptr<torch::jit::Graph> graph = graph_->copy();
+    graph->insertInput(0, "self")->setType(module.type());
+    // A method returns one value: several outputs travel as a tuple, which
+    // Deserialize unpacks again.
+    if (graph->outputs().size() > 1) {
+      std::vector<Value*> outputs(graph->outputs().begin(), graph->outputs().end());
+      while (!graph->outputs().empty()) graph->eraseOutput(0);
+      Node* tuple = graph->createTuple(outputs);
+      graph->appendNode(tuple);
+      graph->registerOutput(tuple->output());
+    }
+    torch::jit::Function* forward = module._ivalue()->compilation_unit()->create_function(
+        c10::QualifiedName(*module.type()->name(), "forward"), graph);
+    module.type()->addMethod(forward);
+    std::ostringstream out;
+    module.save(out);
+    return out.str();
+  } catch (const std::exception& e) {
+    return Status::Internal(fmt::format("{}: cannot save as TorchScript: {}", name_,
+                                        FirstLine(e.what())));
+  }
+}
+
+Result<std::unique_ptr<ScriptSegment>> ScriptSegment::Deserialize(const std::string& bytes,
+                                                                  const std::string& name) {
+  std::shared_ptr<torch::jit::Graph> graph;
+  try {
+    std::istringstream in(bytes);
+    torch::jit::Module module = torch::jit::load(in, torch::kCPU);
+    graph = module.get_method("forward").graph()->copy();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(
+        fmt::format("{}: not a ParetoPipe segment module: {}", name, FirstLine(e.what())));
+  }
+  if (graph->inputs().empty() || graph->inputs()[0]->hasUses()) {
+    return Status::InvalidArgument(name + ": not a ParetoPipe segment module (its forward reads "
+                                          "module state)");
+  }
+  graph->eraseInput(0);
+  if (graph->outputs().size() == 1 &&
+      graph->outputs()[0]->node()->kind() == c10::prim::TupleConstruct) {
+    Node* tuple = graph->outputs()[0]->node();
+    graph->eraseOutput(0);
+    for (Value* v : tuple->inputs()) graph->registerOutput(v);
+    if (!tuple->hasUses()) tuple->destroy();
+  }
+  return std::make_unique<ScriptSegment>(graph, name);
 }
 
 Result<std::unique_ptr<ScriptModel>> ScriptModel::Load(const std::string& path) {

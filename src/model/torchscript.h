@@ -75,6 +75,17 @@ class ScriptSegment {
   const std::shared_ptr<torch::jit::Graph>& graph() const { return graph_; }
   size_t input_count() const;
 
+  // The segment as a standalone TorchScript module (torch::jit::Module::save
+  // bytes): a forward of its inputs holding only the constants it uses, so a
+  // worker receives its own part of the model and never the whole.
+  Result<std::string> Serialize() const;
+
+  // The segment Serialize wrote. `name` names it in errors. InvalidArgument
+  // when `bytes` is not such a module. A TorchScript file is code: only a
+  // worker that allows remote models may call this on bytes from the network.
+  static Result<std::unique_ptr<ScriptSegment>> Deserialize(const std::string& bytes,
+                                                            const std::string& name);
+
  private:
   std::shared_ptr<torch::jit::Graph> graph_;
   std::string name_;
