@@ -16,6 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "control/worker_client.h"
+#include "model/cuts.h"
+#include "runtime/input_set.h"
+#include "sweep/pipeline_run.h"
+#include "sweep/script_stages.h"
 #include "test_util.h"
 
 namespace paretopipe {
@@ -299,6 +304,140 @@ TEST_F(TorchScriptTest, CutsCommandListsTheGraphsCutsWithBytesAndMacs) {
   ASSERT_EQ(op.exit_code, 0) << op.err;
   EXPECT_EQ(nlohmann::json::parse(op.out)["cuts"].size(), op_cuts);
   EXPECT_GT(op_cuts, module_cuts);
+}
+
+// Two in-process workers run a traced ResNet-18 split at module cuts, each
+// stage on the segment module the orchestrator cut and sent it.
+class TorchScriptPipelineTest : public TorchScriptTest {
+ protected:
+  void StartWorkers(bool allow_remote_models) {
+    WorkerOptions options;
+    options.allow_remote_models = allow_remote_models;
+    for (int s = 0; s < 2; ++s) {
+      workers_.push_back(std::make_unique<testing::ServingWorker>(options));
+      ASSERT_TRUE(workers_.back()->ok());
+      Result<std::unique_ptr<WorkerClient>> client =
+          WorkerClient::Connect(workers_.back()->endpoint(), std::chrono::milliseconds(3000));
+      ASSERT_TRUE(client.ok()) << client.status().message();
+      clients_.push_back(std::move(client).value());
+    }
+  }
+  void TearDown() override {
+    clients_.clear();
+    workers_.clear();
+  }
+
+  // The plan a sweep makes for `cut`, the source cycling through input_ (one
+  // batch of 2: every batch is input_).
+  Result<RunPlan> PlanFor(const ModelAnalysis& analysis, ScriptStages& stages, int cut) {
+    RunPlan plan;
+    RunConfig& c = plan.config;
+    c.model = Path("resnet18_traced");
+    c.cuts = {cut};
+    c.batch_size = 2;
+    c.input_side_px = 64;
+    c.batches = 4;
+    c.warmup = 1;
+    c.window = 2;
+    c.repeats = 1;
+    c.threads = 1;
+    plan.num_blocks = static_cast<int64_t>(analysis.blocks.size());
+    plan.run_id = 500 + cut;
+    plan.clock_samples = 2;
+    plan.keep_outputs = true;
+    plan.stage_input_shapes = StageInputShapes(analysis, 2, c.cuts);
+    PP_ASSIGN_OR_RETURN(InputSet set, MakeInputSet(input_));
+    plan.inputs = std::make_shared<const InputSet>(std::move(set));
+    c.input_digest = plan.inputs->digest;
+    c.input_images = plan.inputs->count();
+    for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, cut}, {cut, plan.num_blocks}}) {
+      PP_ASSIGN_OR_RETURN(ScriptStageModule module, stages.Module(begin, end));
+      plan.stage_modules.push_back(module);
+    }
+    return plan;
+  }
+
+  std::vector<WorkerClient*> Clients() const {
+    std::vector<WorkerClient*> out;
+    for (const auto& c : clients_) out.push_back(c.get());
+    return out;
+  }
+
+  std::vector<std::unique_ptr<testing::ServingWorker>> workers_;
+  std::vector<std::unique_ptr<WorkerClient>> clients_;
+};
+
+TEST_F(TorchScriptPipelineTest, EveryStagePairOnWorkersComputesTheWholeModel) {
+  ModelSpec spec;
+  spec.name = Path("resnet18_traced");
+  Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
+  ASSERT_TRUE(analysis.ok()) << analysis.status().message();
+  Result<std::unique_ptr<ScriptStages>> stages =
+      ScriptStages::Load(spec.name, analysis->node_bounds);
+  ASSERT_TRUE(stages.ok()) << stages.status().message();
+  std::unique_ptr<ScriptModel> model = LoadOrDie("resnet18_traced");
+  ASSERT_NE(model, nullptr);
+  const torch::Tensor whole = RunNodes(*model, 0, model->node_count(), {input_})[0].toTensor();
+  StartWorkers(/*allow_remote_models=*/true);
+  const int blocks = static_cast<int>(analysis->blocks.size());
+
+  for (int cut : {1, blocks / 2, blocks - 1}) {
+    SCOPED_TRACE("cut " + std::to_string(cut));
+    Result<RunPlan> plan = PlanFor(*analysis, **stages, cut);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    std::vector<KeptOutput> outputs;
+    Result<RunRecord> record = RunPipeline(Clients(), *plan, &outputs);
+
+    ASSERT_TRUE(record.ok()) << record.status().message();
+    ASSERT_EQ(outputs.size(), 4u);
+    for (KeptOutput& o : outputs) {
+      const torch::Tensor got = torch::from_blob(o.values.data(), o.shape, torch::kFloat);
+      EXPECT_TRUE(torch::equal(got, whole)) << "batch " << o.batch_id;
+    }
+  }
+}
+
+TEST_F(TorchScriptPipelineTest, AWorkerNotAllowingRemoteModelsRefusesTheSegment) {
+  ModelSpec spec;
+  spec.name = Path("resnet18_traced");
+  Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
+  ASSERT_TRUE(analysis.ok()) << analysis.status().message();
+  Result<std::unique_ptr<ScriptStages>> stages =
+      ScriptStages::Load(spec.name, analysis->node_bounds);
+  ASSERT_TRUE(stages.ok()) << stages.status().message();
+  StartWorkers(/*allow_remote_models=*/false);
+  Result<RunPlan> plan = PlanFor(*analysis, **stages, 3);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+
+  Result<RunRecord> record = RunPipeline(Clients(), *plan);
+
+  ASSERT_FALSE(record.ok());
+  EXPECT_NE(record.status().message().find("--allow-remote-models"), std::string::npos)
+      << record.status().message();
+}
+
+TEST_F(TorchScriptTest, SweepOfATracedModelOnLocalWorkersMatchesTheWholeModelAtEveryCut) {
+  const std::string binary = PARETOPIPE_BINARY;
+  const std::string db = dir_->path() + "/sweep.db";
+
+  const testing::CommandOutcome o = testing::RunCommand(
+      binary + " sweep " + Path("resnet18_traced") +
+          " --input-size 64 --cuts 1,5,12 --batch 2 --batches 4 --warmup 1 --repeat 1 --verify "
+          "--db " +
+          db,
+      dir_->path());
+  const testing::CommandOutcome weights = testing::RunCommand(
+      binary + " sweep " + Path("resnet18_traced") + " --weights w.pth --db " + db, dir_->path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  size_t verified = 0;
+  for (size_t at = o.out.find("outputs = whole model"); at != std::string::npos;
+       at = o.out.find("outputs = whole model", at + 1)) {
+    ++verified;
+  }
+  EXPECT_EQ(verified, 3u) << o.out;
+  EXPECT_EQ(weights.exit_code, 1);
+  EXPECT_NE(weights.err.find("carries its own weights"), std::string::npos) << weights.err;
 }
 
 TEST(TorchScriptLoadTest, AFileThatIsNotTorchScriptIsRefusedClearly) {

@@ -597,6 +597,10 @@ int Main(int argc, char** argv) {
       "--weights", worker_options.weights_files,
       "Local weights files (state dicts); used instead of receiving the tensors when "
       "the orchestrator's file has the same SHA-256");
+  worker->add_flag("--allow-remote-models", worker_options.allow_remote_models,
+                   "Accept TorchScript models' segments from the orchestrator. A TorchScript "
+                   "module is code that can call any operator (read and write files, open "
+                   "sockets): allow it only for orchestrators you trust");
   worker->add_option("--log-level", worker_log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -680,6 +684,15 @@ int Main(int argc, char** argv) {
       "Limit local worker i (in order) like a slower device, repeatable: "
       "NAME=cpus:0,quota:0.25,threads:1 (CPU affinity; CPU quota in CPUs through a cgroup; "
       "intra-op threads). Recorded with every run");
+  sweep
+      ->add_option("--granularity", sweep_model.granularity,
+                   "TorchScript models: cuts between modules (module) or between any two nodes "
+                   "of the frozen graph (op); see `paretopipe cuts MODEL.pt`")
+      ->check(CLI::IsMember({"module", "op"}))
+      ->capture_default_str();
+  sweep->add_flag("--verify", sweep_options.verify,
+                  "Check every run's outputs against the whole model, computed by the "
+                  "orchestrator on the same inputs; a run whose outputs differ fails");
   sweep->add_option("--dataset", sweep_options.input.dataset,
                     "Feed real images instead of synthetic ones: cifar10:DIR (the CIFAR-10 binary "
                     "test batch, DIR/test_batch.bin or the file itself). Every run then reports "
@@ -830,9 +843,9 @@ int Main(int argc, char** argv) {
     if (IsTorchScriptFile(m.name)) {
       if (takes_torchscript) return Status::Ok();
       return Status::InvalidArgument(fmt::format(
-          "{}: this version lists a TorchScript model's cuts (`paretopipe cuts {}`) but cannot "
-          "run one yet; profile, run and sweep take the zoo's models",
-          m.name, m.name));
+          "{}: `paretopipe cuts` and `sweep` take a TorchScript model; profile and run take the "
+          "zoo's models in this version",
+          m.name));
     }
     Result<ZooEntry> entry = FindZooModel(m.name);
     return entry.status();
@@ -849,8 +862,9 @@ int Main(int argc, char** argv) {
   }
   if (worker->parsed()) return CmdWorker(worker_options, worker_listen, worker_log_level);
   if (sweep->parsed()) {
-    if (Status s = check_model(sweep_model); !s.ok()) return Fail(s);
+    if (Status s = check_model(sweep_model, /*takes_torchscript=*/true); !s.ok()) return Fail(s);
     sweep_options.model = sweep_model.name;
+    sweep_options.granularity = sweep_model.granularity;
     sweep_options.num_classes = sweep_model.num_classes;
     sweep_options.seed = sweep_model.seed;
     sweep_options.weights_path = sweep_model.weights;

@@ -14,6 +14,7 @@ json ToJson(const StageConfig& c) {
               {"num_classes", c.num_classes},
               {"seed", c.seed},
               {"weights_digest", c.weights_digest},
+              {"module_digest", c.module_digest},
               {"stage", c.stage},
               {"stages", c.stages},
               {"block_begin", c.block_begin},
@@ -42,6 +43,7 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
     c.num_classes = j.at("num_classes").get<int64_t>();
     c.seed = j.at("seed").get<uint64_t>();
     c.weights_digest = j.at("weights_digest").get<std::string>();
+    c.module_digest = j.at("module_digest").get<std::string>();
     c.stage = j.at("stage").get<int>();
     c.stages = j.at("stages").get<int>();
     c.block_begin = j.at("block_begin").get<int64_t>();

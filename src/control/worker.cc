@@ -24,6 +24,7 @@
 #include "metrics/machine.h"
 #include "model/device.h"
 #include "model/segment.h"
+#include "model/torchscript.h"
 #include "runtime/input_set.h"
 #include "runtime/stage.h"
 #include "runtime/tensor_frame.h"
@@ -100,7 +101,7 @@ struct Worker::Impl {
   // The control session's state (touched by the session thread only, except
   // runner->Abort() from Stop()).
   std::string segment_key;
-  std::shared_ptr<Segment> segment;
+  std::shared_ptr<StageCompute> segment;
   std::unique_ptr<StageRunner> runner;
   // The source's images, kept across runs (a sweep sends them once).
   std::shared_ptr<const InputSet> input_set;
@@ -115,6 +116,8 @@ struct Worker::Impl {
   Result<json> Configure(Socket& socket, const json& request);
   // Asks the orchestrator for config's input set and receives it.
   Result<InputSet> ReceiveInputSet(Socket& socket, const StageConfig& config);
+  // Asks the orchestrator for config's TorchScript segment and loads it.
+  Result<std::unique_ptr<ScriptSegment>> ReceiveModule(Socket& socket, const StageConfig& config);
   Result<json> Probe(const json& request);
   Result<json> Connect(const json& request);
   Result<json> Pass(Socket& socket, const json& request);
@@ -306,9 +309,33 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
   }
   const auto t0 = Clock::now();
   const std::string key =
-      fmt::format("{}|{}|{}|{}|{}|{}|{}", config.model, config.num_classes, config.seed,
-                  config.weights_digest, config.block_begin, config.block_end, config.device);
+      config.module_digest.empty()
+          ? fmt::format("{}|{}|{}|{}|{}|{}|{}", config.model, config.num_classes, config.seed,
+                        config.weights_digest, config.block_begin, config.block_end,
+                        config.device)
+          : fmt::format("torchscript|{}|{}", config.module_digest, config.device);
   std::string weights_from = config.weights_digest.empty() ? "seed" : "cache";
+  if (!config.module_digest.empty()) weights_from = "torchscript, cache";
+  if (!config.module_digest.empty() && key != segment_key) {
+    if (!options.allow_remote_models) {
+      return Status::InvalidArgument(
+          "this run's model is TorchScript, which is code: this worker runs the orchestrator's "
+          "TorchScript only when started with --allow-remote-models");
+    }
+    if (config.device != "cpu") {
+      return Status::InvalidArgument(fmt::format(
+          "TorchScript stages run on the CPU in this version, not on {}", config.device));
+    }
+    segment.reset();
+    segment_key.clear();
+    weights_from = "torchscript, received";
+    PP_ASSIGN_OR_RETURN(std::unique_ptr<ScriptSegment> received, ReceiveModule(socket, config));
+    segment = std::make_shared<ScriptStageCompute>(std::move(received));
+    segment_key = key;
+    Status primed = segment->Run(torch::zeros(config.input_shape)).status();
+    PP_RETURN_IF_ERROR(primed.WithContext(
+        fmt::format("stage {}: input {}", config.stage + 1, fmt::join(config.input_shape, "x"))));
+  }
   if (key != segment_key) {
     segment.reset();
     segment_key.clear();
@@ -391,6 +418,36 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
       Name(), config.run_id, config.stage + 1, config.stages, config.model, config.block_begin,
       config.block_end, config.backend, weights_from, inputs_from, build_ms);
   return json{{"ok", true}, {"build_ms", build_ms}, {"weights", weights_from}};
+}
+
+Result<std::unique_ptr<ScriptSegment>> Worker::Impl::ReceiveModule(Socket& socket,
+                                                                   const StageConfig& config) {
+  PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
+                                   json{{"ok", true}, {"need_module", true}}.dump(),
+                                   DeadlineIn(kReplyTimeout)));
+  // The module holds this stage's weights: as large as the weights upload allows.
+  const FrameLimits limits{uint64_t{2} << 30};
+  FrameHeader h;
+  PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(kUploadTimeout)));
+  if (h.type != FrameType::kTensor || h.dtype != DType::kUInt8 || h.rank != 1) {
+    return Status::InvalidArgument(
+        fmt::format("module upload: expected the module's bytes as a uint8 tensor, got a {} frame "
+                    "of {} with rank {}",
+                    FrameTypeName(h.type), DTypeName(h.dtype), h.rank));
+  }
+  PP_ASSIGN_OR_RETURN(torch::Tensor bytes,
+                      ReceiveTensorPayload(socket, h, DeadlineIn(kUploadTimeout)));
+  const std::string module(static_cast<const char*>(bytes.data_ptr()),
+                           static_cast<size_t>(bytes.numel()));
+  const std::string digest = Sha256OfBytes(module.data(), module.size());
+  if (digest != config.module_digest) {
+    return Status::InvalidArgument(fmt::format(
+        "module upload: the bytes received have SHA-256 {}, the run names {}", digest,
+        config.module_digest));
+  }
+  return ScriptSegment::Deserialize(
+      module, fmt::format("stage {} of {} (module {})", config.stage + 1, config.model,
+                          digest.substr(0, 12)));
 }
 
 Result<InputSet> Worker::Impl::ReceiveInputSet(Socket& socket, const StageConfig& config) {

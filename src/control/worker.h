@@ -30,6 +30,10 @@ struct WorkerOptions {
   uint16_t grpc_port = 0;
   int threads = 0;                         // Intra-op threads; 0: all available CPUs.
   std::vector<std::string> weights_files;  // Local weights, used when their SHA-256 matches.
+  // Accept TorchScript segments from the orchestrator. A TorchScript module is
+  // code (it can call any operator, e.g. write files), so a worker runs one
+  // only when whoever started it said so.
+  bool allow_remote_models = false;
   // How long a new connection may take to say who it is. Short: a stranger
   // holding a connection open must not block anyone.
   std::chrono::milliseconds hello_timeout{5000};

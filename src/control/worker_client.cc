@@ -174,18 +174,20 @@ Result<ClockOffset> WorkerClient::SyncClock(int samples) {
 }
 
 Status WorkerClient::Configure(const StageConfig& config, const std::string& weights_path,
-                               const InputSet* inputs) {
+                               const InputSet* inputs, const std::string* module) {
   PP_ASSIGN_OR_RETURN(std::string text,
                       Call(json{{"op", "configure"}, {"config", ToJson(config)}}.dump(),
                            DeadlineIn(kConfigureTimeout)));
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
-  // The worker may ask for this stage's weights (it has no file with their
-  // digest), then for the input set, each at most once, before its final
-  // reply. Any failure in between leaves it mid-upload: abandon the session.
-  for (const char* need : {"need_weights", "need_inputs"}) {
+  // The worker may ask for this stage's TorchScript segment or its weights
+  // (it has no file with their digest), then for the input set, each at most
+  // once, before its final reply. Any failure in between leaves it
+  // mid-upload: abandon the session.
+  for (const std::string need : {"need_module", "need_weights", "need_inputs"}) {
     if (!reply.value(need, false)) continue;
-    Status uploaded = need == std::string("need_weights") ? UploadWeights(config, weights_path)
-                                                          : UploadInputs(config, inputs);
+    Status uploaded = need == "need_module"    ? UploadModule(config, module)
+                      : need == "need_weights" ? UploadWeights(config, weights_path)
+                                               : UploadInputs(config, inputs);
     if (!uploaded.ok()) {
       Abandon();
       return uploaded;
@@ -193,11 +195,24 @@ Status WorkerClient::Configure(const StageConfig& config, const std::string& wei
     PP_ASSIGN_OR_RETURN(text, ReadReply(DeadlineIn(kConfigureTimeout)));
     PP_ASSIGN_OR_RETURN(reply, CheckReply(text, label_));
   }
-  if (reply.value("need_weights", false) || reply.value("need_inputs", false)) {
+  if (reply.value("need_module", false) || reply.value("need_weights", false) ||
+      reply.value("need_inputs", false)) {
     Abandon();
     return Status::InvalidArgument(label_ + ": configure: asked for an upload twice");
   }
   return Status::Ok();
+}
+
+Status WorkerClient::UploadModule(const StageConfig& config, const std::string* module) {
+  if (module == nullptr || config.module_digest.empty()) {
+    return Status::InvalidArgument(label_ + " asks for a TorchScript segment this run does not have");
+  }
+  // The bytes travel as a uint8 tensor frame; from_blob only views them.
+  const torch::Tensor bytes =
+      torch::from_blob(const_cast<char*>(module->data()),
+                       {static_cast<int64_t>(module->size())}, torch::kUInt8);
+  return SendTensor(socket_, FrameType::kTensor, 0, bytes, DeadlineIn(kConfigureTimeout))
+      .WithContext(label_ + ": sending the TorchScript segment");
 }
 
 Status WorkerClient::UploadInputs(const StageConfig& config, const InputSet* inputs) {

@@ -51,9 +51,11 @@ class WorkerClient {
   // Configures the worker's stage for a run. When the worker has no local
   // copy of the weights (config.weights_digest), sends it the tensors of its
   // blocks only, read from `weights_path`. When it has no input set with
-  // config.input_digest, sends it `inputs` (which must be that set).
+  // config.input_digest, sends it `inputs` (which must be that set). When it
+  // has no TorchScript segment with config.module_digest, sends it `module`
+  // (ScriptSegment::Serialize bytes with that digest).
   Status Configure(const StageConfig& config, const std::string& weights_path,
-                   const InputSet* inputs = nullptr);
+                   const InputSet* inputs = nullptr, const std::string* module = nullptr);
 
   // Makes the worker open its links to the next stage (and the sink's to the
   // source). Call on every stage after all are configured, stage 0 first:
@@ -90,6 +92,7 @@ class WorkerClient {
   Result<std::string> Call(const std::string& request_json, Deadline deadline);
   Status UploadWeights(const StageConfig& config, const std::string& weights_path);
   Status UploadInputs(const StageConfig& config, const InputSet* inputs);
+  Status UploadModule(const StageConfig& config, const std::string* module);
   Result<StageTrace> ReadTrace(const nlohmann::json& reply, std::vector<KeptOutput>* outputs);
 
   Endpoint endpoint_;

@@ -100,6 +100,7 @@ Result<ModelAnalysis> AnalyzeScript(const ModelSpec& spec, int64_t input_side_px
     analysis.blocks.push_back(std::move(block));
   }
   analysis.entry.num_blocks = static_cast<int64_t>(analysis.blocks.size());
+  analysis.node_bounds = bounds;
   return analysis;
 }
 

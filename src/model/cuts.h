@@ -28,6 +28,9 @@ struct ModelAnalysis {
   std::vector<BlockAnalysis> blocks;
   int64_t total_macs = 0;
   int64_t total_parameters = 0;
+  // A TorchScript model's blocks are runs of its graph's nodes: block k is
+  // nodes [node_bounds[k], node_bounds[k + 1]). Empty for a zoo model.
+  std::vector<int64_t> node_bounds;
 };
 
 // Builds the whole model `spec` and runs it once at batch 1 on a

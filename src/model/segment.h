@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/compute.h"
 #include "model/model.h"
 #include "model/tensor_file.h"
 #include "model/torch_util.h"
@@ -24,7 +25,7 @@ struct BlockRange {
   int64_t end = 0;
 };
 
-class Segment {
+class Segment : public StageCompute {
  public:
   // Builds blocks `range` of model `spec` on `device` in inference (eval)
   // mode. With spec.weights_path set, loads the tensors of those blocks from
@@ -49,7 +50,7 @@ class Segment {
   // Runs every block of the segment on `input` (moved to the segment's
   // device) in inference mode. Returns the output on the segment's device, or
   // an error naming the blocks and the shape they could not take.
-  Result<torch::Tensor> Run(const torch::Tensor& input);
+  Result<torch::Tensor> Run(const torch::Tensor& input) override;
 
   // Runs blocks [from, to) only. REQUIRES: range().begin <= from <= to <= range().end.
   Result<torch::Tensor> RunBlocks(int64_t from, int64_t to, const torch::Tensor& input);

@@ -120,8 +120,8 @@ Result<std::string> ScriptSegment::Serialize() const {
     module.save(out);
     return out.str();
   } catch (const std::exception& e) {
-    return Status::Internal(fmt::format("{}: cannot save as TorchScript: {}", name_,
-                                        FirstLine(e.what())));
+    return Status::Internal(
+        fmt::format("{}: cannot save as TorchScript: {}", name_, FirstLine(e.what())));
   }
 }
 
@@ -137,8 +137,9 @@ Result<std::unique_ptr<ScriptSegment>> ScriptSegment::Deserialize(const std::str
         fmt::format("{}: not a ParetoPipe segment module: {}", name, FirstLine(e.what())));
   }
   if (graph->inputs().empty() || graph->inputs()[0]->hasUses()) {
-    return Status::InvalidArgument(name + ": not a ParetoPipe segment module (its forward reads "
-                                          "module state)");
+    return Status::InvalidArgument(name +
+                                   ": not a ParetoPipe segment module (its forward reads "
+                                   "module state)");
   }
   graph->eraseInput(0);
   if (graph->outputs().size() == 1 &&
@@ -149,6 +150,18 @@ Result<std::unique_ptr<ScriptSegment>> ScriptSegment::Deserialize(const std::str
     if (!tuple->hasUses()) tuple->destroy();
   }
   return std::make_unique<ScriptSegment>(graph, name);
+}
+
+ScriptStageCompute::ScriptStageCompute(std::unique_ptr<ScriptSegment> segment)
+    : segment_(std::move(segment)) {}
+
+Result<torch::Tensor> ScriptStageCompute::Run(const torch::Tensor& input) {
+  PP_ASSIGN_OR_RETURN(std::vector<torch::jit::IValue> out, segment_->Run({input}));
+  if (out.size() != 1 || !out[0].isTensor()) {
+    return Status::InvalidArgument(fmt::format(
+        "a TorchScript segment returned {} values; a stage sends one tensor", out.size()));
+  }
+  return out[0].toTensor();
 }
 
 Result<std::unique_ptr<ScriptModel>> ScriptModel::Load(const std::string& path) {

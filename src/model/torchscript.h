@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "model/compute.h"
 #include "util/status.h"
 
 namespace paretopipe {
@@ -90,6 +91,17 @@ class ScriptSegment {
   std::shared_ptr<torch::jit::Graph> graph_;
   std::string name_;
   torch::jit::GraphExecutor executor_;
+};
+
+// A ScriptSegment that takes one tensor and returns one, as a pipeline
+// stage runs it (on the CPU).
+class ScriptStageCompute : public StageCompute {
+ public:
+  explicit ScriptStageCompute(std::unique_ptr<ScriptSegment> segment);
+  Result<torch::Tensor> Run(const torch::Tensor& input) override;
+
+ private:
+  std::unique_ptr<ScriptSegment> segment_;
 };
 
 class ScriptModel {

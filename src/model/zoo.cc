@@ -71,8 +71,8 @@ Result<ModelDef> DefineModel(const ModelSpec& spec) {
   }
   if (IsTorchScriptFile(spec.name)) {
     return Status::InvalidArgument(fmt::format(
-        "{}: TorchScript models work with `paretopipe cuts` in this version; profile, run and "
-        "sweep of them are not built yet",
+        "{}: a TorchScript model is not in the zoo: its stages run the segments the "
+        "orchestrator cuts from it (`paretopipe sweep`); profile and run take zoo models",
         spec.name));
   }
   return Status::NotFound(fmt::format("unknown model '{}' (known: {})", spec.name, KnownNames()));

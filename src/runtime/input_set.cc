@@ -1,7 +1,10 @@
 #include "runtime/input_set.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "util/digest.h"
 
@@ -13,6 +16,14 @@ torch::Tensor InputSet::Batch(int64_t batch_id, int64_t batch_size) const {
   if (first + batch_size <= n) return images.narrow(0, first, batch_size);
   torch::Tensor index = torch::arange(first, first + batch_size, torch::kLong).remainder(n);
   return images.index_select(0, index);
+}
+
+torch::Tensor SyntheticBatch(uint64_t input_seed, int64_t batch_id, int batches,
+                             const std::vector<int64_t>& shape) {
+  const int64_t distinct = std::min(batches, 4);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(input_seed +
+                                                      static_cast<uint64_t>(batch_id % distinct));
+  return torch::rand(shape, gen, torch::kFloat);
 }
 
 Result<InputSet> MakeInputSet(torch::Tensor images) {

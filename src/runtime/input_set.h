@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
@@ -29,6 +30,12 @@ struct InputSet {
   // REQUIRES: count() >= 1, batch_size >= 1.
   torch::Tensor Batch(int64_t batch_id, int64_t batch_size) const;
 };
+
+// The source's synthetic input of batch `batch_id` in a pass of `batches`:
+// uniform [0, 1) of `shape`, from seed input_seed + (batch_id modulo
+// min(batches, 4)): enough distinct batches that none repeats its neighbour.
+torch::Tensor SyntheticBatch(uint64_t input_seed, int64_t batch_id, int batches,
+                             const std::vector<int64_t>& shape);
 
 // Wraps `images` (made contiguous, float32) with its digest.
 // InvalidArgument unless it is a 4-D float32 tensor with at least one image.

@@ -10,7 +10,8 @@
 #include <thread>
 
 #include "metrics/process_stats.h"
-#include "model/segment.h"
+#include "model/compute.h"
+#include "model/torch_util.h"
 #include "runtime/input_set.h"
 #include "runtime/queue.h"
 #include "runtime/tensor_frame.h"
@@ -53,7 +54,7 @@ int64_t SteadyNowNs() {
 }
 
 struct StageRunner::Impl {
-  std::shared_ptr<Segment> segment;
+  std::shared_ptr<StageCompute> segment;
   std::vector<torch::Tensor> inputs;  // The source's synthetic batches, made once per run.
   std::shared_ptr<const InputSet> input_set;  // Or a dataset's images.
   BufferPool pool;
@@ -104,7 +105,7 @@ struct StageRunner::Impl {
   static std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 };
 
-StageRunner::StageRunner(StageConfig config, std::shared_ptr<Segment> segment,
+StageRunner::StageRunner(StageConfig config, std::shared_ptr<StageCompute> segment,
                          std::shared_ptr<const InputSet> inputs)
     : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
   impl_->segment = std::move(segment);
@@ -152,10 +153,9 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   }
   if (is_source && !from_set && im.inputs.empty()) {
     Status made = CatchTorchErrors([&] {
-      const int distinct = std::min(c.batches, 4);  // Enough that no batch repeats its neighbour.
+      const int distinct = std::min(c.batches, 4);
       for (int b = 0; b < distinct; ++b) {
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(c.input_seed + b);
-        im.inputs.push_back(torch::rand(c.input_shape, gen, torch::kFloat));
+        im.inputs.push_back(SyntheticBatch(c.input_seed, b, c.batches, c.input_shape));
       }
       return Status::Ok();
     });

@@ -28,7 +28,7 @@
 
 namespace paretopipe {
 
-class Segment;
+class StageCompute;
 struct InputSet;
 
 // What a worker is told for one run (one split configuration).
@@ -38,6 +38,10 @@ struct StageConfig {
   int64_t num_classes = 1000;
   uint64_t seed = 0;
   std::string weights_digest;  // Empty: seeded initialization.
+  // A TorchScript model (config.model is then only its name): the SHA-256 of
+  // this stage's segment module (ScriptSegment::Serialize), which the worker
+  // receives from the orchestrator; empty for a zoo model.
+  std::string module_digest;
   int stage = 0;               // 0-based.
   int stages = 1;
   int64_t block_begin = 0, block_end = 0;
@@ -83,11 +87,11 @@ struct KeptOutput {
 
 class StageRunner {
  public:
-  // Builds this stage's segment. `segment` must be blocks
-  // [config.block_begin, config.block_end) of config.model. `inputs`: at
+  // `segment` computes blocks [config.block_begin, config.block_end) of
+  // config.model (a zoo Segment or a TorchScript segment). `inputs`: at
   // the source with config.input_digest set, the set with that digest,
   // whose images match config.input_shape; else null (synthetic input).
-  StageRunner(StageConfig config, std::shared_ptr<Segment> segment,
+  StageRunner(StageConfig config, std::shared_ptr<StageCompute> segment,
               std::shared_ptr<const InputSet> inputs = nullptr);
   ~StageRunner();
   StageRunner(const StageRunner&) = delete;

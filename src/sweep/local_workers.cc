@@ -164,8 +164,10 @@ Result<LocalWorkers> LocalWorkers::Start(const LocalWorkerOptions& o) {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);  // The orchestrator blocks Ctrl-C in its threads.
+      // Local workers run the orchestrator's own model, TorchScript included.
       execl(o.binary.c_str(), o.binary.c_str(), "worker", "--listen", listen.c_str(), "--threads",
-            threads_arg.c_str(), "--log-level", o.log_level.c_str(), static_cast<char*>(nullptr));
+            threads_arg.c_str(), "--log-level", o.log_level.c_str(), "--allow-remote-models",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     out.CloseWriteEnd();

@@ -140,6 +140,11 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.num_classes = cfg.num_classes;
     c.seed = cfg.seed;
     c.weights_digest = cfg.weights_digest;
+    const std::string* module = nullptr;
+    if (!plan.stage_modules.empty()) {
+      c.module_digest = plan.stage_modules[s].digest;
+      module = plan.stage_modules[s].bytes.get();
+    }
     c.stage = s;
     c.stages = stages;
     c.block_begin = s == 0 ? 0 : cfg.cuts[s - 1];
@@ -160,8 +165,8 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.keep_outputs = plan.keep_outputs;
     c.top1 = s == stages - 1 && !plan.labels.empty();
     c.stall_timeout = plan.stall_timeout;
-    PP_RETURN_IF_ERROR(
-        workers[s]->Configure(c, plan.weights_path, s == 0 ? plan.inputs.get() : nullptr));
+    PP_RETURN_IF_ERROR(workers[s]->Configure(c, plan.weights_path,
+                                             s == 0 ? plan.inputs.get() : nullptr, module));
   }
   PP_ASSIGN_OR_RETURN(uint16_t rendezvous_port, workers[0]->OpenLinks(""));
   const std::string rendezvous =
@@ -230,6 +235,10 @@ Result<RunRecord> RunPipeline(const std::vector<WorkerClient*>& workers, const R
       plan.stage_input_shapes.size() != workers.size()) {
     return Status::InvalidArgument(fmt::format("{} cuts need {} workers, got {}", cfg.cuts.size(),
                                                cfg.cuts.size() + 1, workers.size()));
+  }
+  if (!plan.stage_modules.empty() && plan.stage_modules.size() != workers.size()) {
+    return Status::InvalidArgument(fmt::format("run plan: {} stage modules for {} stages",
+                                               plan.stage_modules.size(), workers.size()));
   }
   if (plan.inputs && (plan.config.input_digest != plan.inputs->digest ||
                       (!plan.labels.empty() &&

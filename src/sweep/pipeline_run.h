@@ -15,6 +15,7 @@
 #include "control/worker_client.h"
 #include "metrics/run_record.h"
 #include "model/cuts.h"
+#include "sweep/script_stages.h"
 #include "util/status.h"
 
 namespace paretopipe {
@@ -33,6 +34,9 @@ struct RunPlan {
   // accuracy is scored).
   std::shared_ptr<const InputSet> inputs;
   std::vector<int64_t> labels;
+  // A TorchScript model: each stage's segment module, in stage order (its
+  // worker receives it instead of weights). Empty for a zoo model.
+  std::vector<ScriptStageModule> stage_modules;
   bool keep_outputs = false;  // Return the sink's outputs (for checks).
   int clock_samples = 16;     // Clock exchanges per worker before each pass.
   // How long a stage waits for a frame, a credit or queue room before it

@@ -20,6 +20,8 @@
 #include "sweep/device_limits.h"
 #include "sweep/local_workers.h"
 #include "runtime/input_set.h"
+#include "model/segment.h"
+#include "sweep/output_check.h"
 #include "sweep/pipeline_run.h"
 #include "util/cpus.h"
 #include "util/digest.h"
@@ -240,14 +242,38 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   }
 
   PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(o.db_path));
-  const ModelSpec spec{o.model, o.num_classes, o.seed, ""};
+  ModelSpec spec{o.model, o.num_classes, o.seed, ""};
+  spec.granularity = o.granularity;
   PP_ASSIGN_OR_RETURN(ModelAnalysis analysis, AnalyzeModel(spec, o.input_side_px));
+  // A TorchScript model's stages get their segments from its file, cut here.
+  std::unique_ptr<ScriptStages> script;
+  if (IsTorchScriptFile(o.model)) {
+    if (!o.weights_path.empty()) {
+      return Status::InvalidArgument(
+          "--weights: a TorchScript file carries its own weights; leave out --weights");
+    }
+    PP_ASSIGN_OR_RETURN(script, ScriptStages::Load(o.model, analysis.node_bounds));
+  }
   const int64_t num_blocks = static_cast<int64_t>(analysis.blocks.size());
   PP_ASSIGN_OR_RETURN(std::vector<std::vector<int>> combos,
                       ParseCutList(o.cuts, num_blocks, stages, o.max_runs));
   std::string digest;
   if (!o.weights_path.empty()) {
     PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
+  }
+  std::unique_ptr<OutputCheck> check;
+  if (o.verify) {
+    std::shared_ptr<StageCompute> whole;
+    if (script) {
+      PP_ASSIGN_OR_RETURN(whole, script->Whole());
+    } else {
+      ModelSpec weighted = spec;
+      weighted.weights_path = o.weights_path;
+      PP_ASSIGN_OR_RETURN(std::unique_ptr<Segment> built,
+                          Segment::Build(weighted, {0, -1}, o.device));
+      whole = std::move(built);
+    }
+    check = std::make_unique<OutputCheck>(std::move(whole), nullptr, o.seed);
   }
   // Loaded once: every run gets the same images, so their accuracies compare.
   LoadedInput input;
@@ -258,6 +284,10 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                             input.set->count(), analysis.input_side_px,
                             input.labels.empty() ? "unlabelled: no accuracy" : "labelled",
                             input.set->digest.substr(0, 12));
+    if (check) {
+      std::shared_ptr<StageCompute> whole = check->whole();
+      check = std::make_unique<OutputCheck>(std::move(whole), input.set, o.seed);
+    }
   }
 
   const auto t_begin = std::chrono::steady_clock::now();
@@ -369,6 +399,14 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan.input_seed = o.seed;
     plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
     plan.stall_timeout = o.stall_timeout;
+    if (script) {
+      for (size_t s = 0; s <= c.cuts.size(); ++s) {
+        const int64_t begin = s == 0 ? 0 : c.cuts[s - 1];
+        const int64_t end = s == c.cuts.size() ? num_blocks : c.cuts[s];
+        PP_ASSIGN_OR_RETURN(ScriptStageModule module, script->Module(begin, end));
+        plan.stage_modules.push_back(std::move(module));
+      }
+    }
     if (input.set) {
       plan.inputs = input.set;
       plan.labels = input.labels;
@@ -398,8 +436,31 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
       links.push_back(*m);
     }
     RunTiming timing;
-    Result<RunRecord> run = ready.ok() ? RunPipeline(ptrs, plan, nullptr, &timing)
+    plan.keep_outputs = check != nullptr;
+    std::vector<KeptOutput> outputs;
+    Result<RunRecord> run = ready.ok() ? RunPipeline(ptrs, plan, &outputs, &timing)
                                        : Result<RunRecord>(ready);
+    std::string verified;
+    if (run.ok() && check) {
+      Result<OutputComparison> compared =
+          check->Compare(outputs, c.batches, plan.stage_input_shapes[0]);
+      // The whole model runs here with this process's threads, the stages
+      // with theirs: a reduction may round apart in the last bits.
+      const double tolerance = compared.ok() ? 1e-4 * compared->max_abs_value + 1e-6 : 0;
+      if (!compared.ok()) {
+        run = compared.status();
+      } else if (compared->max_abs_diff > tolerance) {
+        run = Status::InvalidArgument(fmt::format(
+            "--verify: the outputs differ from the whole model's: max |diff| {:.3g} over {} "
+            "batches (largest |output| {:.3g})",
+            compared->max_abs_diff, compared->batches, compared->max_abs_value));
+      } else {
+        verified = compared->identical()
+                       ? ", outputs = whole model"
+                       : fmt::format(", outputs = whole model within {:.1g}",
+                                     compared->max_abs_diff);
+      }
+    }
     result.passes_s += timing.passes_s;
     // An interrupted run is not a failed one: nothing of it is stored.
     if (o.interrupt && o.interrupt->requested()) break;
@@ -423,13 +484,14 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
     const double eta = elapsed / (i + 1) * (total - i - 1);
     std::string what = record.status == "ok"
-                           ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}",
+                           ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}{}",
                                          record.latency_ms_mean.mean, record.throughput_ips.mean,
                                          record.accuracy
                                              ? fmt::format(", top-1 {:.2f}% of {}",
                                                            100 * record.accuracy->top1(),
                                                            record.accuracy->images)
-                                             : "")
+                                             : "",
+                                         verified)
                            : "FAILED: " + record.error;
     std::string link_text;
     for (const LinkMeasurement& l : record.links) {

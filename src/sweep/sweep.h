@@ -46,7 +46,8 @@ struct SweepOptions {
   int64_t num_classes = 1000;
   uint64_t seed = 0;
   std::string weights_path;
-  int64_t input_side_px = 0;         // 0: the model's nominal size.
+  std::string granularity = "module";  // TorchScript models: "module" or "op" cuts.
+  int64_t input_side_px = 0;           // 0: the model's nominal size.
   std::string cuts = "all";          // "all", "3,8,14" (one cut each) or "3:9,5:12" (tuples).
   std::vector<std::string> workers;  // HOST:PORT per stage; empty: start local ones.
   int local = 2;                     // Local workers (stages) when `workers` is empty.
@@ -72,6 +73,9 @@ struct SweepOptions {
   // --local-device, one per local worker (sweep/device_limits.h).
   std::vector<std::string> local_devices;
   InputOptions input;                   // Synthetic by default.
+  // Compare every run's outputs with the whole model's, computed here; a run
+  // whose outputs differ fails with the difference.
+  bool verify = false;
   SweepInterrupt* interrupt = nullptr;  // May be null.
 };
 

@@ -1,0 +1,25 @@
+// What one pipeline stage computes on each batch: a range of a zoo model's
+// blocks (Segment, model/segment.h) or a range of a TorchScript model's graph
+// (ScriptStageCompute, model/torchscript.h). The stage runtime sees only this.
+// Torch-facing: include only from .cc files.
+//
+// Thread safety: Run() from one thread at a time.
+#pragma once
+
+#include <torch/types.h>
+
+#include "util/status.h"
+
+namespace paretopipe {
+
+class StageCompute {
+ public:
+  virtual ~StageCompute() = default;
+
+  // Computes the stage's part of the model on `input` in inference mode.
+  // Returns the output (on the compute's device), or an error naming what
+  // could not take the input.
+  virtual Result<torch::Tensor> Run(const torch::Tensor& input) = 0;
+};
+
+}  // namespace paretopipe
