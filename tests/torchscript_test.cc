@@ -363,27 +363,36 @@ class TorchScriptPipelineTest : public TorchScriptTest {
     return out;
   }
 
+  // Analyzes the traced ResNet-18 at 64 px and loads its stages, as a sweep does.
+  void LoadStages() {
+    ModelSpec spec;
+    spec.name = Path("resnet18_traced");
+    Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
+    ASSERT_TRUE(analysis.ok()) << analysis.status().message();
+    analysis_ = std::move(analysis).value();
+    Result<std::unique_ptr<ScriptStages>> stages =
+        ScriptStages::Load(spec.name, analysis_.node_bounds);
+    ASSERT_TRUE(stages.ok()) << stages.status().message();
+    stages_ = std::move(stages).value();
+  }
+
   std::vector<std::unique_ptr<testing::ServingWorker>> workers_;
   std::vector<std::unique_ptr<WorkerClient>> clients_;
+  ModelAnalysis analysis_;
+  std::unique_ptr<ScriptStages> stages_;
 };
 
 TEST_F(TorchScriptPipelineTest, EveryStagePairOnWorkersComputesTheWholeModel) {
-  ModelSpec spec;
-  spec.name = Path("resnet18_traced");
-  Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
-  ASSERT_TRUE(analysis.ok()) << analysis.status().message();
-  Result<std::unique_ptr<ScriptStages>> stages =
-      ScriptStages::Load(spec.name, analysis->node_bounds);
-  ASSERT_TRUE(stages.ok()) << stages.status().message();
+  ASSERT_NO_FATAL_FAILURE(LoadStages());
   std::unique_ptr<ScriptModel> model = LoadOrDie("resnet18_traced");
   ASSERT_NE(model, nullptr);
   const torch::Tensor whole = RunNodes(*model, 0, model->node_count(), {input_})[0].toTensor();
   StartWorkers(/*allow_remote_models=*/true);
-  const int blocks = static_cast<int>(analysis->blocks.size());
+  const int blocks = static_cast<int>(analysis_.blocks.size());
 
   for (int cut : {1, blocks / 2, blocks - 1}) {
     SCOPED_TRACE("cut " + std::to_string(cut));
-    Result<RunPlan> plan = PlanFor(*analysis, **stages, cut);
+    Result<RunPlan> plan = PlanFor(analysis_, *stages_, cut);
     ASSERT_TRUE(plan.ok()) << plan.status().message();
     std::vector<KeptOutput> outputs;
     Result<RunRecord> record = RunPipeline(Clients(), *plan, &outputs);
@@ -398,15 +407,9 @@ TEST_F(TorchScriptPipelineTest, EveryStagePairOnWorkersComputesTheWholeModel) {
 }
 
 TEST_F(TorchScriptPipelineTest, AWorkerNotAllowingRemoteModelsRefusesTheSegment) {
-  ModelSpec spec;
-  spec.name = Path("resnet18_traced");
-  Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
-  ASSERT_TRUE(analysis.ok()) << analysis.status().message();
-  Result<std::unique_ptr<ScriptStages>> stages =
-      ScriptStages::Load(spec.name, analysis->node_bounds);
-  ASSERT_TRUE(stages.ok()) << stages.status().message();
+  ASSERT_NO_FATAL_FAILURE(LoadStages());
   StartWorkers(/*allow_remote_models=*/false);
-  Result<RunPlan> plan = PlanFor(*analysis, **stages, 3);
+  Result<RunPlan> plan = PlanFor(analysis_, *stages_, 3);
   ASSERT_TRUE(plan.ok()) << plan.status().message();
 
   Result<RunRecord> record = RunPipeline(Clients(), *plan);
