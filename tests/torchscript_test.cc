@@ -419,6 +419,30 @@ TEST_F(TorchScriptPipelineTest, AWorkerNotAllowingRemoteModelsRefusesTheSegment)
       << record.status().message();
 }
 
+TEST_F(TorchScriptTest, ProfileTimesEveryBlockOfTheGraph) {
+  std::unique_ptr<ScriptModel> model = LoadOrDie("resnet18_traced");
+  ASSERT_NE(model, nullptr);
+  const size_t blocks = model->CutPositions(CutGranularity::kModule, 1).size() + 1;
+  const std::string json = dir_->path() + "/profile.json";
+
+  const testing::CommandOutcome o =
+      testing::RunCommand(std::string(PARETOPIPE_BINARY) + " profile " + Path("resnet18_traced") +
+                              " --input-size 64 --batch 2 --repeat 3 --warmup 1 -o " + json,
+                          dir_->path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json p = nlohmann::json::parse(testing::Slurp(json));
+  ASSERT_EQ(p["blocks"].size(), blocks);
+  int64_t macs = 0;
+  for (const nlohmann::json& b : p["blocks"]) {
+    EXPECT_EQ(b["compute_ms"]["n"].get<int>(), 3);
+    EXPECT_GT(b["compute_ms"]["median"].get<double>(), 0);
+    macs += b["macs"].get<int64_t>();
+  }
+  EXPECT_EQ(p["blocks"].back()["output_shape"], nlohmann::json({2, 1000}));
+  EXPECT_NEAR(static_cast<double>(macs), 2 * 1.82e9 * (64.0 / 224) * (64.0 / 224), 0.06e9);
+}
+
 TEST_F(TorchScriptTest, SweepOfATracedModelOnLocalWorkersMatchesTheWholeModelAtEveryCut) {
   const std::string binary = PARETOPIPE_BINARY;
   const std::string db = dir_->path() + "/sweep.db";

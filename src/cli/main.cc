@@ -548,6 +548,12 @@ int Main(int argc, char** argv) {
   CLI::App* profile = app.add_subcommand(
       "profile", "Time every block of a model on this machine; write a device profile (JSON)");
   AddModelOptions(profile, profile_model, /*with_weights=*/true);
+  profile
+      ->add_option("--granularity", profile_model.granularity,
+                   "TorchScript models: blocks between module cuts (module) or between any two "
+                   "nodes (op); see `paretopipe cuts MODEL.pt`")
+      ->check(CLI::IsMember({"module", "op"}))
+      ->capture_default_str();
   profile->add_option("--batch,-b", profile_request.batch, "Batch size")->capture_default_str();
   profile->add_option("--repeat,-r", profile_request.repeat, "Timed passes")->capture_default_str();
   profile->add_option("--warmup", profile_request.warmup, "Untimed passes before timing")
@@ -843,8 +849,8 @@ int Main(int argc, char** argv) {
     if (IsTorchScriptFile(m.name)) {
       if (takes_torchscript) return Status::Ok();
       return Status::InvalidArgument(fmt::format(
-          "{}: `paretopipe cuts` and `sweep` take a TorchScript model; profile and run take the "
-          "zoo's models in this version",
+          "{}: `paretopipe cuts`, `profile` and `sweep` take a TorchScript model; `run` takes "
+          "the zoo's models in this version",
           m.name));
     }
     Result<ZooEntry> entry = FindZooModel(m.name);
@@ -856,7 +862,8 @@ int Main(int argc, char** argv) {
     return CmdCuts(cuts_model, cuts_batch, cuts_input, cuts_json);
   }
   if (profile->parsed()) {
-    if (Status s = check_model(profile_model); !s.ok()) return Fail(s);
+    if (Status s = check_model(profile_model, /*takes_torchscript=*/true); !s.ok())
+      return Fail(s);
     profile_request.model = profile_model.Spec();
     return CmdProfile(profile_request, profile_output);
   }

@@ -72,7 +72,7 @@ Result<ModelDef> DefineModel(const ModelSpec& spec) {
   if (IsTorchScriptFile(spec.name)) {
     return Status::InvalidArgument(fmt::format(
         "{}: a TorchScript model is not in the zoo: its stages run the segments the "
-        "orchestrator cuts from it (`paretopipe sweep`); profile and run take zoo models",
+        "orchestrator cuts from it (`paretopipe sweep`); `run` takes zoo models",
         spec.name));
   }
   return Status::NotFound(fmt::format("unknown model '{}' (known: {})", spec.name, KnownNames()));
