@@ -18,6 +18,7 @@
 
 #include "control/worker_client.h"
 #include "model/cuts.h"
+#include "model/tensor_file.h"
 #include "runtime/input_set.h"
 #include "sweep/pipeline_run.h"
 #include "sweep/script_stages.h"
@@ -35,6 +36,7 @@ d = sys.argv[1]
 torch.manual_seed(0)
 x = torch.rand(2, 3, 64, 64)
 x.numpy().tofile(d + "/input.bin")
+torch.save(x, d + "/input.pth")
 
 class Branchy(torch.nn.Module):
     def __init__(self):
@@ -417,6 +419,28 @@ TEST_F(TorchScriptPipelineTest, AWorkerNotAllowingRemoteModelsRefusesTheSegment)
   ASSERT_FALSE(record.ok());
   EXPECT_NE(record.status().message().find("--allow-remote-models"), std::string::npos)
       << record.status().message();
+}
+
+TEST_F(TorchScriptTest, RunOfTwoBlockRangesOnTensorFilesEqualsTheWholeModel) {
+  const std::string run = std::string(PARETOPIPE_BINARY) + " run " + Path("resnet18_traced") +
+                          " -t 1 -i " + dir_->path() + "/";
+  const testing::CommandOutcome first = testing::RunCommand(
+      run + "input.pth --from 0 --to 5 -o " + dir_->path() + "/mid.pth", dir_->path());
+  const testing::CommandOutcome second = testing::RunCommand(
+      run + "mid.pth --from 5 --input-size 64 -o " + dir_->path() + "/out.pth", dir_->path());
+  const testing::CommandOutcome whole =
+      testing::RunCommand(run + "input.pth -o " + dir_->path() + "/whole.pth", dir_->path());
+
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  Result<torch::Tensor> split = ReadTensorFile(dir_->path() + "/out.pth");
+  Result<torch::Tensor> all = ReadTensorFile(dir_->path() + "/whole.pth");
+  ASSERT_TRUE(split.ok() && all.ok());
+  EXPECT_TRUE(torch::equal(*split, *all));
+  const torch::Tensor expected =
+      ReadFloats(dir_->path() + "/resnet18_traced.out.bin", all->sizes().vec());
+  EXPECT_TRUE(torch::allclose(*all, expected, 1e-4, 1e-5));
 }
 
 TEST_F(TorchScriptTest, ProfileTimesEveryBlockOfTheGraph) {

@@ -581,6 +581,14 @@ int Main(int argc, char** argv) {
   run->add_option("--threads,-t", run_request.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
   run->add_option("--device", run_request.device, "cpu, cuda or cuda:N")->capture_default_str();
+  run->add_option("--granularity", run_model.granularity,
+                  "TorchScript models: blocks between module cuts (module) or between any two "
+                  "nodes (op), as `paretopipe cuts` numbers them")
+      ->check(CLI::IsMember({"module", "op"}))
+      ->capture_default_str();
+  run->add_option("--input-size", run_request.input_side_px,
+                  "TorchScript models with --from > 0: the image side the blocks were numbered "
+                  "at (as given to `cuts --input-size`; default 224)");
 
   WorkerOptions worker_options;
   std::string worker_listen = "127.0.0.1:7000", worker_log_level = "info";
@@ -843,33 +851,27 @@ int Main(int argc, char** argv) {
   }
 
   // The model name is checked before anything is built (or a database
-  // created), for a fast, clear error. A TorchScript file is checked when
-  // `cuts` loads it; the commands that run models do not take one yet.
-  auto check_model = [](const ModelOptions& m, bool takes_torchscript = false) -> Status {
-    if (IsTorchScriptFile(m.name)) {
-      if (takes_torchscript) return Status::Ok();
-      return Status::InvalidArgument(fmt::format(
-          "{}: `paretopipe cuts`, `profile` and `sweep` take a TorchScript model; `run` takes "
-          "the zoo's models in this version",
-          m.name));
-    }
+  // created), for a fast, clear error. A TorchScript file is checked when it
+  // is loaded.
+  auto check_model = [](const ModelOptions& m) -> Status {
+    if (IsTorchScriptFile(m.name)) return Status::Ok();
     Result<ZooEntry> entry = FindZooModel(m.name);
     return entry.status();
   };
   if (models->parsed()) return CmdModels(models_json);
   if (cuts->parsed()) {
-    if (Status s = check_model(cuts_model, /*takes_torchscript=*/true); !s.ok()) return Fail(s);
+    if (Status s = check_model(cuts_model); !s.ok()) return Fail(s);
     return CmdCuts(cuts_model, cuts_batch, cuts_input, cuts_json);
   }
   if (profile->parsed()) {
-    if (Status s = check_model(profile_model, /*takes_torchscript=*/true); !s.ok())
+    if (Status s = check_model(profile_model); !s.ok())
       return Fail(s);
     profile_request.model = profile_model.Spec();
     return CmdProfile(profile_request, profile_output);
   }
   if (worker->parsed()) return CmdWorker(worker_options, worker_listen, worker_log_level);
   if (sweep->parsed()) {
-    if (Status s = check_model(sweep_model, /*takes_torchscript=*/true); !s.ok()) return Fail(s);
+    if (Status s = check_model(sweep_model); !s.ok()) return Fail(s);
     sweep_options.model = sweep_model.name;
     sweep_options.granularity = sweep_model.granularity;
     sweep_options.num_classes = sweep_model.num_classes;

@@ -20,6 +20,9 @@ struct RunFileRequest {
   std::string output_path;  // Written like torch.save(tensor).
   std::string device = "cpu";
   int threads = 0;    // 0: every CPU this process may use.
+  // TorchScript models starting after block 0: the image side their blocks
+  // were found at (`cuts --input-size`); 0: 224.
+  int64_t input_side_px = 0;
 };
 
 struct RunFileResult {

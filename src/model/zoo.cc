@@ -70,10 +70,10 @@ Result<ModelDef> DefineModel(const ModelSpec& spec) {
     if (spec.name == r.name) return Define(r, spec.num_classes);
   }
   if (IsTorchScriptFile(spec.name)) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: a TorchScript model is not in the zoo: its stages run the segments the "
-        "orchestrator cuts from it (`paretopipe sweep`); `run` takes zoo models",
-        spec.name));
+    return Status::InvalidArgument(
+        fmt::format("{}: a TorchScript model is not in the zoo: it is split by its graph "
+                    "(model/torchscript.h), not by zoo blocks",
+                    spec.name));
   }
   return Status::NotFound(fmt::format("unknown model '{}' (known: {})", spec.name, KnownNames()));
 }
