@@ -331,10 +331,12 @@ class TorchScriptPipelineTest : public TorchScriptTest {
 
   // The plan a sweep makes for `cut`, the source cycling through input_ (one
   // batch of 2: every batch is input_).
-  Result<RunPlan> PlanFor(const ModelAnalysis& analysis, ScriptStages& stages, int cut) {
+  Result<RunPlan> PlanFor(const ModelAnalysis& analysis, ScriptStages& stages, int cut,
+                          const std::string& backend = "tcp") {
     RunPlan plan;
     RunConfig& c = plan.config;
-    c.model = Path("resnet18_traced");
+    c.model = analysis.entry.name;
+    c.backend = backend;
     c.cuts = {cut};
     c.batch_size = 2;
     c.input_side_px = 64;
@@ -348,6 +350,7 @@ class TorchScriptPipelineTest : public TorchScriptTest {
     plan.clock_samples = 2;
     plan.keep_outputs = true;
     plan.stage_input_shapes = StageInputShapes(analysis, 2, c.cuts);
+    plan.stage_extra_input_shapes = StageExtraInputShapes(analysis, 2, c.cuts);
     PP_ASSIGN_OR_RETURN(InputSet set, MakeInputSet(input_));
     plan.inputs = std::make_shared<const InputSet>(std::move(set));
     c.input_digest = plan.inputs->digest;
@@ -365,10 +368,13 @@ class TorchScriptPipelineTest : public TorchScriptTest {
     return out;
   }
 
-  // Analyzes the traced ResNet-18 at 64 px and loads its stages, as a sweep does.
-  void LoadStages() {
+  // Analyzes a model at 64 px and loads its stages, as a sweep does.
+  void LoadStages(const std::string& name = "resnet18_traced",
+                  const std::string& granularity = "module", int max_cut_tensors = 1) {
     ModelSpec spec;
-    spec.name = Path("resnet18_traced");
+    spec.name = Path(name);
+    spec.granularity = granularity;
+    spec.max_cut_tensors = max_cut_tensors;
     Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
     ASSERT_TRUE(analysis.ok()) << analysis.status().message();
     analysis_ = std::move(analysis).value();
@@ -405,6 +411,37 @@ TEST_F(TorchScriptPipelineTest, EveryStagePairOnWorkersComputesTheWholeModel) {
       const torch::Tensor got = torch::from_blob(o.values.data(), o.shape, torch::kFloat);
       EXPECT_TRUE(torch::equal(got, whole)) << "batch " << o.batch_id;
     }
+  }
+}
+
+TEST_F(TorchScriptPipelineTest, TwoTensorCutsTravelOnEveryBackend) {
+  ASSERT_NO_FATAL_FAILURE(LoadStages("mobilenet_v2_scripted", "op", 2));
+  std::unique_ptr<ScriptModel> model = LoadOrDie("mobilenet_v2_scripted");
+  ASSERT_NE(model, nullptr);
+  const torch::Tensor whole = RunNodes(*model, 0, model->node_count(), {input_})[0].toTensor();
+  int two = 0;  // The first block boundary where two tensors cross.
+  for (size_t k = 0; k + 1 < analysis_.blocks.size() && two == 0; ++k) {
+    if (analysis_.blocks[k].extra_output_shapes.size() == 1) two = static_cast<int>(k) + 1;
+  }
+  ASSERT_GT(two, 0);
+  StartWorkers(/*allow_remote_models=*/true);
+
+  for (const char* backend : {"tcp", "grpc", "torch"}) {
+    SCOPED_TRACE(backend);
+    Result<RunPlan> plan = PlanFor(analysis_, *stages_, two, backend);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    ASSERT_EQ(plan->stage_extra_input_shapes[1].size(), 1u);
+    std::vector<KeptOutput> outputs;
+    Result<RunRecord> record = RunPipeline(Clients(), *plan, &outputs);
+
+    ASSERT_TRUE(record.ok()) << record.status().message();
+    ASSERT_EQ(outputs.size(), 4u);
+    for (KeptOutput& o : outputs) {
+      const torch::Tensor got = torch::from_blob(o.values.data(), o.shape, torch::kFloat);
+      EXPECT_TRUE(torch::equal(got, whole)) << "batch " << o.batch_id;
+    }
+    // Both tensors crossed: the bytes sent are the sum of the two.
+    EXPECT_EQ(record->stages[0].bytes_out_per_batch, 2 * analysis_.blocks[two - 1].output_bytes);
   }
 }
 

@@ -704,6 +704,12 @@ int Main(int argc, char** argv) {
                    "of the frozen graph (op); see `paretopipe cuts MODEL.pt`")
       ->check(CLI::IsMember({"module", "op"}))
       ->capture_default_str();
+  sweep
+      ->add_option("--max-cut-tensors", sweep_model.max_cut_tensors,
+                   "TorchScript models: also run cuts that carry up to N tensors (inside a "
+                   "skip connection); each tensor travels as its own frame of the batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sweep->add_flag("--verify", sweep_options.verify,
                   "Check every run's outputs against the whole model, computed by the "
                   "orchestrator on the same inputs; a run whose outputs differ fails");
@@ -874,6 +880,7 @@ int Main(int argc, char** argv) {
     if (Status s = check_model(sweep_model); !s.ok()) return Fail(s);
     sweep_options.model = sweep_model.name;
     sweep_options.granularity = sweep_model.granularity;
+    sweep_options.max_cut_tensors = sweep_model.max_cut_tensors;
     sweep_options.num_classes = sweep_model.num_classes;
     sweep_options.seed = sweep_model.seed;
     sweep_options.weights_path = sweep_model.weights;

@@ -20,6 +20,7 @@ json ToJson(const StageConfig& c) {
               {"block_begin", c.block_begin},
               {"block_end", c.block_end},
               {"input_shape", c.input_shape},
+              {"extra_input_shapes", c.extra_input_shapes},
               {"batches", c.batches},
               {"window", c.window},
               {"backend", c.backend},
@@ -49,6 +50,7 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
     c.block_begin = j.at("block_begin").get<int64_t>();
     c.block_end = j.at("block_end").get<int64_t>();
     c.input_shape = j.at("input_shape").get<std::vector<int64_t>>();
+    c.extra_input_shapes = j.at("extra_input_shapes").get<std::vector<std::vector<int64_t>>>();
     c.batches = j.at("batches").get<int>();
     c.window = j.at("window").get<int>();
     c.backend = j.at("backend").get<std::string>();
@@ -93,12 +95,25 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
         "{})",
         c.batches, kMaxBatches, c.window, kMaxWindow, c.stall_timeout.count(), kMaxStallMs));
   }
-  int64_t bytes = 4;  // float32
-  for (int64_t d : c.input_shape) {
-    if (d < 1 || d > kMaxInputBytes || (bytes *= d) > kMaxInputBytes) {
+  constexpr size_t kMaxInputTensors = 16;
+  if (c.extra_input_shapes.size() + 1 > kMaxInputTensors) {
+    return Status::InvalidArgument(fmt::format("stage configuration: {} input tensors (max {})",
+                                               c.extra_input_shapes.size() + 1, kMaxInputTensors));
+  }
+  int64_t bytes = 0;  // float32, over every input tensor.
+  for (size_t i = 0; i <= c.extra_input_shapes.size(); ++i) {
+    const std::vector<int64_t>& shape = i == 0 ? c.input_shape : c.extra_input_shapes[i - 1];
+    int64_t tensor_bytes = 4;
+    bool ok = !shape.empty() && shape.size() <= kMaxFrameRank;
+    for (int64_t d : shape) {
+      ok = ok && d >= 1 && d <= kMaxInputBytes && (tensor_bytes *= d) <= kMaxInputBytes;
+      if (!ok) break;
+    }
+    if (!ok || (bytes += tensor_bytes) > kMaxInputBytes) {
       return Status::InvalidArgument(fmt::format(
-          "stage configuration: input shape [{}] out of range (at most {} bytes of float32)",
-          fmt::join(c.input_shape, ", "), kMaxInputBytes));
+          "stage configuration: input shape [{}] out of range (at most {} bytes of float32 in "
+          "all)",
+          fmt::join(shape, ", "), kMaxInputBytes));
     }
   }
   return c;

@@ -332,7 +332,11 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     PP_ASSIGN_OR_RETURN(std::unique_ptr<ScriptSegment> received, ReceiveModule(socket, config));
     segment = std::make_shared<ScriptStageCompute>(std::move(received));
     segment_key = key;
-    Status primed = segment->Run(torch::zeros(config.input_shape)).status();
+    std::vector<torch::Tensor> zeros = {torch::zeros(config.input_shape)};
+    for (const std::vector<int64_t>& shape : config.extra_input_shapes) {
+      zeros.push_back(torch::zeros(shape));
+    }
+    Status primed = segment->RunAll(zeros).status();
     PP_RETURN_IF_ERROR(primed.WithContext(
         fmt::format("stage {}: input {}", config.stage + 1, fmt::join(config.input_shape, "x"))));
   }

@@ -8,6 +8,9 @@
 
 #include <torch/types.h>
 
+#include <string>
+#include <vector>
+
 #include "util/status.h"
 
 namespace paretopipe {
@@ -20,6 +23,19 @@ class StageCompute {
   // Returns the output (on the compute's device), or an error naming what
   // could not take the input.
   virtual Result<torch::Tensor> Run(const torch::Tensor& input) = 0;
+
+  // The same with every tensor crossing into the stage, returning every
+  // tensor crossing out of it (several where a cut carries a skip
+  // connection). The default takes and returns one.
+  virtual Result<std::vector<torch::Tensor>> RunAll(const std::vector<torch::Tensor>& inputs) {
+    if (inputs.size() != 1) {
+      return Status::InvalidArgument("this stage takes one tensor, got " +
+                                     std::to_string(inputs.size()));
+    }
+    Result<torch::Tensor> out = Run(inputs[0]);
+    if (!out.ok()) return out.status();
+    return std::vector<torch::Tensor>{std::move(out).value()};
+  }
 };
 
 }  // namespace paretopipe

@@ -88,9 +88,20 @@ Result<ModelAnalysis> AnalyzeScript(const ModelSpec& spec, int64_t input_side_px
     const std::string first = NodeName(model->nodes()[begin]);
     const std::string last = NodeName(model->nodes()[end - 1]);
     block.name = first == last ? first : first + " .. " + last;
-    for (const TensorInfo& t : model->CrossingTensors(end, *tensors)) {
-      if (block.output_shape.empty()) block.output_shape = t.shape;
-      block.output_bytes += t.bytes();
+    const std::vector<TensorInfo> crossing = model->CrossingTensors(end, *tensors);
+    for (size_t i = 0; i < crossing.size(); ++i) {
+      if (crossing[i].element_bytes == 0) {
+        return Status::InvalidArgument(fmt::format(
+            "{}: a list or tuple of tensors crosses the cut after node {}; ParetoPipe sends "
+            "tensors only: lower --max-cut-tensors or use --granularity module",
+            spec.name, end));
+      }
+      if (i == 0) {
+        block.output_shape = crossing[i].shape;
+      } else if (end < model->node_count()) {
+        block.extra_output_shapes.push_back(crossing[i].shape);
+      }
+      block.output_bytes += crossing[i].bytes();
     }
     if (block.output_shape.empty()) block.output_shape = {1};
     for (int64_t i = begin; i < end; ++i) block.macs += model->NodeMacs(i, *tensors);

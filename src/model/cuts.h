@@ -16,6 +16,9 @@ struct BlockAnalysis {
   int64_t index = 0;
   std::string name;
   std::vector<int64_t> output_shape;  // At batch 1.
+  // A TorchScript cut inside a skip connection carries several tensors: the
+  // shapes (batch 1) of the second and later ones; output_bytes counts all.
+  std::vector<std::vector<int64_t>> extra_output_shapes;
   int64_t output_bytes = 0;           // fp32, at batch 1.
   int64_t macs = 0;                   // Multiply-accumulates at batch 1 (see flop_counter.h).
   int64_t parameters = 0;

@@ -164,6 +164,21 @@ Result<torch::Tensor> ScriptStageCompute::Run(const torch::Tensor& input) {
   return out[0].toTensor();
 }
 
+Result<std::vector<torch::Tensor>> ScriptStageCompute::RunAll(
+    const std::vector<torch::Tensor>& inputs) {
+  PP_ASSIGN_OR_RETURN(std::vector<torch::jit::IValue> out,
+                      segment_->Run(std::vector<torch::jit::IValue>(inputs.begin(), inputs.end())));
+  std::vector<torch::Tensor> tensors;
+  for (const torch::jit::IValue& v : out) {
+    if (!v.isTensor()) {
+      return Status::InvalidArgument(fmt::format(
+          "a TorchScript segment returned a {}; a stage sends tensors only", v.tagKind()));
+    }
+    tensors.push_back(v.toTensor());
+  }
+  return tensors;
+}
+
 Result<std::unique_ptr<ScriptModel>> ScriptModel::Load(const std::string& path) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) return Status::NotFound(path + ": no such file");

@@ -99,6 +99,7 @@ class ScriptStageCompute : public StageCompute {
  public:
   explicit ScriptStageCompute(std::unique_ptr<ScriptSegment> segment);
   Result<torch::Tensor> Run(const torch::Tensor& input) override;
+  Result<std::vector<torch::Tensor>> RunAll(const std::vector<torch::Tensor>& inputs) override;
 
  private:
   std::unique_ptr<ScriptSegment> segment_;

@@ -19,10 +19,11 @@
 namespace paretopipe {
 namespace {
 
-// A batch travelling between this stage's threads.
+// A batch travelling between this stage's threads: one tensor, or several
+// where a cut carries a skip connection (each its own frame on the link).
 struct InFlight {
   int64_t batch_id = 0;
-  torch::Tensor tensor;
+  std::vector<torch::Tensor> tensors;
   int64_t origin_ns = 0;  // Source clock: stage-1 compute began.
 };
 
@@ -55,7 +56,7 @@ int64_t SteadyNowNs() {
 
 struct StageRunner::Impl {
   std::shared_ptr<StageCompute> segment;
-  std::vector<torch::Tensor> inputs;  // The source's synthetic batches, made once per run.
+  std::vector<torch::Tensor> inputs;          // The source's synthetic batches, made once per run.
   std::shared_ptr<const InputSet> input_set;  // Or a dataset's images.
   BufferPool pool;
   std::vector<KeptOutput> outputs;
@@ -144,12 +145,12 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   Impl& im = *impl_;
   im.outputs.clear();
   const bool from_set = is_source && !c.input_digest.empty();
-  if (from_set && (!im.input_set || im.input_set->digest != c.input_digest ||
-                   im.input_set->images.sizes().slice(1) !=
-                       c10::IntArrayRef(c.input_shape).slice(1))) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: no input set {} of images [{}]", who, c.input_digest.substr(0, 12),
-        fmt::join(c10::IntArrayRef(c.input_shape).slice(1), ", ")));
+  if (from_set &&
+      (!im.input_set || im.input_set->digest != c.input_digest ||
+       im.input_set->images.sizes().slice(1) != c10::IntArrayRef(c.input_shape).slice(1))) {
+    return Status::InvalidArgument(
+        fmt::format("{}: no input set {} of images [{}]", who, c.input_digest.substr(0, 12),
+                    fmt::join(c10::IntArrayRef(c.input_shape).slice(1), ", ")));
   }
   if (is_source && !from_set && im.inputs.empty()) {
     Status made = CatchTorchErrors([&] {
@@ -198,27 +199,36 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         Status s = links.in->WaitForFrame(stall());
         if (!s.ok()) return im.Fail(s.WithContext(where()));
         t.recv_begin_ns = SteadyNowNs();
-        FrameHeader h;
-        s = links.in->ReceiveHeader(&h, limits, stall());
-        if (!s.ok()) return im.Fail(s.WithContext(where()));
-        if (h.type != FrameType::kActivation || h.batch_id != static_cast<uint64_t>(b) ||
-            h.dtype != DType::kFloat32 ||
-            c10::IntArrayRef(h.shape.data(), h.rank) != c10::IntArrayRef(c.input_shape)) {
-          return im.Fail(Status::InvalidArgument(fmt::format(
-              "{}: from {}: expected activation of batch {} float32 {}, got {} frame of batch {} "
-              "dtype {} shape {}",
-              where(), links.in->peer(), b, c.input_shape, FrameTypeName(h.type), h.batch_id,
-              DTypeName(h.dtype), h.Shape())));
+        InFlight item{b, {}, 0};
+        // A message is one activation frame per tensor crossing the cut, in order.
+        const size_t parts = 1 + c.extra_input_shapes.size();
+        for (size_t i = 0; i < parts; ++i) {
+          const std::vector<int64_t>& shape = i == 0 ? c.input_shape : c.extra_input_shapes[i - 1];
+          FrameHeader h;
+          s = links.in->ReceiveHeader(&h, limits, stall());
+          if (!s.ok()) return im.Fail(s.WithContext(where()));
+          if (h.type != FrameType::kActivation || h.batch_id != static_cast<uint64_t>(b) ||
+              h.dtype != DType::kFloat32 ||
+              c10::IntArrayRef(h.shape.data(), h.rank) != c10::IntArrayRef(shape)) {
+            return im.Fail(Status::InvalidArgument(fmt::format(
+                "{}: from {}: expected activation {}of batch {} float32 {}, got {} frame of batch "
+                "{} dtype {} shape {}",
+                where(), links.in->peer(),
+                parts > 1 ? fmt::format("{} of {} ", i + 1, parts) : std::string(), b, shape,
+                FrameTypeName(h.type), h.batch_id, DTypeName(h.dtype), h.Shape())));
+          }
+          torch::Tensor buffer = im.pool.Get(shape);
+          s = links.in->ReceivePayload(buffer.data_ptr(), h.payload_bytes, stall());
+          if (!s.ok()) return im.Fail(s.WithContext(where()));
+          t.bytes_in += static_cast<int64_t>(h.payload_bytes);
+          const LinkTiming timing = links.in->last_receive_timing();
+          t.recv_deserialize_ns += timing.deserialize_ns;
+          t.recv_queued_ns += timing.queued_ns;
+          if (i == 0) item.origin_ns = h.origin_ns;
+          item.tensors.push_back(std::move(buffer));
         }
-        torch::Tensor buffer = im.pool.Get(c.input_shape);
-        s = links.in->ReceivePayload(buffer.data_ptr(), h.payload_bytes, stall());
-        if (!s.ok()) return im.Fail(s.WithContext(where()));
         t.recv_end_ns = SteadyNowNs();
-        t.bytes_in = static_cast<int64_t>(h.payload_bytes);
-        const LinkTiming timing = links.in->last_receive_timing();
-        t.recv_deserialize_ns = timing.deserialize_ns;
-        t.recv_queued_ns = timing.queued_ns;
-        if (!compute_q.Push(InFlight{b, std::move(buffer), h.origin_ns}, stall())) {
+        if (!compute_q.Push(std::move(item), stall())) {
           return im.Fail(
               Status::Unavailable(where() + ": compute did not keep up before the stall timeout"));
         }
@@ -236,19 +246,21 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           return;
         }
         BatchTrace& t = trace.batches[b];
-        Result<FrameHeader> header = TensorHeader(FrameType::kActivation, b, item->tensor);
-        if (!header.ok()) return im.Fail(header.status().WithContext(who));
-        FrameHeader& h = *header;
-        h.origin_ns = item->origin_ns;
         t.send_begin_ns = SteadyNowNs();
-        h.sent_ns = t.send_begin_ns;
-        Status s = links.out->Send(h, item->tensor.data_ptr(), stall());
+        for (const torch::Tensor& tensor : item->tensors) {
+          Result<FrameHeader> header = TensorHeader(FrameType::kActivation, b, tensor);
+          if (!header.ok()) return im.Fail(header.status().WithContext(who));
+          FrameHeader& h = *header;
+          h.origin_ns = item->origin_ns;
+          h.sent_ns = SteadyNowNs();
+          Status s = links.out->Send(h, tensor.data_ptr(), stall());
+          if (!s.ok())
+            return im.Fail(
+                s.WithContext(fmt::format("{} batch {}: send to {}", who, b, links.out->peer())));
+          t.bytes_out += static_cast<int64_t>(h.payload_bytes);
+          t.send_serialize_ns += links.out->last_send_timing().serialize_ns;
+        }
         t.send_end_ns = SteadyNowNs();
-        if (!s.ok())
-          return im.Fail(
-              s.WithContext(fmt::format("{} batch {}: send to {}", who, b, links.out->peer())));
-        t.bytes_out = static_cast<int64_t>(h.payload_bytes);
-        t.send_serialize_ns = links.out->last_send_timing().serialize_ns;
       }
     }));
   }
@@ -281,7 +293,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
     for (int b = 0; b < c.batches && !im.Failed(); ++b) {
       BatchTrace& t = trace.batches[b];
       auto where = [&] { return fmt::format("{} batch {}", who, b); };
-      torch::Tensor input;
+      std::vector<torch::Tensor> inputs;
       int64_t origin_ns = 0;
       if (is_source) {
         std::unique_lock<std::mutex> lock(im.mu);
@@ -297,8 +309,8 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         // Assembling a batch that wraps around the set's end is a copy of a
         // few MB: the input is "ready" after it, as a camera frame is after
         // its capture.
-        input = from_set ? im.input_set->Batch(b, c.input_shape[0])
-                         : im.inputs[b % im.inputs.size()];
+        inputs = {from_set ? im.input_set->Batch(b, c.input_shape[0])
+                           : im.inputs[b % im.inputs.size()]};
         t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
       } else {
         std::optional<InFlight> item = compute_q.Pop(stall());
@@ -307,26 +319,32 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
             im.Fail(Status::Unavailable(where() + ": nothing received before the stall timeout"));
           break;
         }
-        input = std::move(item->tensor);
+        inputs = std::move(item->tensors);
         origin_ns = item->origin_ns;
       }
       t.compute_begin_ns = SteadyNowNs();
       if (is_source) origin_ns = t.compute_begin_ns;
-      Result<torch::Tensor> out = im.segment->Run(input);
-      torch::Tensor output;
+      Result<std::vector<torch::Tensor>> out = im.segment->RunAll(inputs);
+      std::vector<torch::Tensor> outputs;
       Status s = out.ok() ? CatchTorchErrors([&] {
         // The next stage receives bytes in row-major order on the CPU.
-        output = out->to(torch::kCPU).contiguous();
+        for (const torch::Tensor& o : *out) outputs.push_back(o.to(torch::kCPU).contiguous());
         return Status::Ok();
       })
                           : out.status();
-      input = torch::Tensor();  // Its receive buffer may be reused now.
+      inputs.clear();  // Their receive buffers may be reused now.
+      if (s.ok() && (outputs.empty() || (is_sink && outputs.size() != 1))) {
+        s = Status::InvalidArgument(fmt::format(
+            "{} output tensors; {}", outputs.size(),
+            is_sink ? "the last stage returns the model's one output" : "expected at least one"));
+      }
       t.compute_end_ns = SteadyNowNs();
       if (!s.ok()) {
         im.Fail(s.WithContext(where()));
         break;
       }
       if (is_sink) {
+        const torch::Tensor& output = outputs[0];
         t.send_begin_ns = t.send_end_ns = t.compute_end_ns;
         if (c.top1) {
           if (output.dim() != 2 || output.size(0) != c.input_shape[0]) {
@@ -358,7 +376,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           std::lock_guard<std::mutex> lock(im.mu);
           ++im.credits;
         }
-      } else if (!send_q.Push(InFlight{b, std::move(output), origin_ns}, stall())) {
+      } else if (!send_q.Push(InFlight{b, std::move(outputs), origin_ns}, stall())) {
         if (!im.Failed())
           im.Fail(
               Status::Unavailable(where() + ": sending did not keep up before the stall timeout"));

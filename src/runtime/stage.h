@@ -46,6 +46,10 @@ struct StageConfig {
   int stages = 1;
   int64_t block_begin = 0, block_end = 0;
   std::vector<int64_t> input_shape;  // What this stage receives (or makes), batch included.
+  // When a cut carries several tensors (a TorchScript cut inside a skip
+  // connection): the shapes of the second and later, which arrive as further
+  // activation frames of the same batch.
+  std::vector<std::vector<int64_t>> extra_input_shapes;
   int batches = 64;                  // Per pass, warm-up included.
   int window = 4;                    // Batches in flight, at most.
   std::string backend = "tcp";       // Which transport carries the links (control/stage_transport.h).

@@ -38,6 +38,17 @@ std::vector<std::vector<int64_t>> StageInputShapes(const ModelAnalysis& analysis
   return shapes;
 }
 
+std::vector<std::vector<std::vector<int64_t>>> StageExtraInputShapes(
+    const ModelAnalysis& analysis, int64_t batch_size, const std::vector<int>& cuts) {
+  std::vector<std::vector<std::vector<int64_t>>> shapes(1);
+  for (int cut : cuts) {
+    std::vector<std::vector<int64_t>> extras = analysis.blocks[cut - 1].extra_output_shapes;
+    for (std::vector<int64_t>& shape : extras) shape[0] = batch_size;
+    shapes.push_back(std::move(extras));
+  }
+  return shapes;
+}
+
 namespace {
 
 // How long the orchestrator waits, after a stage reported that its peer
@@ -150,6 +161,9 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.block_begin = s == 0 ? 0 : cfg.cuts[s - 1];
     c.block_end = s == stages - 1 ? plan.num_blocks : cfg.cuts[s];
     c.input_shape = plan.stage_input_shapes[s];
+    if (s < static_cast<int>(plan.stage_extra_input_shapes.size())) {
+      c.extra_input_shapes = plan.stage_extra_input_shapes[s];
+    }
     c.batches = cfg.batches;
     c.window = cfg.window;
     c.backend = cfg.backend;

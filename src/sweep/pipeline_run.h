@@ -27,6 +27,9 @@ struct RunPlan {
   // What each stage receives, batch included: stage 0 the input image batch,
   // stage i the activation at cuts[i-1].
   std::vector<std::vector<int64_t>> stage_input_shapes;
+  // Each stage's second and later input tensors (StageExtraInputShapes);
+  // empty: one tensor per stage.
+  std::vector<std::vector<std::vector<int64_t>>> stage_extra_input_shapes;
   int64_t run_id = 0;  // Distinguishes this run's connections on the workers.
   uint64_t input_seed = 0;
   // A dataset's images instead of synthetic input (config.input_digest is
@@ -65,6 +68,12 @@ Result<RunRecord> RunPipeline(const std::vector<WorkerClient*>& workers, const R
 std::vector<std::vector<int64_t>> StageInputShapes(const ModelAnalysis& analysis,
                                                    int64_t batch_size,
                                                    const std::vector<int>& cuts);
+
+// The second and later tensors each stage receives, when a cut carries
+// several (TorchScript cuts inside a skip connection): per stage, empty for
+// stage 0 and for single-tensor cuts.
+std::vector<std::vector<std::vector<int64_t>>> StageExtraInputShapes(
+    const ModelAnalysis& analysis, int64_t batch_size, const std::vector<int>& cuts);
 
 // Current UTC time as ISO 8601 ("2026-11-26T19:46:49Z").
 std::string UtcNow();

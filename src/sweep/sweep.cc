@@ -244,6 +244,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(o.db_path));
   ModelSpec spec{o.model, o.num_classes, o.seed, ""};
   spec.granularity = o.granularity;
+  spec.max_cut_tensors = o.max_cut_tensors;
   PP_ASSIGN_OR_RETURN(ModelAnalysis analysis, AnalyzeModel(spec, o.input_side_px));
   // A TorchScript model's stages get their segments from its file, cut here.
   std::unique_ptr<ScriptStages> script;
@@ -398,6 +399,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan.run_id = run_base + static_cast<int64_t>(i);
     plan.input_seed = o.seed;
     plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
+    plan.stage_extra_input_shapes = StageExtraInputShapes(analysis, o.batch_size, c.cuts);
     plan.stall_timeout = o.stall_timeout;
     if (script) {
       for (size_t s = 0; s <= c.cuts.size(); ++s) {

@@ -47,6 +47,7 @@ struct SweepOptions {
   uint64_t seed = 0;
   std::string weights_path;
   std::string granularity = "module";  // TorchScript models: "module" or "op" cuts.
+  int max_cut_tensors = 1;             // TorchScript models: tensors a cut may carry.
   int64_t input_side_px = 0;           // 0: the model's nominal size.
   std::string cuts = "all";          // "all", "3,8,14" (one cut each) or "3:9,5:12" (tuples).
   std::vector<std::string> workers;  // HOST:PORT per stage; empty: start local ones.
