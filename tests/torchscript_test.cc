@@ -384,6 +384,21 @@ class TorchScriptPipelineTest : public TorchScriptTest {
     stages_ = std::move(stages).value();
   }
 
+  // Runs `plan` on the workers and expects every batch's output to be `whole`
+  // exactly. Returns the record (empty on failure).
+  RunRecord ExpectRunEquals(const RunPlan& plan, const torch::Tensor& whole) {
+    std::vector<KeptOutput> outputs;
+    Result<RunRecord> record = RunPipeline(Clients(), plan, &outputs);
+    EXPECT_TRUE(record.ok()) << record.status().message();
+    if (!record.ok()) return RunRecord();
+    EXPECT_EQ(outputs.size(), static_cast<size_t>(plan.config.batches));
+    for (KeptOutput& o : outputs) {
+      const torch::Tensor got = torch::from_blob(o.values.data(), o.shape, torch::kFloat);
+      EXPECT_TRUE(torch::equal(got, whole)) << "batch " << o.batch_id;
+    }
+    return std::move(record).value();
+  }
+
   std::vector<std::unique_ptr<testing::ServingWorker>> workers_;
   std::vector<std::unique_ptr<WorkerClient>> clients_;
   ModelAnalysis analysis_;
@@ -402,15 +417,7 @@ TEST_F(TorchScriptPipelineTest, EveryStagePairOnWorkersComputesTheWholeModel) {
     SCOPED_TRACE("cut " + std::to_string(cut));
     Result<RunPlan> plan = PlanFor(analysis_, *stages_, cut);
     ASSERT_TRUE(plan.ok()) << plan.status().message();
-    std::vector<KeptOutput> outputs;
-    Result<RunRecord> record = RunPipeline(Clients(), *plan, &outputs);
-
-    ASSERT_TRUE(record.ok()) << record.status().message();
-    ASSERT_EQ(outputs.size(), 4u);
-    for (KeptOutput& o : outputs) {
-      const torch::Tensor got = torch::from_blob(o.values.data(), o.shape, torch::kFloat);
-      EXPECT_TRUE(torch::equal(got, whole)) << "batch " << o.batch_id;
-    }
+    ExpectRunEquals(*plan, whole);
   }
 }
 
@@ -431,17 +438,10 @@ TEST_F(TorchScriptPipelineTest, TwoTensorCutsTravelOnEveryBackend) {
     Result<RunPlan> plan = PlanFor(analysis_, *stages_, two, backend);
     ASSERT_TRUE(plan.ok()) << plan.status().message();
     ASSERT_EQ(plan->stage_extra_input_shapes[1].size(), 1u);
-    std::vector<KeptOutput> outputs;
-    Result<RunRecord> record = RunPipeline(Clients(), *plan, &outputs);
-
-    ASSERT_TRUE(record.ok()) << record.status().message();
-    ASSERT_EQ(outputs.size(), 4u);
-    for (KeptOutput& o : outputs) {
-      const torch::Tensor got = torch::from_blob(o.values.data(), o.shape, torch::kFloat);
-      EXPECT_TRUE(torch::equal(got, whole)) << "batch " << o.batch_id;
-    }
+    const RunRecord record = ExpectRunEquals(*plan, whole);
     // Both tensors crossed: the bytes sent are the sum of the two.
-    EXPECT_EQ(record->stages[0].bytes_out_per_batch, 2 * analysis_.blocks[two - 1].output_bytes);
+    ASSERT_FALSE(record.stages.empty());
+    EXPECT_EQ(record.stages[0].bytes_out_per_batch, 2 * analysis_.blocks[two - 1].output_bytes);
   }
 }
 
