@@ -54,11 +54,28 @@ class Branchy(torch.nn.Module):
             y = y * 0.5 + 1
         return self.fc(y.mean([2, 3]))
 
+class Tricky(torch.nn.Module):
+    # A view crossing beside its base, then written in place; a bool mask and
+    # a 0-dim tensor; the model's input used again at the end (a global skip).
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.b = torch.nn.Conv2d(4, 3, 3, padding=1)
+    def forward(self, x):
+        y = self.a(x)
+        z = y.transpose(2, 3)
+        w = self.b(y)
+        y.relu_()
+        m = w > 0
+        s = m.any()
+        return w + z.transpose(2, 3)[:, :3] + s.float() + x
+
 models = {
     "resnet18_traced": torch.jit.trace(torchvision.models.resnet18().eval(), x),
     "resnet18_scripted": torch.jit.script(torchvision.models.resnet18().eval()),
     "mobilenet_v2_scripted": torch.jit.script(torchvision.models.mobilenet_v2().eval()),
     "branchy_scripted": torch.jit.script(Branchy().eval()),
+    "tricky_scripted": torch.jit.script(Tricky().eval()),
 }
 with torch.no_grad():
     for name, m in models.items():
@@ -258,6 +275,39 @@ TEST_F(TorchScriptTest, AForwardWithControlFlowSplitsAtEveryOpCut) {
   for (const ScriptNode& node : model->nodes()) has_if = has_if || node.kind == "prim::If";
   EXPECT_TRUE(has_if);
   ExpectEveryCutEqualsWholeModel(*model, cuts);
+}
+
+TEST_F(TorchScriptTest, OnlyCutsThatTravelAsFloatBatchesWithoutAliasingAreBlocks) {
+  ModelSpec spec;
+  spec.name = Path("tricky_scripted");
+  spec.granularity = "op";
+  spec.max_cut_tensors = 3;
+  Result<ModelAnalysis> analysis = AnalyzeModel(spec, 64);
+  ASSERT_TRUE(analysis.ok()) << analysis.status().message();
+  std::unique_ptr<ScriptModel> model = LoadOrDie("tricky_scripted");
+  ASSERT_NE(model, nullptr);
+  bool aliased = false;
+  for (const ScriptCrossing& c : model->crossings()) aliased = aliased || c.aliased;
+  EXPECT_TRUE(aliased);
+  const std::vector<int64_t>& bounds = analysis->node_bounds;
+  ASSERT_GE(bounds.size(), 3u);
+  EXPECT_LT(bounds.size() - 2, model->CutPositions(CutGranularity::kOp, 3).size());
+  // Each block boundary, with every crossing tensor copied as the network
+  // would: exactly the whole model.
+  const int64_t n = model->node_count();
+  const torch::Tensor whole = RunNodes(*model, 0, n, {input_})[0].toTensor();
+  for (size_t k = 1; k + 1 < bounds.size(); ++k) {
+    SCOPED_TRACE("cut at node " + std::to_string(bounds[k]));
+    std::vector<torch::jit::IValue> crossing = RunNodes(*model, 0, bounds[k], {input_});
+    for (torch::jit::IValue& v : crossing) {
+      ASSERT_TRUE(v.isTensor());
+      EXPECT_EQ(v.toTensor().scalar_type(), torch::kFloat);
+      v = v.toTensor().clone();
+    }
+    const std::vector<torch::jit::IValue> out = RunNodes(*model, bounds[k], n, crossing);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(torch::equal(out[0].toTensor(), whole));
+  }
 }
 
 TEST_F(TorchScriptTest, ConvolutionAndLinearMacsFromTheGraph) {

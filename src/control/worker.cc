@@ -272,11 +272,13 @@ Result<json> Worker::Impl::Probe(const json& request) {
   PP_ASSIGN_OR_RETURN(Endpoint target, ParseEndpoint(request.value("target", "")));
   const Deadline deadline = DeadlineIn(kProbeTimeout);
   // Kernel-tuned buffers: the probe measures the path, not our 4 MiB choice.
-  PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(target, std::min(deadline, DeadlineIn(kReplyTimeout)),
-                                                SocketOptions{true, 0}));
+  PP_ASSIGN_OR_RETURN(
+      Socket socket,
+      ConnectTcp(target, std::min(deadline, DeadlineIn(kReplyTimeout)), SocketOptions{true, 0}));
   ProbeGuard guard(this, &socket);
   if (stopping) return Status::Unavailable("worker stopping");
-  PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kHello, json{{"role", kRoleProbe}}.dump(), deadline));
+  PP_RETURN_IF_ERROR(
+      SendJsonFrame(socket, FrameType::kHello, json{{"role", kRoleProbe}}.dump(), deadline));
   LinkProbeOptions options;
   const int64_t bulk_ms = request.value("min_bulk_ms", int64_t{0});
   if (bulk_ms > 0) {
@@ -304,15 +306,15 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     if (config.backend == t->name()) chosen = t.get();
   }
   if (!chosen) {
-    return Status::InvalidArgument(fmt::format("configure: unknown backend '{}' (this worker has {})",
-                                               config.backend, fmt::join(BackendNames(), ", ")));
+    return Status::InvalidArgument(
+        fmt::format("configure: unknown backend '{}' (this worker has {})", config.backend,
+                    fmt::join(BackendNames(), ", ")));
   }
   const auto t0 = Clock::now();
   const std::string key =
       config.module_digest.empty()
           ? fmt::format("{}|{}|{}|{}|{}|{}|{}", config.model, config.num_classes, config.seed,
-                        config.weights_digest, config.block_begin, config.block_end,
-                        config.device)
+                        config.weights_digest, config.block_begin, config.block_end, config.device)
           : fmt::format("torchscript|{}|{}", config.module_digest, config.device);
   std::string weights_from = config.weights_digest.empty() ? "seed" : "cache";
   if (!config.module_digest.empty()) weights_from = "torchscript, cache";
@@ -331,7 +333,6 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     weights_from = "torchscript, received";
     PP_ASSIGN_OR_RETURN(std::unique_ptr<ScriptSegment> received, ReceiveModule(socket, config));
     segment = std::make_shared<ScriptStageCompute>(std::move(received));
-    segment_key = key;
     std::vector<torch::Tensor> zeros = {torch::zeros(config.input_shape)};
     for (const std::vector<int64_t>& shape : config.extra_input_shapes) {
       zeros.push_back(torch::zeros(shape));
@@ -339,6 +340,7 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     Status primed = segment->RunAll(zeros).status();
     PP_RETURN_IF_ERROR(primed.WithContext(
         fmt::format("stage {}: input {}", config.stage + 1, fmt::join(config.input_shape, "x"))));
+    segment_key = key;  // Only a segment that ran is kept for the next run.
   }
   if (key != segment_key) {
     segment.reset();
@@ -445,9 +447,9 @@ Result<std::unique_ptr<ScriptSegment>> Worker::Impl::ReceiveModule(Socket& socke
                            static_cast<size_t>(bytes.numel()));
   const std::string digest = Sha256OfBytes(module.data(), module.size());
   if (digest != config.module_digest) {
-    return Status::InvalidArgument(fmt::format(
-        "module upload: the bytes received have SHA-256 {}, the run names {}", digest,
-        config.module_digest));
+    return Status::InvalidArgument(
+        fmt::format("module upload: the bytes received have SHA-256 {}, the run names {}", digest,
+                    config.module_digest));
   }
   return ScriptSegment::Deserialize(
       module, fmt::format("stage {} of {} (module {})", config.stage + 1, config.model,
@@ -465,10 +467,10 @@ Result<InputSet> Worker::Impl::ReceiveInputSet(Socket& socket, const StageConfig
   std::vector<int64_t> expected = config.input_shape;
   expected[0] = config.input_images;
   if (h.type != FrameType::kTensor || h.dtype != DType::kFloat32 || h.Shape() != expected) {
-    return Status::InvalidArgument(fmt::format(
-        "input set upload: expected a float32 tensor [{}], got a {} frame of {} [{}]",
-        fmt::join(expected, ", "), FrameTypeName(h.type), DTypeName(h.dtype),
-        fmt::join(h.Shape(), ", ")));
+    return Status::InvalidArgument(
+        fmt::format("input set upload: expected a float32 tensor [{}], got a {} frame of {} [{}]",
+                    fmt::join(expected, ", "), FrameTypeName(h.type), DTypeName(h.dtype),
+                    fmt::join(h.Shape(), ", ")));
   }
   PP_ASSIGN_OR_RETURN(torch::Tensor images,
                       ReceiveTensorPayload(socket, h, DeadlineIn(kUploadTimeout)));
@@ -570,8 +572,8 @@ Status Worker::Serve() {
   while (!im.stopping) {
     // Kernel-tuned buffers until the hello says what the connection carries:
     // a link probe measures the path as TCP's autotuning meets it.
-    Result<Socket> accepted = im.listener.Accept(DeadlineIn(std::chrono::milliseconds(500)),
-                                                 SocketOptions{true, 0});
+    Result<Socket> accepted =
+        im.listener.Accept(DeadlineIn(std::chrono::milliseconds(500)), SocketOptions{true, 0});
     // Reap finished connection threads so a daemon serving for weeks does not grow.
     for (auto it = im.connections.begin(); it != im.connections.end();) {
       if (it->done) {

@@ -22,7 +22,8 @@ Result<ModelAnalysis> Analyze(const ModelSpec& spec, int64_t input_side_px) {
   analysis.num_classes = spec.num_classes;
   analysis.input_side_px = input_side_px > 0 ? input_side_px : analysis.entry.input_side_px;
 
-  torch::Tensor x = torch::zeros({1, analysis.entry.input_channels, analysis.input_side_px, analysis.input_side_px});
+  torch::Tensor x = torch::zeros(
+      {1, analysis.entry.input_channels, analysis.input_side_px, analysis.input_side_px});
   MacCounter counter;
   for (int64_t k = 0; k < analysis.entry.num_blocks; ++k) {
     counter.Reset();
@@ -44,8 +45,7 @@ Result<ModelAnalysis> Analyze(const ModelSpec& spec, int64_t input_side_px) {
 Result<CutGranularity> ParseGranularity(const std::string& text) {
   if (text == "module") return CutGranularity::kModule;
   if (text == "op") return CutGranularity::kOp;
-  return Status::InvalidArgument(
-      fmt::format("--granularity {}: expected module or op", text));
+  return Status::InvalidArgument(fmt::format("--granularity {}: expected module or op", text));
 }
 
 // "layer1.0.conv1" for one node's module; the first and last node's for a
@@ -70,16 +70,42 @@ Result<ModelAnalysis> AnalyzeScript(const ModelSpec& spec, int64_t input_side_px
   analysis.entry.input_channels = 3;
   analysis.input_side_px = input_side_px > 0 ? input_side_px : analysis.entry.input_side_px;
   analysis.num_classes = 0;
-  torch::Tensor x =
-      torch::zeros({1, analysis.entry.input_channels, analysis.input_side_px,
-                    analysis.input_side_px});
-  Result<NodeTensors> tensors = model->NodeOutputs(x);
-  if (!tensors.ok()) {
-    return tensors.status().WithContext(fmt::format("a 1x3x{0}x{0} input (--input-size)",
-                                                    analysis.input_side_px));
+  // At batch 1 and 2: a cut is runnable when every tensor crossing it is
+  // float32 with the batch as its first dimension (what the frames carry and
+  // what a stage's input shape at another batch assumes).
+  std::vector<NodeTensors> at_batch;
+  for (int64_t batch : {1, 2}) {
+    Result<NodeTensors> tensors = model->NodeOutputs(torch::zeros(
+        {batch, analysis.entry.input_channels, analysis.input_side_px, analysis.input_side_px}));
+    if (!tensors.ok()) {
+      return tensors.status().WithContext(
+          fmt::format("a {0}x3x{1}x{1} input (--input-size)", batch, analysis.input_side_px));
+    }
+    at_batch.push_back(std::move(tensors).value());
+  }
+  const NodeTensors& tensors = at_batch[0];
+  auto runnable = [&](int64_t position) {
+    const std::vector<TensorInfo> one = model->CrossingTensors(position, at_batch[0]);
+    const std::vector<TensorInfo> two = model->CrossingTensors(position, at_batch[1]);
+    for (size_t i = 0; i < one.size(); ++i) {
+      if (!one[i].float32 || one[i].shape.empty() || two[i].shape.size() != one[i].shape.size() ||
+          one[i].shape[0] != 1 || two[i].shape[0] != 2) {
+        return false;
+      }
+    }
+    return !one.empty();
+  };
+  const std::vector<TensorInfo> outputs = model->CrossingTensors(model->node_count(), tensors);
+  if (outputs.size() != 1 || !runnable(model->node_count())) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: its forward returns {} value(s){}; ParetoPipe splits models that return one float32 "
+        "tensor with the batch first",
+        spec.name, outputs.size(), outputs.size() == 1 ? " of another kind" : ""));
   }
   std::vector<int64_t> bounds = {0};
-  for (int64_t p : model->CutPositions(granularity, spec.max_cut_tensors)) bounds.push_back(p);
+  for (int64_t p : model->CutPositions(granularity, spec.max_cut_tensors)) {
+    if (runnable(p)) bounds.push_back(p);
+  }
   bounds.push_back(model->node_count());
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     const int64_t begin = bounds[k], end = bounds[k + 1];
@@ -88,23 +114,16 @@ Result<ModelAnalysis> AnalyzeScript(const ModelSpec& spec, int64_t input_side_px
     const std::string first = NodeName(model->nodes()[begin]);
     const std::string last = NodeName(model->nodes()[end - 1]);
     block.name = first == last ? first : first + " .. " + last;
-    const std::vector<TensorInfo> crossing = model->CrossingTensors(end, *tensors);
+    const std::vector<TensorInfo> crossing = model->CrossingTensors(end, tensors);
     for (size_t i = 0; i < crossing.size(); ++i) {
-      if (crossing[i].element_bytes == 0) {
-        return Status::InvalidArgument(fmt::format(
-            "{}: a list or tuple of tensors crosses the cut after node {}; ParetoPipe sends "
-            "tensors only: lower --max-cut-tensors or use --granularity module",
-            spec.name, end));
-      }
       if (i == 0) {
         block.output_shape = crossing[i].shape;
-      } else if (end < model->node_count()) {
+      } else {
         block.extra_output_shapes.push_back(crossing[i].shape);
       }
       block.output_bytes += crossing[i].bytes();
     }
-    if (block.output_shape.empty()) block.output_shape = {1};
-    for (int64_t i = begin; i < end; ++i) block.macs += model->NodeMacs(i, *tensors);
+    for (int64_t i = begin; i < end; ++i) block.macs += model->NodeMacs(i, tensors);
     block.parameters = model->ConstantElements(begin, end);
     analysis.total_macs += block.macs;
     analysis.total_parameters += block.parameters;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
@@ -244,12 +245,17 @@ Status ScriptModel::Analyze() {
     }
     if (last >= 0) span_[value] = {first, last};
   }
+  torch::jit::AliasDb aliases(graph_);
   for (int64_t p = 1; p < n; ++p) {
     ScriptCrossing c;
     c.position = p;
-    for (Value* v : CrossingValues(p)) {
+    const std::vector<Value*> crossing = CrossingValues(p);
+    for (size_t i = 0; i < crossing.size(); ++i) {
       ++c.values;
-      c.all_tensors = c.all_tensors && IsTensorLike(v->type());
+      c.all_tensors = c.all_tensors && IsTensorLike(crossing[i]->type());
+      for (size_t j = 0; j < i; ++j) {
+        c.aliased = c.aliased || aliases.mayAlias(crossing[i], crossing[j]);
+      }
     }
     c.module_boundary = nodes_[p - 1].module_path != nodes_[p].module_path;
     crossings_.push_back(c);
@@ -276,7 +282,7 @@ std::vector<Value*> ScriptModel::CrossingValues(int64_t position) const {
 std::vector<int64_t> ScriptModel::CutPositions(CutGranularity granularity, int max_tensors) const {
   std::vector<int64_t> out;
   for (const ScriptCrossing& c : crossings_) {
-    if (!c.all_tensors || c.values < 1 || c.values > max_tensors) continue;
+    if (!c.all_tensors || c.aliased || c.values < 1 || c.values > max_tensors) continue;
     if (granularity == CutGranularity::kModule && !c.module_boundary) continue;
     out.push_back(c.position);
   }
@@ -358,14 +364,16 @@ Result<NodeTensors> ScriptModel::NodeOutputs(const torch::Tensor& input) const {
   PP_ASSIGN_OR_RETURN(std::shared_ptr<torch::jit::Graph> all, Extract(0, node_count(), outputs));
   ScriptSegment whole(all, "analysis of " + path_);
   PP_ASSIGN_OR_RETURN(std::vector<torch::jit::IValue> values, whole.Run({input}));
-  NodeTensors tensors(node_count());
+  auto info = [](const torch::Tensor& t) {
+    return TensorInfo{t.sizes().vec(), static_cast<int64_t>(t.element_size()),
+                      t.scalar_type() == torch::kFloat};
+  };
+  NodeTensors tensors(node_count() + 1);
   for (int64_t i = 0; i < node_count(); ++i) tensors[i].resize(order_[i]->outputs().size());
   for (size_t k = 0; k < values.size() && k < where.size(); ++k) {
-    if (!values[k].isTensor()) continue;
-    const torch::Tensor& t = values[k].toTensor();
-    tensors[where[k].first][where[k].second] = {t.sizes().vec(),
-                                                static_cast<int64_t>(t.element_size())};
+    if (values[k].isTensor()) tensors[where[k].first][where[k].second] = info(values[k].toTensor());
   }
+  tensors[node_count()] = {info(input)};
   return tensors;
 }
 
@@ -381,7 +389,9 @@ std::vector<TensorInfo> ScriptModel::CrossingTensors(int64_t position,
   for (Value* v : values) {
     TensorInfo info;
     auto made = made_at_.find(v);
-    if (made != made_at_.end() && made->second >= 0) {
+    if (made != made_at_.end() && made->second < 0) {
+      info = tensors.back()[0];  // The model's input crossing a cut (a global skip).
+    } else if (made != made_at_.end()) {
       const Node* maker = order_[made->second];
       for (size_t o = 0; o < maker->outputs().size(); ++o) {
         if (maker->outputs()[o] == v) info = tensors[made->second][o];

@@ -46,6 +46,9 @@ struct ScriptCrossing {
   int64_t position = 0;
   int values = 0;           // Values crossing.
   bool all_tensors = true;  // Every one a tensor or a list/tuple of tensors.
+  // Two crossing values may share memory (a tensor and its view): sent as
+  // two copies, an in-place op after the cut would update only one.
+  bool aliased = false;
   bool module_boundary = false;
 };
 
@@ -54,10 +57,11 @@ struct ScriptCrossing {
 struct TensorInfo {
   std::vector<int64_t> shape;
   int64_t element_bytes = 0;
+  bool float32 = false;
 
   int64_t bytes() const;
 };
-// Per node, per output.
+// Per node, per output; one more entry at the end holds the model's input.
 using NodeTensors = std::vector<std::vector<TensorInfo>>;
 
 // A contiguous range of a ScriptModel's nodes as its own graph: inputs the
@@ -123,7 +127,8 @@ class ScriptModel {
   const std::vector<ScriptCrossing>& crossings() const { return crossings_; }
 
   // The valid cut positions at `granularity` whose crossing values number at
-  // most `max_tensors` (each a tensor, or a list or tuple of them), ascending.
+  // most `max_tensors` (each a tensor, or a list or tuple of them) and do not
+  // alias each other, ascending.
   std::vector<int64_t> CutPositions(CutGranularity granularity, int max_tensors) const;
 
   // Nodes [begin, end) as a runnable segment.

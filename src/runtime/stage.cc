@@ -223,7 +223,9 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           t.bytes_in += static_cast<int64_t>(h.payload_bytes);
           const LinkTiming timing = links.in->last_receive_timing();
           t.recv_deserialize_ns += timing.deserialize_ns;
-          t.recv_queued_ns += timing.queued_ns;
+          // The later frames of a batch wait in the queue while the first is
+          // read: only the first frame's wait delays the batch.
+          if (i == 0) t.recv_queued_ns = timing.queued_ns;
           if (i == 0) item.origin_ns = h.origin_ns;
           item.tensors.push_back(std::move(buffer));
         }
@@ -309,7 +311,9 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         // Assembling a batch that wraps around the set's end is a copy of a
         // few MB: the input is "ready" after it, as a camera frame is after
         // its capture.
-        inputs = {from_set ? im.input_set->Batch(b, c.input_shape[0])
+        // A copy of the set's images: a model that writes to its input in
+        // place must not change the set later batches and runs read.
+        inputs = {from_set ? im.input_set->Batch(b, c.input_shape[0]).clone()
                            : im.inputs[b % im.inputs.size()]};
         t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
       } else {

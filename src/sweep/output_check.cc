@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "model/compute.h"
 #include "runtime/input_set.h"
@@ -55,8 +56,15 @@ Result<OutputComparison> OutputCheck::Compare(const std::vector<KeptOutput>& out
                       o.values.size(), want.size()));
     }
     for (size_t i = 0; i < want.size(); ++i) {
-      result.max_abs_diff =
-          std::max(result.max_abs_diff, static_cast<double>(std::fabs(o.values[i] - want[i])));
+      double diff = std::fabs(static_cast<double>(o.values[i]) - want[i]);
+      // NaN where the whole model has a number (or the reverse) is as far
+      // apart as values get; NaN in both is the same result.
+      if (std::isnan(diff)) {
+        diff = std::isnan(o.values[i]) && std::isnan(want[i])
+                   ? 0.0
+                   : std::numeric_limits<double>::infinity();
+      }
+      result.max_abs_diff = std::max(result.max_abs_diff, diff);
       result.max_abs_value =
           std::max(result.max_abs_value, static_cast<double>(std::fabs(want[i])));
     }

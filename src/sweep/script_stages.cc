@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "model/torchscript.h"
 #include "util/digest.h"
 
@@ -10,8 +12,10 @@ namespace paretopipe {
 ScriptStages::~ScriptStages() = default;
 
 Result<std::unique_ptr<ScriptStages>> ScriptStages::Load(const std::string& path,
-                                                         std::vector<int64_t> node_bounds) {
+                                                         std::vector<int64_t> node_bounds,
+                                                         size_t stage_count) {
   std::unique_ptr<ScriptStages> stages(new ScriptStages());
+  stages->stages_hint_ = stage_count;
   PP_ASSIGN_OR_RETURN(stages->model_, ScriptModel::Load(path));
   stages->node_bounds_ = std::move(node_bounds);
   return stages;
@@ -36,7 +40,14 @@ Result<ScriptStageModule> ScriptStages::Module(int64_t block_begin, int64_t bloc
   ScriptStageModule module;
   module.digest = Sha256OfBytes(bytes.data(), bytes.size());
   module.bytes = std::make_shared<const std::string>(std::move(bytes));
+  constexpr size_t kKept = 4;
+  const size_t keep = std::max(kKept, stages_hint_);
+  while (recent_.size() >= keep) {
+    cache_.erase(recent_.front());
+    recent_.erase(recent_.begin());
+  }
   cache_[{block_begin, block_end}] = module;
+  recent_.push_back({block_begin, block_end});
   return module;
 }
 

@@ -32,12 +32,14 @@ class ScriptStages {
  public:
   // Loads `path`; `node_bounds` as ModelAnalysis::node_bounds.
   static Result<std::unique_ptr<ScriptStages>> Load(const std::string& path,
-                                                    std::vector<int64_t> node_bounds);
+                                                    std::vector<int64_t> node_bounds,
+                                                    size_t stages = 2);
   ~ScriptStages();
   ScriptStages(const ScriptStages&) = delete;
   ScriptStages& operator=(const ScriptStages&) = delete;
 
-  // The segment of blocks [block_begin, block_end).
+  // The segment of blocks [block_begin, block_end). Keeps the last few (as
+  // many as a pipeline has stages, at least 4) for the runs that follow.
   // REQUIRES: 0 <= block_begin < block_end <= number of blocks.
   Result<ScriptStageModule> Module(int64_t block_begin, int64_t block_end);
 
@@ -48,7 +50,13 @@ class ScriptStages {
   ScriptStages() = default;
   std::unique_ptr<ScriptModel> model_;
   std::vector<int64_t> node_bounds_;
+  // The segments of the last combination run: a sweep runs one combination
+  // under every backend and condition before the next, and every segment
+  // holds its share of the weights (all of them would be the model times
+  // the number of cuts).
   std::map<std::pair<int64_t, int64_t>, ScriptStageModule> cache_;
+  std::vector<std::pair<int64_t, int64_t>> recent_;  // Oldest first.
+  size_t stages_hint_ = 0;
 };
 
 }  // namespace paretopipe

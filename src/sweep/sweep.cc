@@ -12,15 +12,15 @@
 #include "control/stage_transport.h"
 #include "control/worker_client.h"
 #include "model/cuts.h"
+#include "model/segment.h"
 #include "model/zoo.h"
 #include "netem/condition.h"
 #include "netem/tc.h"
 #include "netem/testbed.h"
+#include "runtime/input_set.h"
 #include "store/store.h"
 #include "sweep/device_limits.h"
 #include "sweep/local_workers.h"
-#include "runtime/input_set.h"
-#include "model/segment.h"
 #include "sweep/output_check.h"
 #include "sweep/pipeline_run.h"
 #include "util/cpus.h"
@@ -205,9 +205,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     endpoints.push_back(*e);
   }
   PP_ASSIGN_OR_RETURN(std::vector<Condition> conditions, ParseConditions(o.net));
-  const bool any_condition =
-      std::any_of(conditions.begin(), conditions.end(),
-                  [](const Condition& c) { return !c.value.none(); });
+  const bool any_condition = std::any_of(conditions.begin(), conditions.end(),
+                                         [](const Condition& c) { return !c.value.none(); });
   if (!o.testbed.empty() && o.testbed != "netns") {
     return Status::InvalidArgument(
         fmt::format("--testbed {}: the only testbed is netns", o.testbed));
@@ -229,7 +228,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   if (any_condition && !o.workers.empty() && conditions.size() > 1) {
     return Status::InvalidArgument(
         "with --workers, ParetoPipe cannot change the network between runs: apply one condition "
-        "on the devices (`paretopipe netem apply`) and give it as a single --net to label the runs");
+        "on the devices (`paretopipe netem apply`) and give it as a single --net to label the "
+        "runs");
   }
   if (!o.local_devices.empty() && !o.workers.empty()) {
     return Status::InvalidArgument("--local-device limits local workers: leave out --workers");
@@ -253,7 +253,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
       return Status::InvalidArgument(
           "--weights: a TorchScript file carries its own weights; leave out --weights");
     }
-    PP_ASSIGN_OR_RETURN(script, ScriptStages::Load(o.model, analysis.node_bounds));
+    PP_ASSIGN_OR_RETURN(
+        script, ScriptStages::Load(o.model, analysis.node_bounds, static_cast<size_t>(stages)));
   }
   const int64_t num_blocks = static_cast<int64_t>(analysis.blocks.size());
   PP_ASSIGN_OR_RETURN(std::vector<std::vector<int>> combos,
@@ -261,6 +262,11 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   std::string digest;
   if (!o.weights_path.empty()) {
     PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.weights_path));
+  }
+  // A TorchScript file's own digest names its weights, so runs of another
+  // export at the same path never count as the same model (fronts, accuracy).
+  if (script) {
+    PP_ASSIGN_OR_RETURN(digest, Sha256OfFile(o.model));
   }
   std::unique_ptr<OutputCheck> check;
   if (o.verify) {
@@ -279,8 +285,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   // Loaded once: every run gets the same images, so their accuracies compare.
   LoadedInput input;
   if (!o.input.synthetic()) {
-    PP_ASSIGN_OR_RETURN(input, LoadInput(o.input, analysis.input_side_px,
-                                         int64_t{o.batches} * o.batch_size));
+    PP_ASSIGN_OR_RETURN(
+        input, LoadInput(o.input, analysis.input_side_px, int64_t{o.batches} * o.batch_size));
     progress << fmt::format("input: {} ({} images of {} px, {}, SHA-256 {})\n", input.description,
                             input.set->count(), analysis.input_side_px,
                             input.labels.empty() ? "unlabelled: no accuracy" : "labelled",
@@ -345,13 +351,14 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   const size_t per_cut = conditions.size() * backends.size();
   const size_t total = combos.size() * per_cut;
   progress << fmt::format(
-      "sweep {}: {} {} run(s) of {} stages over {}{}, batch {}, {} batches ({} warm-up), window "
-      "{}, {} repeat(s); results in {}\n",
-      result.sweep_id, o.model, total, stages, fmt::join(backends, ", "),
-      conditions.size() > 1 || any_condition
-          ? fmt::format(" under {} condition(s)", conditions.size())
-          : "",
-      o.batch_size, o.batches, o.warmup, o.window, o.repeats, o.db_path)
+                  "sweep {}: {} {} run(s) of {} stages over {}{}, batch {}, {} batches ({} "
+                  "warm-up), window "
+                  "{}, {} repeat(s); results in {}\n",
+                  result.sweep_id, o.model, total, stages, fmt::join(backends, ", "),
+                  conditions.size() > 1 || any_condition
+                      ? fmt::format(" under {} condition(s)", conditions.size())
+                      : "",
+                  o.batch_size, o.batches, o.warmup, o.window, o.repeats, o.db_path)
            << std::flush;
   for (const Condition& cond : conditions) {
     if (cond.value.rate_bits_per_s == 0) continue;
@@ -440,8 +447,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     RunTiming timing;
     plan.keep_outputs = check != nullptr;
     std::vector<KeptOutput> outputs;
-    Result<RunRecord> run = ready.ok() ? RunPipeline(ptrs, plan, &outputs, &timing)
-                                       : Result<RunRecord>(ready);
+    Result<RunRecord> run =
+        ready.ok() ? RunPipeline(ptrs, plan, &outputs, &timing) : Result<RunRecord>(ready);
     std::string verified;
     if (run.ok() && check) {
       Result<OutputComparison> compared =
@@ -457,10 +464,9 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
             "batches (largest |output| {:.3g})",
             compared->max_abs_diff, compared->batches, compared->max_abs_value));
       } else {
-        verified = compared->identical()
-                       ? ", outputs = whole model"
-                       : fmt::format(", outputs = whole model within {:.1g}",
-                                     compared->max_abs_diff);
+        verified = compared->identical() ? ", outputs = whole model"
+                                         : fmt::format(", outputs = whole model within {:.1g}",
+                                                       compared->max_abs_diff);
       }
     }
     result.passes_s += timing.passes_s;
@@ -485,16 +491,16 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
     const double eta = elapsed / (i + 1) * (total - i - 1);
-    std::string what = record.status == "ok"
-                           ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}{}",
-                                         record.latency_ms_mean.mean, record.throughput_ips.mean,
-                                         record.accuracy
-                                             ? fmt::format(", top-1 {:.2f}% of {}",
-                                                           100 * record.accuracy->top1(),
-                                                           record.accuracy->images)
-                                             : "",
-                                         verified)
-                           : "FAILED: " + record.error;
+    std::string what =
+        record.status == "ok"
+            ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}{}",
+                          record.latency_ms_mean.mean, record.throughput_ips.mean,
+                          record.accuracy
+                              ? fmt::format(", top-1 {:.2f}% of {}", 100 * record.accuracy->top1(),
+                                            record.accuracy->images)
+                              : "",
+                          verified)
+            : "FAILED: " + record.error;
     std::string link_text;
     for (const LinkMeasurement& l : record.links) {
       link_text += fmt::format("{}rtt {:.1f} ms, {:.0f} Mbit/s", link_text.empty() ? "" : "; ",
@@ -506,8 +512,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                             conditions.size() > 1 || any_condition
                                 ? fmt::format("[{}; measured {}] ", cond.text, link_text)
                                 : "",
-                            what,
-                            ClockText(elapsed), ClockText(eta))
+                            what, ClockText(elapsed), ClockText(eta))
              << std::flush;
     result.runs.push_back(std::move(record));
     if (!run.ok() && !o.keep_going) return run.status();
