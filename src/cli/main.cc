@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -18,7 +19,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <atomic>
 #include <thread>
 
 #include "analysis/export.h"
@@ -72,6 +72,15 @@ void AddModelOptions(CLI::App* cmd, ModelOptions& o, bool with_weights) {
                     "State dict saved by torch.save(model.state_dict(), FILE); "
                     "keys as torchvision names them");
   }
+}
+
+// --granularity of a TorchScript model (model/torchscript.h).
+void AddGranularityOption(CLI::App* cmd, ModelOptions& o) {
+  cmd->add_option("--granularity", o.granularity,
+                  "TorchScript models: cuts (and blocks) only between modules (module), or "
+                  "between any two nodes of the frozen graph (op); see `paretopipe cuts MODEL.pt`")
+      ->check(CLI::IsMember({"module", "op"}))
+      ->capture_default_str();
 }
 
 int Fail(const Status& status) {
@@ -325,9 +334,9 @@ int CmdNetem(const std::string& action, const NetemRequest& r) {
   }
   if (action == "apply") {
     std::vector<std::string> parts;
-    for (const auto& [key, value] : {std::pair{"delay", r.delay}, std::pair{"jitter", r.jitter},
-                                     std::pair{"loss", r.loss}, std::pair{"rate", r.rate},
-                                     std::pair{"burst", r.burst}}) {
+    for (const auto& [key, value] :
+         {std::pair{"delay", r.delay}, std::pair{"jitter", r.jitter}, std::pair{"loss", r.loss},
+          std::pair{"rate", r.rate}, std::pair{"burst", r.burst}}) {
       if (!value.empty()) parts.push_back(fmt::format("{}={}", key, value));
     }
     if (parts.empty()) {
@@ -342,10 +351,9 @@ int CmdNetem(const std::string& action, const NetemRequest& r) {
                          fmt::format("ip sport {} 0xffff", r.port)};
     }
     if (Status s = TcApply(target, *c, options); !s.ok()) return Fail(s);
-    std::cout << fmt::format(
-        "{}: {} on egress{}; `paretopipe netem clear --dev {}` removes it\n", r.dev,
-        FormatNetCondition(*c), r.port > 0 ? fmt::format(" to and from port {}", r.port) : "",
-        r.dev);
+    std::cout << fmt::format("{}: {} on egress{}; `paretopipe netem clear --dev {}` removes it\n",
+                             r.dev, FormatNetCondition(*c),
+                             r.port > 0 ? fmt::format(" to and from port {}", r.port) : "", r.dev);
   }
   Result<std::string> shown = TcShow(target);
   if (!shown.ok()) return Fail(shown.status());
@@ -384,18 +392,26 @@ Result<std::vector<RunRecord>> LoadForAnalysis(const AnalysisFilter& f, bool onl
   return runs;
 }
 
-int CmdPareto(const AnalysisFilter& f, const std::string& latency, const std::string& by,
-              bool csv, bool json) {
+// LoadForAnalysis for commands that need at least one run: NotFound, naming
+// the filters, when none matches.
+Result<std::vector<RunRecord>> LoadSomeForAnalysis(const AnalysisFilter& f, bool only_ok) {
+  PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, LoadForAnalysis(f, only_ok));
+  if (runs.empty()) {
+    return Status::NotFound(fmt::format("{}: no {}runs{}{}{}", f.db, only_ok ? "finished " : "",
+                                        f.model.empty() ? "" : " of " + f.model,
+                                        f.backend.empty() ? "" : " on " + f.backend,
+                                        f.net.empty() ? "" : " under " + f.net));
+  }
+  return runs;
+}
+
+int CmdPareto(const AnalysisFilter& f, const std::string& latency, const std::string& by, bool csv,
+              bool json) {
   const std::string& db = f.db;
   Result<LatencyStat> stat = ParseLatencyStat(latency);
   if (!stat.ok()) return Fail(stat.status());
-  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/true);
+  Result<std::vector<RunRecord>> runs = LoadSomeForAnalysis(f, /*only_ok=*/true);
   if (!runs.ok()) return Fail(runs.status());
-  if (runs->empty())
-    return Fail(Status::NotFound(fmt::format("{}: no finished runs{}{}{}", db,
-                                             f.model.empty() ? "" : " of " + f.model,
-                                             f.backend.empty() ? "" : " on " + f.backend,
-                                             f.net.empty() ? "" : " under " + f.net)));
   std::set<std::string> models;
   for (const RunRecord& r : *runs) models.insert(r.config.model);
   if (models.size() > 1) {
@@ -433,8 +449,8 @@ int CmdPareto(const AnalysisFilter& f, const std::string& latency, const std::st
                    {"dominated_by", p.dominated_by}});
     // The condition's text has commas: quoted, as RFC 4180 has it.
     text += fmt::format("{},{},{},\"{}\",{},{},{},{},{},{}\n", r.id, cuts, r.config.backend,
-                        r.config.net, p.point.latency_ms,
-                        p.point.throughput_ips, p.on_front ? 1 : 0, p.knee ? 1 : 0,
+                        r.config.net, p.point.latency_ms, p.point.throughput_ips,
+                        p.on_front ? 1 : 0, p.knee ? 1 : 0,
                         p.duplicate ? std::to_string(p.duplicate_of) : "", p.dominated_by);
   }
   std::cout << (json ? out.dump(2) + "\n" : text);
@@ -460,13 +476,8 @@ int CmdReport(const AnalysisFilter& f, const std::string& latency, const std::st
   Result<LatencyStat> stat = ParseLatencyStat(latency);
   if (!stat.ok()) return Fail(stat.status());
   // Failed runs too: the page lists them with their errors.
-  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/false);
+  Result<std::vector<RunRecord>> runs = LoadSomeForAnalysis(f, /*only_ok=*/false);
   if (!runs.ok()) return Fail(runs.status());
-  if (runs->empty())
-    return Fail(Status::NotFound(fmt::format("{}: no runs{}{}{}", f.db,
-                                             f.model.empty() ? "" : " of " + f.model,
-                                             f.backend.empty() ? "" : " on " + f.backend,
-                                             f.net.empty() ? "" : " under " + f.net)));
   ReportOptions options;
   options.output_dir = output_dir;
   options.latency = *stat;
@@ -494,13 +505,8 @@ int CmdPlot(const AnalysisFilter& f, const std::string& latency, const std::stri
   if (!stat.ok()) return Fail(stat.status());
   Result<FigureKind> figure = ParseFigureKind(kind);
   if (!figure.ok()) return Fail(figure.status());
-  Result<std::vector<RunRecord>> runs = LoadForAnalysis(f, /*only_ok=*/true);
+  Result<std::vector<RunRecord>> runs = LoadSomeForAnalysis(f, /*only_ok=*/true);
   if (!runs.ok()) return Fail(runs.status());
-  if (runs->empty())
-    return Fail(Status::NotFound(fmt::format("{}: no finished runs{}{}{}", f.db,
-                                             f.model.empty() ? "" : " of " + f.model,
-                                             f.backend.empty() ? "" : " on " + f.backend,
-                                             f.net.empty() ? "" : " under " + f.net)));
   Status s = WritePlot(*runs, *figure, *stat, output, gnuplot);
   if (!s.ok()) return Fail(s);
   return 0;
@@ -531,11 +537,7 @@ int Main(int argc, char** argv) {
   cuts->add_option("--input-size", cuts_input,
                    "Square input side (default: the model's nominal size)");
   cuts->add_flag("--json", cuts_json, "Print JSON");
-  cuts->add_option("--granularity", cuts_model.granularity,
-                   "TorchScript models: cut only between modules (module), or between any two "
-                   "nodes of the frozen graph (op)")
-      ->check(CLI::IsMember({"module", "op"}))
-      ->capture_default_str();
+  AddGranularityOption(cuts, cuts_model);
   cuts->add_option("--max-cut-tensors", cuts_model.max_cut_tensors,
                    "TorchScript models: admit cuts that carry up to N tensors (e.g. 2 inside a "
                    "residual block: the skip connection and the main path)")
@@ -548,12 +550,7 @@ int Main(int argc, char** argv) {
   CLI::App* profile = app.add_subcommand(
       "profile", "Time every block of a model on this machine; write a device profile (JSON)");
   AddModelOptions(profile, profile_model, /*with_weights=*/true);
-  profile
-      ->add_option("--granularity", profile_model.granularity,
-                   "TorchScript models: blocks between module cuts (module) or between any two "
-                   "nodes (op); see `paretopipe cuts MODEL.pt`")
-      ->check(CLI::IsMember({"module", "op"}))
-      ->capture_default_str();
+  AddGranularityOption(profile, profile_model);
   profile->add_option("--batch,-b", profile_request.batch, "Batch size")->capture_default_str();
   profile->add_option("--repeat,-r", profile_request.repeat, "Timed passes")->capture_default_str();
   profile->add_option("--warmup", profile_request.warmup, "Untimed passes before timing")
@@ -581,11 +578,7 @@ int Main(int argc, char** argv) {
   run->add_option("--threads,-t", run_request.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
   run->add_option("--device", run_request.device, "cpu, cuda or cuda:N")->capture_default_str();
-  run->add_option("--granularity", run_model.granularity,
-                  "TorchScript models: blocks between module cuts (module) or between any two "
-                  "nodes (op), as `paretopipe cuts` numbers them")
-      ->check(CLI::IsMember({"module", "op"}))
-      ->capture_default_str();
+  AddGranularityOption(run, run_model);
   run->add_option("--input-size", run_request.input_side_px,
                   "TorchScript models with --from > 0: the image side the blocks were numbered "
                   "at (as given to `cuts --input-size`; default 224)");
@@ -601,9 +594,10 @@ int Main(int argc, char** argv) {
           "HOST:PORT to listen on (port 0: any free port). Loopback by default: anyone who "
           "can reach this port can make the worker compute")
       ->capture_default_str();
-  worker->add_option("--grpc-port", worker_options.grpc_port,
-                     "Port of the grpc backend's server, on the --listen address (0: any free "
-                     "port; orchestrators learn it from the worker)")
+  worker
+      ->add_option("--grpc-port", worker_options.grpc_port,
+                   "Port of the grpc backend's server, on the --listen address (0: any free "
+                   "port; orchestrators learn it from the worker)")
       ->capture_default_str();
   worker->add_option("--threads,-t", worker_options.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
@@ -698,12 +692,7 @@ int Main(int argc, char** argv) {
       "Limit local worker i (in order) like a slower device, repeatable: "
       "NAME=cpus:0,quota:0.25,threads:1 (CPU affinity; CPU quota in CPUs through a cgroup; "
       "intra-op threads). Recorded with every run");
-  sweep
-      ->add_option("--granularity", sweep_model.granularity,
-                   "TorchScript models: cuts between modules (module) or between any two nodes "
-                   "of the frozen graph (op); see `paretopipe cuts MODEL.pt`")
-      ->check(CLI::IsMember({"module", "op"}))
-      ->capture_default_str();
+  AddGranularityOption(sweep, sweep_model);
   sweep
       ->add_option("--max-cut-tensors", sweep_model.max_cut_tensors,
                    "TorchScript models: also run cuts that carry up to N tensors (inside a "
@@ -776,9 +765,11 @@ int Main(int argc, char** argv) {
   pareto->add_option("--net", pareto_net,
                      "Only runs under this network condition (as `sweep --net` wrote it)");
   CLI::Option* pby =
-      pareto->add_option("--by", pareto_by,
-                   "backend: the backends side by side for each cut, with the per-hop breakdown")
-      ->check(CLI::IsMember({"backend"}));
+      pareto
+          ->add_option(
+              "--by", pareto_by,
+              "backend: the backends side by side for each cut, with the per-hop breakdown")
+          ->check(CLI::IsMember({"backend"}));
   pareto->add_option("--latency", pareto_latency, "mean, p50, p95 or p99")->capture_default_str();
   auto* pcsv = pareto->add_flag("--csv", pareto_csv, "Print CSV");
   auto* pjson = pareto->add_flag("--json", pareto_json, "Print JSON")->excludes(pcsv);
@@ -870,8 +861,7 @@ int Main(int argc, char** argv) {
     return CmdCuts(cuts_model, cuts_batch, cuts_input, cuts_json);
   }
   if (profile->parsed()) {
-    if (Status s = check_model(profile_model); !s.ok())
-      return Fail(s);
+    if (Status s = check_model(profile_model); !s.ok()) return Fail(s);
     profile_request.model = profile_model.Spec();
     return CmdProfile(profile_request, profile_output);
   }
@@ -896,9 +886,9 @@ int Main(int argc, char** argv) {
     return CmdNetem(action, netem_request);
   }
   if (pareto->parsed()) {
-    return CmdPareto(AnalysisFilter{pareto_db, pareto_model, pareto_backend, pareto_sweep,
-                                    pareto_net},
-                     pareto_latency, pareto_by, pareto_csv, pareto_json);
+    return CmdPareto(
+        AnalysisFilter{pareto_db, pareto_model, pareto_backend, pareto_sweep, pareto_net},
+        pareto_latency, pareto_by, pareto_csv, pareto_json);
   }
   if (exportc->parsed())
     return CmdExport(

@@ -311,10 +311,16 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         // Assembling a batch that wraps around the set's end is a copy of a
         // few MB: the input is "ready" after it, as a camera frame is after
         // its capture.
-        // A copy of the set's images: a model that writes to its input in
-        // place must not change the set later batches and runs read.
-        inputs = {from_set ? im.input_set->Batch(b, c.input_shape[0]).clone()
-                           : im.inputs[b % im.inputs.size()]};
+        // A copy of the set's images, into a reused buffer (the source has
+        // no receive thread using the pool): a model that writes to its
+        // input in place must not change the set later batches and runs read.
+        if (from_set) {
+          torch::Tensor buffer = im.pool.Get(c.input_shape);
+          buffer.copy_(im.input_set->Batch(b, c.input_shape[0]));
+          inputs = {std::move(buffer)};
+        } else {
+          inputs = {im.inputs[b % im.inputs.size()]};
+        }
         t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
       } else {
         std::optional<InFlight> item = compute_q.Pop(stall());
