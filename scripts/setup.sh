@@ -3,7 +3,8 @@
 #   scripts/setup.sh           build and run: compiler, CMake, LibTorch, OpenBLAS, CLI11, JSON, fmt,
 #                              gnuplot (the report's figures)
 #   scripts/setup.sh --tests   also GoogleTest, Google Benchmark, PyTorch + torchvision for cross-checks,
-#                              libxml2 (parses the report in tests), Chromium (renders it headless)
+#                              libxml2 (parses the report in tests), Chromium (renders it headless),
+#                              clang and libFuzzer (scripts/fuzz.sh)
 # Runs apt-get as root, or through sudo.
 set -euo pipefail
 
@@ -14,8 +15,9 @@ packages=(g++ cmake ninja-build ccache libtorch-dev libopenblas0-pthread libcli1
           libgloo-dev libtensorpipe-dev iproute2 libjpeg62-turbo-dev libpng-dev
           gnuplot-nox fonts-dejavu-core)
 if [[ "${1:-}" == "--tests" ]]; then
+  # clang and libclang-rt-14-dev (libFuzzer's runtime): scripts/fuzz.sh.
   packages+=(libgtest-dev libbenchmark-dev python3-torch python3-torchvision libxml2-dev
-             chromium)
+             chromium clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -389,6 +389,15 @@ TEST_F(CliSweepErrorTest, StallTimeoutOutOfRange) {
                      "--stall-timeout 0.5 s: must be within 1..3600 s");
 }
 
+TEST_F(CliSweepErrorTest, ResumeOfASweepTheDatabaseDoesNotHold) {
+  ExpectOneLineError(SweepArgs(db_) + " --resume=2026-01-01T00:00:00Z-abcdef",
+                     "holds no sweep 2026-01-01T00:00:00Z-abcdef");
+}
+
+TEST_F(CliSweepErrorTest, ResumeWithNothingToResume) {
+  ExpectOneLineError(SweepArgs(db_) + " --resume", "holds no sweep of resnet18 to resume");
+}
+
 TEST_F(CliSweepErrorTest, CutBeyondTheModel) {
   ExpectOneLineError(SweepArgs(db_, "99"), "'99' is not valid");
 }

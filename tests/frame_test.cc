@@ -230,6 +230,27 @@ TEST(FrameTest, BareFrameWithRankOrPayloadIsRejected) {
       << status.message();
 }
 
+TEST(FrameTest, HeartbeatWithAPayloadIsRejected) {
+  FrameHeader heartbeat;
+  heartbeat.type = FrameType::kHeartbeat;
+  heartbeat.dtype = DType::kUInt8;
+  heartbeat.rank = 1;
+  heartbeat.shape[0] = 8;
+  heartbeat.payload_bytes = 8;
+  const Status status = DecodeError(Encode(heartbeat));
+  EXPECT_NE(status.message().find("heartbeat frame carries no payload"), std::string::npos)
+      << status.message();
+}
+
+TEST(FrameTest, FrameTypeBeyondHeartbeatIsRejected) {
+  FrameHeader heartbeat;
+  heartbeat.type = FrameType::kHeartbeat;
+  Bytes bytes = Encode(heartbeat);
+  bytes[6] = 9;  // Type, u16 at offset 6: one past the last known type.
+  const Status status = DecodeError(bytes);
+  EXPECT_NE(status.message().find("unknown frame type 9"), std::string::npos) << status.message();
+}
+
 TEST(FrameTest, TextFrameMustBeUInt8OfRankOne) {
   FrameHeader control = TextFrameHeader(FrameType::kControl, 4).value();
   control.dtype = DType::kInt8;

@@ -268,6 +268,21 @@ TEST(SocketTest, ReceiveHeaderTimesOutAtItsDeadline) {
   EXPECT_TRUE(Contains(status.message(), "waiting for the frame header")) << status.message();
 }
 
+TEST(SocketTest, HalfAHeaderThenSilenceTimesOutAtTheDeadlineNamingTheBytesReceived) {
+  Pair pair = Connected();
+  const std::array<uint8_t, kFrameHeaderBytes> header = EncodedTensorHeader({4});
+  SendRaw(pair.client, header.data(), kFrameHeaderBytes / 2);  // And then nothing.
+  const auto start = Clock::now();
+  FrameHeader received;
+  const Status status =
+      pair.server.ReceiveHeader(&received, FrameLimits{}, DeadlineIn(milliseconds(200)));
+  EXPECT_LT(Clock::now() - start, kGenerousBound);
+  EXPECT_GE(Clock::now() - start, milliseconds(150)) << "gave up before its deadline";
+  EXPECT_EQ(status.code(), Status::Code::kUnavailable);
+  EXPECT_TRUE(Contains(status.message(), "timed out after")) << status.message();
+  EXPECT_TRUE(Contains(status.message(), "(got 64 of 128 bytes)")) << status.message();
+}
+
 TEST(SocketTest, ReceiveExactTimesOutMidPayload) {
   Pair pair = Connected();
   const std::vector<uint8_t> partial(10, 1);

@@ -578,6 +578,36 @@ TEST(ResultStoreTest, FailedInsertWritesNothingAndNamesTheFile) {
   EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM run_environment"), "0");
 }
 
+TEST(ResultStoreTest, ARunReplacingAFailedOneDeletesItInTheSameInsert) {
+  TempDir dir;
+  std::unique_ptr<ResultStore> store = OpenOrDie(dir.File("paretopipe.db"));
+  ASSERT_NE(store, nullptr);
+  const int64_t kept = InsertOrDie(*store, FullRecord(2));
+  const int64_t failed = InsertOrDie(*store, FailedRecord());
+
+  Result<int64_t> retry = store->InsertRun(FullRecord(2), {failed});
+
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  std::vector<int64_t> ids;
+  for (const RunRecord& r : LoadOrDie(*store, RunFilter())) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{kept, *retry}));
+}
+
+TEST(ResultStoreTest, ReplacingASuccessfulRunIsRefusedAndWritesNothing) {
+  TempDir dir;
+  std::unique_ptr<ResultStore> store = OpenOrDie(dir.File("paretopipe.db"));
+  ASSERT_NE(store, nullptr);
+  const int64_t ok = InsertOrDie(*store, FullRecord(2));
+  const int64_t failed = InsertOrDie(*store, FailedRecord());
+
+  Result<int64_t> retry = store->InsertRun(FullRecord(2), {failed, ok});
+
+  ASSERT_FALSE(retry.ok());
+  EXPECT_NE(retry.status().message().find("is not a failed run"), std::string::npos)
+      << retry.status().message();
+  EXPECT_EQ(LoadOrDie(*store, RunFilter()).size(), 2u) << "the failed run was deleted anyway";
+}
+
 TEST(ResultStoreTest, EstimatesOverDifferentRepeatCountsAreRefused) {
   TempDir dir;
   std::unique_ptr<ResultStore> store = OpenOrDie(dir.File("paretopipe.db"));

@@ -46,7 +46,7 @@ struct Bed {
     workers = std::move(w).value();
     for (const Endpoint& e : workers.endpoints()) {
       EXPECT_EQ(e.host.rfind("10.213.", 0), 0u) << e.ToString();
-      auto c = WorkerClient::Connect(e, std::chrono::seconds(20));
+      auto c = WorkerClient::Connect(e, std::chrono::seconds(20), workers.secret());
       ASSERT_TRUE(c.ok()) << c.status().message();
       clients.push_back(std::move(c).value());
     }

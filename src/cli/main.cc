@@ -19,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "analysis/export.h"
@@ -37,6 +38,7 @@
 #include "report/report.h"
 #include "store/store.h"
 #include "sweep/sweep.h"
+#include "util/auth.h"
 
 namespace paretopipe::cli {
 namespace {
@@ -86,6 +88,39 @@ void AddGranularityOption(CLI::App* cmd, ModelOptions& o) {
 int Fail(const Status& status) {
   std::fprintf(stderr, "paretopipe: error: %s\n", status.message().c_str());
   return 1;
+}
+
+// The text of `path` (a PEM certificate or key), for `option`'s error.
+Result<std::string> ReadPemFile(const std::string& option, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError(fmt::format("{} {}: cannot read it", option, path));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return Status::InvalidArgument(fmt::format("{} {}: not a PEM file", option, path));
+  }
+  return text.str();
+}
+
+// The files `worker` names for authentication and TLS, read into `options`.
+struct WorkerSecurityFiles {
+  std::string token, tls_cert, tls_key, tls_ca;
+};
+Status LoadWorkerSecurity(const WorkerSecurityFiles& f, WorkerOptions* options) {
+  if (!f.token.empty()) {
+    PP_ASSIGN_OR_RETURN(options->secret, ReadSecretFile(f.token));
+  }
+  if (f.tls_cert.empty() != f.tls_key.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key go together");
+  }
+  if (!f.tls_cert.empty()) {
+    PP_ASSIGN_OR_RETURN(options->tls_cert_pem, ReadPemFile("--tls-cert", f.tls_cert));
+    PP_ASSIGN_OR_RETURN(options->tls_key_pem, ReadPemFile("--tls-key", f.tls_key));
+  }
+  if (!f.tls_ca.empty()) {
+    PP_ASSIGN_OR_RETURN(options->tls_ca_pem, ReadPemFile("--tls-ca", f.tls_ca));
+  }
+  return Status::Ok();
 }
 
 int CmdModels(bool json) {
@@ -292,17 +327,24 @@ int CmdSweep(SweepOptions options, const std::string& latency) {
   std::cout << fmt::format(
       "\nsweep took {:.1f} s: {:.1f} s measuring, {:.1f} s around the passes ({:.2f} s per run)\n",
       result->wall_s, result->passes_s, result->wall_s - result->passes_s,
-      (result->wall_s - result->passes_s) / std::max<size_t>(1, result->runs.size()));
+      (result->wall_s - result->passes_s) /
+          std::max<size_t>(1, result->runs.size() - result->skipped));
   std::cout << fmt::format(
       "{} run(s){} stored in {} (sweep {}). * on the Pareto front, K its knee. "
       "`paretopipe pareto --db {}` ranks them.\n",
-      result->runs.size(), failed ? fmt::format(", {} failed,", failed) : "", options.db_path,
-      result->sweep_id, options.db_path);
+      result->runs.size() - result->skipped, failed ? fmt::format(", {} failed,", failed) : "",
+      options.db_path, result->sweep_id, options.db_path);
   if (result->interrupted) {
     std::fprintf(stderr, "paretopipe: interrupted: the run in progress was not stored\n");
     return 130;
   }
-  return failed == static_cast<int>(result->runs.size()) ? 1 : 0;
+  if (result->skipped > 0 || result->replaced > 0) {
+    std::cout << fmt::format(
+        "resumed: {} configuration(s) were already complete and skipped, {} failed record(s) "
+        "replaced by a new try\n",
+        result->skipped, result->replaced);
+  }
+  return failed > 0 && failed == static_cast<int>(result->runs.size()) - result->skipped ? 1 : 0;
 }
 
 // The interface's MTU, for the token bucket's least depth (one packet).
@@ -592,8 +634,26 @@ int Main(int argc, char** argv) {
       ->add_option(
           "--listen", worker_listen,
           "HOST:PORT to listen on (port 0: any free port). Loopback by default: anyone who "
-          "can reach this port can make the worker compute")
+          "can reach this port can make the worker compute, so another address needs "
+          "--token-file")
       ->capture_default_str();
+  WorkerSecurityFiles worker_files;
+  worker->add_option(
+      "--token-file", worker_files.token,
+      "File holding a shared secret (mode 600; one trailing newline ignored). Every connection "
+      "(orchestrator, other workers, grpc links) must then prove it holds the same secret, by "
+      "a challenge-response that never sends it; torch runs are refused. Required to listen "
+      "beyond loopback");
+  worker->add_option("--tls-cert", worker_files.tls_cert,
+                     "PEM certificate of the grpc backend's server (with --tls-key): its links "
+                     "are then TLS, and the previous stage's worker needs --tls-ca");
+  worker->add_option("--tls-key", worker_files.tls_key, "PEM private key of --tls-cert");
+  worker->add_option("--tls-ca", worker_files.tls_ca,
+                     "PEM CA certificate: this worker's grpc links to the next stage use TLS and "
+                     "verify its certificate (which must name the host in its address)");
+  worker->add_flag("--allow-unauthenticated-torch", worker_options.allow_unauthenticated_torch,
+                   "With --token-file, accept torch runs all the same: c10d's store and Gloo "
+                   "accept any peer while a run lasts. Only on a network you trust");
   worker
       ->add_option("--grpc-port", worker_options.grpc_port,
                    "Port of the grpc backend's server, on the --listen address (0: any free "
@@ -627,7 +687,11 @@ int Main(int argc, char** argv) {
   sweep->add_option(
       "--workers", sweep_workers,
       "HOST:PORT of each stage's worker, comma-separated, in stage order (default: start "
-      "--local workers on this machine)");
+      "--local workers on this machine, which get a fresh shared secret of the sweep's own)");
+  std::string sweep_token_file;
+  sweep->add_option("--token-file", sweep_token_file,
+                    "The --workers' shared secret (the file each was given as --token-file): "
+                    "the sweep proves it holds it, and checks each worker does too");
   sweep
       ->add_option("--local", sweep_options.local,
                    "Local workers (= stages) when --workers is not given")
@@ -698,6 +762,22 @@ int Main(int argc, char** argv) {
                    "TorchScript models: also run cuts that carry up to N tensors (inside a "
                    "skip connection); each tensor travels as its own frame of the batch")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bool sweep_fail_fast = false;
+  sweep->add_flag("--fail-fast", sweep_fail_fast,
+                  "Stop at the first failed run (it is stored) instead of going on with the next "
+                  "configuration");
+  sweep->add_flag(
+      "--resume{last}", sweep_options.resume,
+      "Continue a sweep in --db: --resume (this model's latest sweep) or --resume=SWEEP_ID. Runs "
+      "already complete there are skipped, failed ones run again and replace their failed "
+      "record; give the same options as the sweep had");
+  double sweep_heartbeat_s = 10;
+  sweep
+      ->add_option("--heartbeat-timeout", sweep_heartbeat_s,
+                   "Seconds without a reply or heartbeat from a busy worker before it counts as "
+                   "dead or hung and the run fails (workers send a heartbeat every second)")
+      ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   sweep->add_flag("--verify", sweep_options.verify,
                   "Check every run's outputs against the whole model, computed by the "
@@ -865,7 +945,10 @@ int Main(int argc, char** argv) {
     profile_request.model = profile_model.Spec();
     return CmdProfile(profile_request, profile_output);
   }
-  if (worker->parsed()) return CmdWorker(worker_options, worker_listen, worker_log_level);
+  if (worker->parsed()) {
+    if (Status s = LoadWorkerSecurity(worker_files, &worker_options); !s.ok()) return Fail(s);
+    return CmdWorker(worker_options, worker_listen, worker_log_level);
+  }
   if (sweep->parsed()) {
     if (Status s = check_model(sweep_model); !s.ok()) return Fail(s);
     sweep_options.model = sweep_model.name;
@@ -875,8 +958,16 @@ int Main(int argc, char** argv) {
     sweep_options.seed = sweep_model.seed;
     sweep_options.weights_path = sweep_model.weights;
     if (!sweep_workers.empty()) sweep_options.workers = CLI::detail::split(sweep_workers, ',');
+    if (!sweep_token_file.empty()) {
+      Result<std::string> secret = ReadSecretFile(sweep_token_file);
+      if (!secret.ok()) return Fail(secret.status());
+      sweep_options.secret = *secret;
+    }
     sweep_options.stall_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(sweep_stall_s * 1000));
+    sweep_options.heartbeat_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(sweep_heartbeat_s * 1000));
+    sweep_options.keep_going = !sweep_fail_fast;
     return CmdSweep(sweep_options, sweep_latency);
   }
   if (netem->parsed()) {

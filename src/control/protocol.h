@@ -17,8 +17,9 @@
 
 namespace paretopipe {
 
-// 2: backends, link timings in traces. 3: link probes.
-inline constexpr int kProtocolVersion = 4;
+// 2: backends, link timings in traces. 3: link probes. 4: input sets, TorchScript
+// modules. 5: heartbeats, authenticated hellos.
+inline constexpr int kProtocolVersion = 5;
 
 // Hello roles: the first frame on every connection to a worker says which.
 inline constexpr const char* kRoleControl = "control";  // An orchestrator.
@@ -27,9 +28,15 @@ inline constexpr const char* kRoleCredit = "credit";    // The sink's credits, t
 inline constexpr const char* kRoleProbe = "probe";      // The previous stage measuring the link.
 
 nlohmann::json ToJson(const StageConfig& config);
+// Parses and range-checks a configuration from the network: every field of
+// its type (an integer field refuses floats), counts and sizes within the
+// limits docs/protocol.md lists ("Limits"). InvalidArgument names the field.
+// The block range is checked here for its form only (begin >= 0, end > begin
+// or -1); against the model by Segment::CheckRange.
 Result<StageConfig> StageConfigFromJson(const nlohmann::json& j);
 
 nlohmann::json ToJson(const StageTrace& trace);
+// Like StageConfigFromJson, for a stage's trace (a worker's reply).
 Result<StageTrace> StageTraceFromJson(const nlohmann::json& j);
 
 // The reply to a failed request: {"ok": false, "error": message, "code": name},
@@ -41,7 +48,12 @@ nlohmann::json ErrorReply(const Status& status);
 // "`label`: ". A reply without a known code (an older worker) is Unavailable.
 Status StatusOfErrorReply(const nlohmann::json& reply, const std::string& label);
 
-// Parses `text` as a JSON object; errors name `what`.
+// Parses `text` as a JSON object; errors name `what`. Refuses text over
+// kMaxJsonObjectBytes and arrays or objects nested deeper than
+// kMaxJsonDepth: no control message needs either, and a megabyte of "[[[["
+// would otherwise cost a gigabyte of memory.
+inline constexpr size_t kMaxJsonObjectBytes = 16 << 20;  // = kMaxControlPayloadBytes.
+inline constexpr int kMaxJsonDepth = 32;
 Result<nlohmann::json> ParseJsonObject(const std::string& text, const std::string& what);
 
 }  // namespace paretopipe

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "control/handshake.h"
 #include "control/protocol.h"
 #include "transport/gloo_link.h"
 #include "transport/grpc_link.h"
@@ -150,9 +151,8 @@ class TcpTransport : public InboxTransport {
                                      Deadline deadline) override {
     PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(endpoint));
     PP_ASSIGN_OR_RETURN(Socket socket, ConnectTcp(e, deadline));
-    PP_RETURN_IF_ERROR(SendJsonFrame(
-        socket, FrameType::kHello,
-        nlohmann::json{{"role", role}, {"run_id", config_.run_id}}.dump(), deadline));
+    PP_RETURN_IF_ERROR(SayHello(socket, role, config_.run_id, options_.secret,
+                                std::min(deadline, DeadlineIn(options_.auth_timeout))));
     return std::unique_ptr<Link>(std::make_unique<TcpLink>(std::move(socket)));
   }
 };
@@ -168,7 +168,8 @@ class GrpcTransport : public InboxTransport {
         options_.grpc_listen,
         [this](const std::string& role, int64_t run_id, std::unique_ptr<Link> link) {
           Deliver(role, run_id, std::move(link));
-        });
+        },
+        Security());
     if (!server.ok()) {
       return server.status().WithContext(
           fmt::format("gRPC server on {}", options_.grpc_listen.ToString()));
@@ -186,10 +187,24 @@ class GrpcTransport : public InboxTransport {
   Result<std::unique_ptr<Link>> Open(const std::string& endpoint, const char* role,
                                      Deadline deadline) override {
     PP_ASSIGN_OR_RETURN(Endpoint e, ParseEndpoint(endpoint));
-    return ConnectGrpcLink(e, role, config_.run_id, deadline);
+    return ConnectGrpcLink(e, role, config_.run_id, deadline, Security());
   }
 
  private:
+  GrpcSecurity Security() const {
+    GrpcSecurity s;
+    s.secret = options_.secret;
+    s.challenge_lifetime = options_.auth_timeout;
+    s.tls_cert_pem = options_.tls_cert_pem;
+    s.tls_key_pem = options_.tls_key_pem;
+    s.tls_ca_pem = options_.tls_ca_pem;
+    s.on_refused = [name = options_.worker_name](const std::string& peer, const std::string& why) {
+      spdlog::warn("worker {}: grpc link from {} refused: authentication failed: {}", name, peer,
+                   why);
+    };
+    return s;
+  }
+
   std::unique_ptr<GrpcLinkServer> server_;
 };
 
@@ -205,6 +220,17 @@ class TorchTransport : public StageTransport {
 
   const char* name() const override { return "torch"; }
   uint16_t port() const override { return 0; }  // Per run: the rendezvous port.
+
+  Status Admit(const StageConfig& /*config*/) const override {
+    if (options_.secret.empty() || options_.allow_unauthenticated_torch) return Status::Ok();
+    // c10d's TCPStore and Gloo's pairs take any peer that connects: a
+    // stranger could join the group or feed it tensors. Refusing is the only
+    // way to keep the token's promise.
+    return Status::InvalidArgument(
+        "this worker has a token (--token-file) and the torch backend (c10d Gloo) cannot "
+        "authenticate its peers: use the tcp or grpc backend (or, on a network you trust, start "
+        "the worker with --allow-unauthenticated-torch)");
+  }
 
   void BeginRun(const StageConfig& config) override {
     EndRun();

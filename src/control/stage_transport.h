@@ -5,6 +5,8 @@
 //  - grpc: a client stream per link to the next worker's gRPC server;
 //  - torch: c10d ProcessGroupGloo point-to-point send/recv, one process group
 //    per run (rank = stage), rendezvous through a TCPStore that stage 0 hosts.
+//    Neither the store nor Gloo's pairs authenticate their peers, so a
+//    worker with a shared secret refuses torch runs (Admit).
 // The stage loop (runtime/stage.h) sees only the Links these make, so every
 // backend gets the same flow control, metrics and error handling.
 //
@@ -39,6 +41,10 @@ class StageTransport {
   // The port peers reach this backend on (tcp: the worker's own); 0 for
   // torch, whose rendezvous port is chosen per run (Connect).
   virtual uint16_t port() const = 0;
+
+  // Whether this backend may carry `config`'s run on this worker: OK, or
+  // why not (before anything of the run is built).
+  virtual Status Admit(const StageConfig& /*config*/) const { return Status::Ok(); }
 
   // A new run: forgets the last run's links and accepts only `config`'s.
   virtual void BeginRun(const StageConfig& config) = 0;
@@ -79,6 +85,14 @@ struct TransportOptions {
   uint16_t tcp_port = 0;    // The worker's own listening port.
   Endpoint grpc_listen;     // Where the gRPC server listens (port 0: any).
   std::chrono::milliseconds connect_timeout{10000};
+  // The worker's shared secret (empty: none): tcp and grpc links prove it,
+  // both ways, within `auth_timeout`; torch runs are refused (Admit).
+  std::string secret;
+  std::chrono::milliseconds auth_timeout{5000};
+  // PEM text: the gRPC server's certificate and key (TLS when set), and the
+  // CA the next stage's gRPC server is verified against (TLS when set).
+  std::string tls_cert_pem, tls_key_pem, tls_ca_pem;
+  bool allow_unauthenticated_torch = false;  // Admit torch runs despite a secret.
 };
 
 // Every backend's transport, in BackendNames() order; the grpc one starts

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -16,14 +17,17 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "control/handshake.h"
 #include "control/protocol.h"
 #include "control/stage_transport.h"
 #include "metrics/machine.h"
 #include "model/device.h"
 #include "model/segment.h"
+#include "model/state_dict.h"
 #include "model/torchscript.h"
 #include "runtime/input_set.h"
 #include "runtime/stage.h"
@@ -41,9 +45,6 @@ constexpr std::chrono::milliseconds kReplyTimeout{10000};
 // The orchestrator reads a stage's tensors from its file before it sends
 // them: VGG-16's 528 MB from a slow SD card takes a while.
 constexpr std::chrono::minutes kUploadTimeout{5};
-// An orchestrator may stay idle between runs (e.g. while it analyses a
-// model); a control session ends after an hour without a message.
-constexpr std::chrono::hours kIdleSessionTimeout{1};
 // A link probe takes a dozen round trips and a bulk transfer of at most 5 s
 // (transport/link_probe.h): a minute covers round trips of seconds.
 constexpr std::chrono::seconds kProbeTimeout{60};
@@ -51,6 +52,41 @@ constexpr std::chrono::seconds kProbeTimeout{60};
 struct Connection {
   std::thread thread;
   std::atomic<bool> done{false};
+};
+
+// Sends a heartbeat on the control connection every `interval` while it
+// lives (one request in progress), so the orchestrator waiting for the reply
+// can tell a worker that is busy (building a stage, running a pass) from one
+// that is dead or hung. Every other send on the connection meanwhile must
+// hold `send_mu`.
+class HeartbeatSender {
+ public:
+  HeartbeatSender(Socket& socket, std::mutex& send_mu, std::chrono::milliseconds interval)
+      : thread_([this, &socket, &send_mu, interval] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!stop_cv_.wait_for(lock, interval, [this] { return stop_; })) {
+            std::lock_guard<std::mutex> send(send_mu);
+            // A full send buffer for a whole interval: the orchestrator reads
+            // nothing; its own timeout will end the session.
+            if (!SendHeartbeat(socket, DeadlineIn(interval)).ok()) return;
+          }
+        }) {}
+  ~HeartbeatSender() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+    thread_.join();
+  }
+  HeartbeatSender(const HeartbeatSender&) = delete;
+  HeartbeatSender& operator=(const HeartbeatSender&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread thread_;  // Last: starts once the members above exist.
 };
 
 // An orchestrator whose machine vanished (power, Wi-Fi) sends no FIN; TCP
@@ -62,6 +98,19 @@ void EnableKeepalive(Socket& socket) {
   setsockopt(socket.fd(), IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
   setsockopt(socket.fd(), IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s));
   setsockopt(socket.fd(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+}
+
+// True for addresses only this machine can reach: 127.0.0.0/8, ::1,
+// "localhost". Everything else, the wildcard addresses included, is not.
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  const std::string bare =
+      host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2)
+                                                                 : host;
+  return inet_pton(AF_INET6, bare.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 }  // namespace
@@ -109,6 +158,14 @@ struct Worker::Impl {
 
   std::string Name() const { return listener.endpoint().ToString(); }
 
+  // Held by every send on the control connection while a request is in
+  // progress (HeartbeatSender sends beside them).
+  std::mutex send_mu;
+  Status SendControl(Socket& socket, const std::string& json_text) {
+    std::lock_guard<std::mutex> lock(send_mu);
+    return SendJsonFrame(socket, FrameType::kControl, json_text, DeadlineIn(kReplyTimeout));
+  }
+
   void HandleConnection(Socket socket);
   void HandleConnectionOrThrow(Socket socket);
   void ServeControl(Socket& socket);
@@ -137,19 +194,9 @@ void Worker::Impl::HandleConnection(Socket socket) {
 
 void Worker::Impl::HandleConnectionOrThrow(Socket socket) {
   const std::string peer = socket.peer();
-  FrameHeader h;
-  Status s = socket.ReceiveHeader(&h, FrameLimits{kMaxControlPayloadBytes},
-                                  DeadlineIn(options.hello_timeout));
-  std::string text;
-  if (s.ok() && h.type != FrameType::kHello) {
-    s = Status::InvalidArgument(
-        fmt::format("first frame is {}, expected hello", FrameTypeName(h.type)));
-  }
-  if (s.ok()) {
-    text.resize(h.payload_bytes);
-    s = socket.ReceiveExact(text.data(), text.size(), DeadlineIn(options.hello_timeout));
-  }
-  Result<json> hello = s.ok() ? ParseJsonObject(text, "hello") : Result<json>(s);
+  // With a token, the whole challenge-response fits in the hello timeout:
+  // a stranger cannot hold a connection (and its thread) longer.
+  Result<json> hello = AcceptHello(socket, options.secret, DeadlineIn(options.hello_timeout));
   if (!hello.ok()) {
     spdlog::warn("worker {}: connection from {} closed: {}", Name(), peer,
                  hello.status().message());
@@ -191,8 +238,14 @@ void Worker::Impl::HandleConnectionOrThrow(Socket socket) {
       spdlog::warn("worker {}: connection from {} closed: {}", Name(), peer, s.message());
       return;
     }
-    tcp->Deliver(role, hello->value("run_id", int64_t{-1}),
-                 std::make_unique<TcpLink>(std::move(socket)));
+    // Not value<int64_t>(): it would cast a float such as 1e300 out of range.
+    const json run_id = hello->value("run_id", json(-1));
+    if (!run_id.is_number_integer()) {
+      spdlog::warn("worker {}: connection from {} closed: hello run_id must be an integer, got {}",
+                   Name(), peer, run_id.dump().substr(0, 40));
+      return;
+    }
+    tcp->Deliver(role, run_id.get<int64_t>(), std::make_unique<TcpLink>(std::move(socket)));
     return;
   }
   spdlog::warn("worker {}: connection from {} closed: unknown role '{}'", Name(), peer, role);
@@ -202,7 +255,7 @@ void Worker::Impl::ServeControl(Socket& socket) {
   while (!stopping) {
     FrameHeader h;
     Status s = socket.ReceiveHeader(&h, FrameLimits{kMaxControlPayloadBytes},
-                                    DeadlineIn(kIdleSessionTimeout));
+                                    DeadlineIn(options.idle_session_timeout));
     std::string text;
     if (s.ok() && h.type != FrameType::kControl) {
       s = Status::InvalidArgument(
@@ -220,6 +273,14 @@ void Worker::Impl::ServeControl(Socket& socket) {
     Result<json> request = ParseJsonObject(text, "control message");
     Result<json> reply = Status::Internal("not dispatched");
     try {
+      // The clock exchange and info answer at once: no heartbeat thread in
+      // the middle of a clock sample.
+      const std::string op =
+          request.ok() && request->is_object() ? request->value("op", "") : std::string();
+      std::optional<HeartbeatSender> heartbeat;
+      if (op != "clock" && op != "info") {
+        heartbeat.emplace(socket, send_mu, options.heartbeat_interval);
+      }
       reply =
           request.ok() ? Dispatch(socket, *request, received_ns) : Result<json>(request.status());
     } catch (const std::exception& e) {  // A field of the wrong type, a failed allocation.
@@ -277,10 +338,21 @@ Result<json> Worker::Impl::Probe(const json& request) {
       ConnectTcp(target, std::min(deadline, DeadlineIn(kReplyTimeout)), SocketOptions{true, 0}));
   ProbeGuard guard(this, &socket);
   if (stopping) return Status::Unavailable("worker stopping");
-  PP_RETURN_IF_ERROR(
-      SendJsonFrame(socket, FrameType::kHello, json{{"role", kRoleProbe}}.dump(), deadline));
+  PP_RETURN_IF_ERROR(SayHello(socket, kRoleProbe, -1, this->options.secret,
+                              std::min(deadline, DeadlineIn(this->options.hello_timeout)))
+                         .WithContext(fmt::format("probe to worker {}", target.ToString())));
   LinkProbeOptions options;
-  const int64_t bulk_ms = request.value("min_bulk_ms", int64_t{0});
+  // Not value<int64_t>(): it would convert a float such as 1e300 with an
+  // undefined cast.
+  const json bulk = request.value("min_bulk_ms", json(0));
+  if (!bulk.is_number_integer()) {
+    return Status::InvalidArgument(
+        fmt::format("probe: min_bulk_ms must be an integer, got {}", bulk.dump().substr(0, 40)));
+  }
+  // Capped below at 10 s anyway; the cap first keeps 2^64 - 1 from wrapping.
+  const int64_t bulk_ms = bulk.is_number_unsigned()
+                              ? static_cast<int64_t>(std::min<uint64_t>(bulk.get<uint64_t>(), 10000))
+                              : bulk.get<int64_t>();
   if (bulk_ms > 0) {
     options.bulk_min = std::chrono::milliseconds(std::min<int64_t>(bulk_ms, 10000));
     options.bulk_max = std::max(options.bulk_max, options.bulk_min);
@@ -310,6 +382,7 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
         fmt::format("configure: unknown backend '{}' (this worker has {})", config.backend,
                     fmt::join(BackendNames(), ", ")));
   }
+  PP_RETURN_IF_ERROR(chosen->Admit(config).WithContext(fmt::format("configure: {} backend", config.backend)));
   const auto t0 = Clock::now();
   const std::string key =
       config.module_digest.empty()
@@ -346,7 +419,12 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     segment.reset();
     segment_key.clear();
     ModelSpec spec{config.model, config.num_classes, config.seed, ""};
-    const BlockRange range{config.block_begin, config.block_end};
+    BlockRange range{config.block_begin, config.block_end};
+    // The model and the range first: no weights are asked for a stage that
+    // cannot be built.
+    PP_ASSIGN_OR_RETURN(const ModelDef def, DefineModel(spec));
+    PP_RETURN_IF_ERROR(
+        Segment::CheckRange(def, &range).WithContext(fmt::format("stage {}", config.stage + 1)));
     Result<std::unique_ptr<Segment>> built = Status::Internal("not built");
     auto local = local_weights.find(config.weights_digest);
     if (config.weights_digest.empty()) {
@@ -358,9 +436,7 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
     } else {
       // Ask the orchestrator for this stage's tensors, then read them.
       weights_from = "received";
-      PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
-                                       json{{"ok", true}, {"need_weights", true}}.dump(),
-                                       DeadlineIn(kReplyTimeout)));
+      PP_RETURN_IF_ERROR(SendControl(socket, json{{"ok", true}, {"need_weights", true}}.dump()));
       PP_ASSIGN_OR_RETURN(std::string text, ReceiveJsonFrame(socket, FrameType::kControl,
                                                              DeadlineIn(kUploadTimeout)));
       PP_ASSIGN_OR_RETURN(json upload, ParseJsonObject(text, "weights upload"));
@@ -373,8 +449,19 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
       // Weights are large (VGG-16's classifier is 400 MB): allow a generous
       // time per tensor, and a limit above the largest zoo tensor.
       const FrameLimits limits{uint64_t{2} << 30};
+      // Only this stage's tensors, each once: anything else is memory the
+      // orchestrator has no reason to make this worker spend.
+      const KeyFilter stage_keys = StageKeys(def, range.begin, range.end);
+      std::set<std::string> seen;
       for (const json& k : upload["keys"]) {
         if (!k.is_string()) return Status::InvalidArgument("weights upload: key is not a string");
+        const std::string& key = k.get_ref<const std::string&>();
+        if (!stage_keys(key) || !seen.insert(key).second) {
+          return Status::InvalidArgument(fmt::format(
+              "weights upload: key '{}' is {} blocks [{}, {}) of {}", key.substr(0, 200),
+              stage_keys(key) ? "sent twice for" : "not a tensor of", range.begin, range.end,
+              config.model));
+        }
         FrameHeader h;
         PP_RETURN_IF_ERROR(socket.ReceiveHeader(&h, limits, DeadlineIn(kUploadTimeout)));
         if (h.type != FrameType::kTensor) {
@@ -428,9 +515,7 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
 
 Result<std::unique_ptr<ScriptSegment>> Worker::Impl::ReceiveModule(Socket& socket,
                                                                    const StageConfig& config) {
-  PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
-                                   json{{"ok", true}, {"need_module", true}}.dump(),
-                                   DeadlineIn(kReplyTimeout)));
+  PP_RETURN_IF_ERROR(SendControl(socket, json{{"ok", true}, {"need_module", true}}.dump()));
   // The module holds this stage's weights: as large as the weights upload allows.
   const FrameLimits limits{uint64_t{2} << 30};
   FrameHeader h;
@@ -457,9 +542,7 @@ Result<std::unique_ptr<ScriptSegment>> Worker::Impl::ReceiveModule(Socket& socke
 }
 
 Result<InputSet> Worker::Impl::ReceiveInputSet(Socket& socket, const StageConfig& config) {
-  PP_RETURN_IF_ERROR(SendJsonFrame(socket, FrameType::kControl,
-                                   json{{"ok", true}, {"need_inputs", true}}.dump(),
-                                   DeadlineIn(kReplyTimeout)));
+  PP_RETURN_IF_ERROR(SendControl(socket, json{{"ok", true}, {"need_inputs", true}}.dump()));
   // The whole set is one frame: 1 GiB holds 1700 images at 224 px.
   const FrameLimits limits{uint64_t{1} << 30};
   FrameHeader h;
@@ -524,7 +607,8 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
     running = nullptr;
   }
   PP_ASSIGN_OR_RETURN(StageTrace trace, std::move(ran));
-  const int repeat = request.value("repeat", 0);
+  // Only logged: as JSON, whatever its type (value<int>() would cast a float).
+  const std::string repeat = request.value("repeat", json(0)).dump().substr(0, 40);
   spdlog::debug("worker {}: run {} pass {} done", Name(), c.run_id, repeat);
   return json{{"ok", true},
               {"trace", ToJson(trace)},
@@ -547,6 +631,14 @@ Worker::~Worker() {
 }
 
 Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
+  // Anyone who reaches the port can make the worker compute (and, with
+  // --allow-remote-models, run code): beyond loopback only with a secret.
+  if (options.secret.empty() && !IsLoopbackHost(options.listen.host)) {
+    return Status::InvalidArgument(fmt::format(
+        "--listen {} is not loopback: give --token-file FILE (a shared secret, the same for the "
+        "orchestrator) to accept connections from other machines",
+        options.listen.ToString()));
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.threads <= 0) impl->options.threads = DefaultThreads();
@@ -561,6 +653,12 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   t.tcp_port = impl->listener.endpoint().port;
   t.grpc_listen = {options.listen.host, options.grpc_port};
   t.connect_timeout = options.link_timeout;
+  t.secret = options.secret;
+  t.auth_timeout = options.hello_timeout;
+  t.tls_cert_pem = options.tls_cert_pem;
+  t.tls_key_pem = options.tls_key_pem;
+  t.tls_ca_pem = options.tls_ca_pem;
+  t.allow_unauthenticated_torch = options.allow_unauthenticated_torch;
   PP_ASSIGN_OR_RETURN(impl->transports, MakeStageTransports(t, &impl->tcp));
   return std::unique_ptr<Worker>(new Worker(std::move(impl)));
 }

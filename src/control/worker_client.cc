@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "control/handshake.h"
 #include "control/protocol.h"
 #include "model/model.h"
 #include "model/state_dict.h"
@@ -33,21 +34,20 @@ Result<json> CheckReply(const std::string& text, const std::string& label) {
 }
 }  // namespace
 
-WorkerClient::WorkerClient(Endpoint endpoint, Socket socket)
+WorkerClient::WorkerClient(Endpoint endpoint, Socket socket, std::string secret)
     : endpoint_(std::move(endpoint)),
       socket_(std::move(socket)),
+      secret_(std::move(secret)),
       label_("worker " + endpoint_.ToString()) {}
 
-Result<Socket> WorkerClient::OpenSession(const Endpoint& endpoint, Deadline deadline) {
+Result<Socket> WorkerClient::OpenSession(const Endpoint& endpoint, const std::string& secret,
+                                         Deadline deadline) {
   const std::string label = "worker " + endpoint.ToString();
   while (true) {
     Result<Socket> socket = ConnectTcp(endpoint, deadline);
     if (!socket.ok()) return socket.status().WithContext(label);
     PP_RETURN_IF_ERROR(
-        SendJsonFrame(*socket, FrameType::kHello,
-                      json{{"role", kRoleControl}, {"protocol", kProtocolVersion}}.dump(),
-                      DeadlineIn(kReplyTimeout))
-            .WithContext(label));
+        SayHello(*socket, kRoleControl, -1, secret, DeadlineIn(kReplyTimeout)).WithContext(label));
     // The worker serves one orchestrator at a time and answers a second with
     // an error frame. Ask something to learn which it was.
     PP_RETURN_IF_ERROR(SendJsonFrame(*socket, FrameType::kControl, json{{"op", "info"}}.dump(),
@@ -66,9 +66,10 @@ Result<Socket> WorkerClient::OpenSession(const Endpoint& endpoint, Deadline dead
 }
 
 Result<std::unique_ptr<WorkerClient>> WorkerClient::Connect(const Endpoint& endpoint,
-                                                            std::chrono::milliseconds timeout) {
-  PP_ASSIGN_OR_RETURN(Socket socket, OpenSession(endpoint, DeadlineIn(timeout)));
-  return std::unique_ptr<WorkerClient>(new WorkerClient(endpoint, std::move(socket)));
+                                                            std::chrono::milliseconds timeout,
+                                                            const std::string& secret) {
+  PP_ASSIGN_OR_RETURN(Socket socket, OpenSession(endpoint, secret, DeadlineIn(timeout)));
+  return std::unique_ptr<WorkerClient>(new WorkerClient(endpoint, std::move(socket), secret));
 }
 
 void WorkerClient::Abandon() {
@@ -83,7 +84,7 @@ Status WorkerClient::Send(const std::string& request_json, Deadline deadline) {
   // Interrupted after its last reply: the session is shut down all the same.
   if (interrupted_.exchange(false)) Abandon();
   if (broken_) {
-    PP_ASSIGN_OR_RETURN(Socket session, OpenSession(endpoint_, DeadlineIn(kReconnectTimeout)));
+    PP_ASSIGN_OR_RETURN(Socket session, OpenSession(endpoint_, secret_, DeadlineIn(kReconnectTimeout)));
     std::lock_guard<std::mutex> lock(socket_mu_);
     socket_ = std::move(session);
     broken_ = false;
@@ -95,7 +96,8 @@ Status WorkerClient::Send(const std::string& request_json, Deadline deadline) {
 
 Result<std::string> WorkerClient::ReadReply(Deadline deadline) {
   if (broken_) return Status::Unavailable(label_ + ": control connection lost");
-  Result<std::string> text = ReceiveJsonFrame(socket_, FrameType::kControl, deadline);
+  Result<std::string> text =
+      ReceiveJsonReply(socket_, FrameType::kControl, deadline, heartbeat_timeout_);
   // A reply that did not come (or came malformed) leaves the channel out of
   // step: the next reply read would be this one. Start afresh instead.
   if (!text.ok()) {

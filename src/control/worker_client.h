@@ -29,11 +29,20 @@ struct InputSet;
 class WorkerClient {
  public:
   // Connects to the worker at `endpoint` (retrying refused connections until
-  // `timeout`: a local worker may still be starting) and says hello.
+  // `timeout`: a local worker may still be starting) and says hello. With a
+  // `secret` (the worker's --token-file), both sides prove they hold it
+  // (control/handshake.h), on this and every later session; a worker that
+  // refuses, or has no secret, fails the call with InvalidArgument.
   static Result<std::unique_ptr<WorkerClient>> Connect(const Endpoint& endpoint,
-                                                       std::chrono::milliseconds timeout);
+                                                       std::chrono::milliseconds timeout,
+                                                       const std::string& secret = "");
 
   const Endpoint& endpoint() const { return endpoint_; }
+
+  // How long the worker may stay silent while it works on a request (it
+  // sends a heartbeat every second, docs/protocol.md) before a reply counts
+  // as lost: the worker is dead, hung or cut off. Default 10 s.
+  void set_heartbeat_timeout(std::chrono::milliseconds timeout) { heartbeat_timeout_ = timeout; }
 
   // The worker's machine and intra-op threads (may be null), and the port of
   // each backend it offers (may be null).
@@ -83,10 +92,12 @@ class WorkerClient {
   Status EndRun();
 
  private:
-  WorkerClient(Endpoint endpoint, Socket socket);
-  // Connects, says hello and checks the worker serves us (not busy with
-  // another orchestrator), retrying "busy" until `deadline`.
-  static Result<Socket> OpenSession(const Endpoint& endpoint, Deadline deadline);
+  WorkerClient(Endpoint endpoint, Socket socket, std::string secret);
+  // Connects, says hello (authenticated with `secret` when not empty) and
+  // checks the worker serves us (not busy with another orchestrator),
+  // retrying "busy" until `deadline`.
+  static Result<Socket> OpenSession(const Endpoint& endpoint, const std::string& secret,
+                                    Deadline deadline);
   Status Send(const std::string& request_json, Deadline deadline);
   Result<std::string> ReadReply(Deadline deadline);
   Result<std::string> Call(const std::string& request_json, Deadline deadline);
@@ -97,8 +108,10 @@ class WorkerClient {
 
   Endpoint endpoint_;
   Socket socket_;
+  const std::string secret_;  // For the sessions reopened after a lost one.
   std::string label_;    // "worker H:P", for messages.
   bool broken_ = false;  // The session was abandoned; reopen before the next request.
+  std::chrono::milliseconds heartbeat_timeout_{10000};
   std::atomic<bool> interrupted_{false};  // Interrupt() shut the session down.
   // Orders Interrupt() against closing or replacing socket_ (the owning
   // thread's reads and writes need no lock: Shutdown is safe beside them).

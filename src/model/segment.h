@@ -59,6 +59,12 @@ class Segment : public StageCompute {
   BlockRange range() const { return range_; }
   torch::Device device() const { return device_; }
 
+  // Checks `range` against `def`'s blocks, replacing end = -1 by the model's
+  // last block. InvalidArgument naming the range and the model's blocks when
+  // begin < 0, begin >= end or end is past the last block: e.g. a control
+  // message's block range, checked before any weights are asked for.
+  static Status CheckRange(const ModelDef& def, BlockRange* range);
+
   // Parameters (not buffers) of the materialized blocks, as torchvision counts them.
   int64_t ParameterCount() const;
 
@@ -70,7 +76,6 @@ class Segment : public StageCompute {
   std::vector<std::pair<std::string, torch::Tensor>> StateTensors() const;
 
  private:
-  static Status CheckRange(const ModelDef& def, BlockRange* range);
   static Result<std::unique_ptr<Segment>> Materialize(const ModelSpec& spec, BlockRange range,
                                                       const NamedTensors* weights,
                                                       const std::string& weights_name,

@@ -34,6 +34,15 @@ Status SendTensor(Socket& socket, FrameType type, uint64_t batch_id, const torch
 
 Result<torch::Tensor> ReceiveTensorPayload(Socket& socket, const FrameHeader& header,
                                            Deadline deadline) {
+  // A header DecodeFrameHeader returned is valid already; one from anywhere
+  // else must not make the tensor smaller than the bytes read into it.
+  FrameLimits no_limit;
+  no_limit.max_payload_bytes = UINT64_MAX;
+  PP_RETURN_IF_ERROR(ValidateFrameHeader(header, no_limit));
+  if (header.type != FrameType::kActivation && header.type != FrameType::kTensor) {
+    return Status::InvalidArgument(
+        fmt::format("a {} frame carries no tensor", FrameTypeName(header.type)));
+  }
   PP_ASSIGN_OR_RETURN(c10::ScalarType dtype, TorchDTypeOf(header.dtype));
   torch::Tensor t = torch::empty(header.Shape(), dtype);
   PP_RETURN_IF_ERROR(

@@ -985,10 +985,28 @@ ResultStore::ResultStore(sqlite3* db, std::string path, int64_t version)
 
 ResultStore::~ResultStore() { sqlite3_close_v2(db_); }
 
-Result<int64_t> ResultStore::InsertRun(const RunRecord& record) {
+// Deletes the failed run `id` (its rows go with it: ON DELETE CASCADE).
+// Refuses a run that succeeded: a finished measurement is never thrown away.
+Status DeleteFailedRun(sqlite3* db, int64_t id) {
+  Statement s;
+  PP_RETURN_IF_ERROR(s.Prepare(db, "DELETE FROM runs WHERE id = ? AND status != 'ok'"));
+  s.Int(id);
+  PP_RETURN_IF_ERROR(s.Execute());
+  if (sqlite3_changes(db) != 1) {
+    return Status::InvalidArgument(
+        fmt::format("run {} to replace is not a failed run of this database", id));
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> ResultStore::InsertRun(const RunRecord& record,
+                                       const std::vector<int64_t>& replaces) {
   Transaction transaction(db_);
   Status status = transaction.Begin();
   int64_t id = 0;
+  for (int64_t old : replaces) {
+    if (status.ok()) status = DeleteFailedRun(db_, old);
+  }
   if (status.ok()) status = InsertRunRows(db_, record, &id);
   if (status.ok()) status = transaction.Commit();
   if (!status.ok()) return status.WithContext(path_ + ": insert run");

@@ -53,7 +53,11 @@ class ResultStore {
 
   // Inserts `record` (config, environment, repeats, stages, samples, summary)
   // in one transaction and returns its id. Nothing is written on error.
-  Result<int64_t> InsertRun(const RunRecord& record);
+  // The failed runs `replaces` (a resumed sweep's earlier tries of the same
+  // configuration) are deleted in the same transaction, so a crash never
+  // leaves both or neither; a run in `replaces` that is not a failed run is
+  // an error (InvalidArgument) and nothing is written.
+  Result<int64_t> InsertRun(const RunRecord& record, const std::vector<int64_t>& replaces = {});
 
   // Runs matching `filter`, in id order, fully populated (samples only when asked).
   Result<std::vector<RunRecord>> LoadRuns(const RunFilter& filter) const;

@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <ostream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "control/stage_transport.h"
 #include "control/worker_client.h"
@@ -23,6 +26,7 @@
 #include "sweep/local_workers.h"
 #include "sweep/output_check.h"
 #include "sweep/pipeline_run.h"
+#include "util/auth.h"
 #include "util/cpus.h"
 #include "util/digest.h"
 
@@ -112,6 +116,55 @@ Result<std::vector<Condition>> ParseConditions(const std::vector<std::string>& t
 
 // The least time the activations of every run need at `rate_bits_per_s`:
 // what a user should know before a sweep over a slow link starts.
+// What makes two runs the same measurement, for --resume: everything that
+// changes the numbers, not where the workers listened (local workers get new
+// ports) nor when it ran. `threads` is left out because a run stores the
+// workers' actual count where the plan said 0 ("as many as available").
+std::string RunKey(const RunConfig& c) {
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", c.model, c.num_classes,
+                     c.seed, c.weights_digest, fmt::join(c.cuts, ":"), c.batch_size,
+                     c.input_side_px, c.batches, c.warmup, c.window, c.repeats, c.backend,
+                     c.device, c.net, c.testbed, c.input_digest, c.input_images);
+}
+
+// The stored runs of the sweep --resume names, by RunKey.
+struct ResumeState {
+  std::string sweep_id;
+  std::map<std::string, RunRecord> done;                // Key -> a successful run.
+  std::map<std::string, std::vector<int64_t>> failed;  // Key -> ids of its failed runs.
+  size_t stored = 0;
+};
+
+Result<ResumeState> LoadResumeState(const ResultStore& store, const std::string& resume,
+                                    const std::string& model) {
+  RunFilter filter;
+  if (resume == "last") {
+    filter.model = model;
+  } else {
+    filter.sweep_id = resume;
+  }
+  PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store.LoadRuns(filter));
+  if (runs.empty()) {
+    return Status::NotFound(
+        resume == "last"
+            ? fmt::format("--resume: {} holds no sweep of {} to resume", store.path(), model)
+            : fmt::format("--resume: {} holds no sweep {}", store.path(), resume));
+  }
+  ResumeState state;
+  state.sweep_id = runs.back().config.sweep_id;  // Runs come in id order: the latest sweep.
+  for (const RunRecord& r : runs) {
+    if (r.config.sweep_id != state.sweep_id) continue;
+    ++state.stored;
+    const std::string key = RunKey(r.config);
+    if (r.status == "ok") {
+      state.done.emplace(key, r);
+    } else {
+      state.failed[key].push_back(r.id);
+    }
+  }
+  return state;
+}
+
 double TransferFloorSeconds(const std::vector<std::vector<int64_t>>& shapes_per_stage,
                             int batches_per_run, int64_t rate_bits_per_s) {
   double bytes = 0;
@@ -189,6 +242,10 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     return Status::InvalidArgument(fmt::format("--stall-timeout {} s: must be within 1..3600 s",
                                                o.stall_timeout.count() / 1000.0));
   }
+  if (o.heartbeat_timeout < std::chrono::seconds(1) || o.heartbeat_timeout > std::chrono::hours(1)) {
+    return Status::InvalidArgument(fmt::format("--heartbeat-timeout {} s: must be within 1..3600 s",
+                                               o.heartbeat_timeout.count() / 1000.0));
+  }
   if (o.batch_size < 1 || o.batches < 1 || o.warmup < 0 || o.warmup >= o.batches || o.window < 1 ||
       o.repeats < 1) {
     return Status::InvalidArgument(
@@ -242,6 +299,10 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   }
 
   PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(o.db_path));
+  ResumeState resume;
+  if (!o.resume.empty()) {
+    PP_ASSIGN_OR_RETURN(resume, LoadResumeState(*store, o.resume, o.model));
+  }
   ModelSpec spec{o.model, o.num_classes, o.seed, ""};
   spec.granularity = o.granularity;
   spec.max_cut_tensors = o.max_cut_tensors;
@@ -302,15 +363,19 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   if (o.testbed == "netns") {
     PP_ASSIGN_OR_RETURN(testbed, Testbed::Create(stages));
   }
+  std::string secret = o.secret;
   LocalWorkers local;
   if (o.workers.empty()) {
     LocalWorkerOptions lo;
+    lo.allow_unauthenticated_torch =
+        std::find(backends.begin(), backends.end(), "torch") != backends.end();
     lo.binary = o.binary;
     lo.count = stages;
     lo.threads = o.threads > 0 ? o.threads : std::max(1, AvailableCpus() / stages);
     lo.devices = devices;
     lo.testbed = testbed.get();
     PP_ASSIGN_OR_RETURN(local, LocalWorkers::Start(lo));
+    secret = local.secret();
     endpoints = local.endpoints();
     std::vector<std::string> names;
     for (size_t i = 0; i < endpoints.size(); ++i) {
@@ -332,7 +397,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   std::vector<std::unique_ptr<WorkerClient>> clients;
   std::vector<WorkerClient*> ptrs;
   for (const Endpoint& e : endpoints) {
-    PP_ASSIGN_OR_RETURN(auto client, WorkerClient::Connect(e, kConnectTimeout));
+    PP_ASSIGN_OR_RETURN(auto client, WorkerClient::Connect(e, kConnectTimeout, secret));
+    client->set_heartbeat_timeout(o.heartbeat_timeout);
     ptrs.push_back(client.get());
     clients.push_back(std::move(client));
   }
@@ -347,6 +413,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   if (o.interrupt) o.interrupt->Attach(ptrs);
   SweepResult result;
   result.sweep_id = UtcNow() + "-" + RandomHex(6);
+  if (!o.resume.empty()) result.sweep_id = resume.sweep_id;
   const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
   const size_t per_cut = conditions.size() * backends.size();
   const size_t total = combos.size() * per_cut;
@@ -360,6 +427,12 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                       : "",
                   o.batch_size, o.batches, o.warmup, o.window, o.repeats, o.db_path)
            << std::flush;
+  if (!o.resume.empty()) {
+    progress << fmt::format(
+        "resuming sweep {}: {} run(s) stored, {} complete, {} configuration(s) failed before and "
+        "run again\n",
+        resume.sweep_id, resume.stored, resume.done.size(), resume.failed.size());
+  }
   for (const Condition& cond : conditions) {
     if (cond.value.rate_bits_per_s == 0) continue;
     double floor_s = 0;
@@ -408,14 +481,6 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan.stage_input_shapes = StageInputShapes(analysis, o.batch_size, c.cuts);
     plan.stage_extra_input_shapes = StageExtraInputShapes(analysis, o.batch_size, c.cuts);
     plan.stall_timeout = o.stall_timeout;
-    if (script) {
-      for (size_t s = 0; s <= c.cuts.size(); ++s) {
-        const int64_t begin = s == 0 ? 0 : c.cuts[s - 1];
-        const int64_t end = s == c.cuts.size() ? num_blocks : c.cuts[s];
-        PP_ASSIGN_OR_RETURN(ScriptStageModule module, script->Module(begin, end));
-        plan.stage_modules.push_back(std::move(module));
-      }
-    }
     if (input.set) {
       plan.inputs = input.set;
       plan.labels = input.labels;
@@ -426,10 +491,43 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     c.net = cond.text;
     c.testbed = o.testbed;
     c.net_emulation = declared.empty() ? "none" : declared;
+    const std::string key = RunKey(c);
+    if (auto done = resume.done.find(key); done != resume.done.end()) {
+      ++result.skipped;
+      progress << fmt::format("[{}/{}] cuts {:<8} {}already in {} (run {})\n", i + 1, total,
+                              fmt::format("{}", fmt::join(c.cuts, ":")),
+                              backends.size() > 1 ? fmt::format("{:<6} ", backend) : "",
+                              o.db_path, done->second.id)
+               << std::flush;
+      result.runs.push_back(done->second);
+      continue;
+    }
+    const std::vector<int64_t> replaces = resume.failed[key];
+    // A local worker that exited (killed, crashed, out of memory) since the
+    // last run is started again, so one lost worker costs one run, not the
+    // rest of the sweep.
+    Status ready = Status::Ok();
+    if (o.workers.empty()) {
+      Result<std::vector<LocalWorkers::Restarted>> restarted = local.RestartExited();
+      if (!restarted.ok()) ready = restarted.status();
+      for (const auto& r : restarted.ok() ? *restarted : std::vector<LocalWorkers::Restarted>{}) {
+        progress << fmt::format("note: {}; started it again on the same address\n", r.exit);
+        // Its client may still hold the dead worker's connection (when the
+        // run it died in failed elsewhere first): start a new session.
+        clients[r.index]->Abandon();
+      }
+    }
+    if (script) {
+      for (size_t s = 0; s <= c.cuts.size(); ++s) {
+        const int64_t begin = s == 0 ? 0 : c.cuts[s - 1];
+        const int64_t end = s == c.cuts.size() ? num_blocks : c.cuts[s];
+        PP_ASSIGN_OR_RETURN(ScriptStageModule module, script->Module(begin, end));
+        plan.stage_modules.push_back(std::move(module));
+      }
+    }
     // Apply the condition, then measure what the links achieve: the record
     // holds both, so no plot claims a condition that was not there.
-    Status ready = Status::Ok();
-    if (testbed && applied != cond.text) {
+    if (ready.ok() && testbed && applied != cond.text) {
       ready = testbed->Apply(cond.value).WithContext("applying --net " + cond.text);
       applied = ready.ok() ? cond.text : "";
     }
@@ -469,6 +567,19 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                                                        compared->max_abs_diff);
       }
     }
+    if (!run.ok() && o.workers.empty()) {
+      // A worker that died fails the run at once (its neighbours and this
+      // orchestrator see its connections close); say which one and how. It
+      // is reaped within moments of closing its sockets.
+      std::vector<std::string> exits = local.Reap();
+      for (int tries = 0; exits.empty() && tries < 10; ++tries) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        exits = local.Reap();
+      }
+      if (!exits.empty()) {
+        run = run.status().WithContext(fmt::format("{}", fmt::join(exits, "; ")));
+      }
+    }
     result.passes_s += timing.passes_s;
     // An interrupted run is not a failed one: nothing of it is stored.
     if (o.interrupt && o.interrupt->requested()) break;
@@ -485,12 +596,15 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     for (size_t k = 0; k < record.environment.size() && k < local.limits().size(); ++k) {
       record.environment[k].limits = local.limits()[k];
     }
-    Result<int64_t> id = store->InsertRun(record);
+    Result<int64_t> id = store->InsertRun(record, replaces);
     if (!id.ok()) return id.status();
     record.id = *id;
+    result.replaced += static_cast<int>(replaces.size());
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
-    const double eta = elapsed / (i + 1) * (total - i - 1);
+    // Runs skipped by --resume took no time: the rate is of runs made.
+    const double eta = elapsed / static_cast<double>(result.runs.size() - result.skipped + 1) *
+                       (total - i - 1);
     std::string what =
         record.status == "ok"
             ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}{}",

@@ -51,6 +51,9 @@ struct SweepOptions {
   int64_t input_side_px = 0;           // 0: the model's nominal size.
   std::string cuts = "all";          // "all", "3,8,14" (one cut each) or "3:9,5:12" (tuples).
   std::vector<std::string> workers;  // HOST:PORT per stage; empty: start local ones.
+  // The --workers' shared secret (their --token-file); empty: none. Local
+  // workers always get a fresh secret of the sweep's own instead.
+  std::string secret;
   int local = 2;                     // Local workers (stages) when `workers` is empty.
   int64_t batch_size = 8;
   int batches = 64;
@@ -63,9 +66,18 @@ struct SweepOptions {
   std::string db_path = "paretopipe.db";
   int max_runs = 500;      // "all" refuses more combinations than this.
   std::string binary;      // The paretopipe executable, for local workers.
-  bool keep_going = true;  // A failed run is stored and the sweep goes on.
+  bool keep_going = true;  // A failed run is stored and the sweep goes on (--fail-fast: false).
+  // --resume: "" starts a new sweep; "last" (this model's latest sweep in the
+  // database) or a sweep id continues that sweep: a configuration it already
+  // ran successfully is skipped, a failed one is run again and its failed
+  // record replaced (ResultStore::InsertRun), so a resumed sweep ends with
+  // one record per configuration, as an undisturbed one does.
+  std::string resume;
   // How long a stage waits for a frame or a credit before it fails the run.
   std::chrono::milliseconds stall_timeout{60000};
+  // How long a busy worker may stay silent (no reply, no heartbeat) before
+  // the orchestrator counts it as dead or hung (WorkerClient).
+  std::chrono::milliseconds heartbeat_timeout{10000};
   // Network conditions (netem/condition.h), each cut runs under each; empty
   // means {"none"}. Applied on the testbed; with --workers a single one is
   // only declared (applied outside ParetoPipe, e.g. `netem apply`).
@@ -82,10 +94,14 @@ struct SweepOptions {
 
 struct SweepResult {
   std::string sweep_id;
-  std::vector<RunRecord> runs;  // In the order run, ids set.
+  // In the order run, ids set; with --resume, the configurations already
+  // complete appear in their place as stored (samples not loaded).
+  std::vector<RunRecord> runs;
   double wall_s = 0;            // Whole sweep, from first connection to last insert.
   double passes_s = 0;          // Sum of the runs' measurement passes (warm-up batches included).
   bool interrupted = false;     // Stopped by SweepInterrupt; `runs` holds what was stored.
+  int skipped = 0;              // --resume: configurations already complete in the database.
+  int replaced = 0;             // --resume: failed records replaced by a new try.
 };
 
 // Parses --cuts for a model of `num_blocks` blocks split into `stages`

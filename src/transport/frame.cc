@@ -53,7 +53,7 @@ uint64_t GetU64(const uint8_t* p) {
 
 bool IsKnownType(uint16_t code) {
   return code >= static_cast<uint16_t>(FrameType::kHello) &&
-         code <= static_cast<uint16_t>(FrameType::kError);
+         code <= static_cast<uint16_t>(FrameType::kHeartbeat);
 }
 bool IsKnownDType(uint8_t code) { return code <= static_cast<uint8_t>(DType::kBool); }
 
@@ -148,6 +148,8 @@ const char* FrameTypeName(FrameType type) {
       return "tensor";
     case FrameType::kError:
       return "error";
+    case FrameType::kHeartbeat:
+      return "heartbeat";
   }
   return "unknown";
 }
@@ -199,7 +201,7 @@ Status ValidateFrameHeader(const FrameHeader& h, const FrameLimits& limits) {
       return HeaderError(fmt::format("{} frame must be uint8 of rank 1, got {} of rank {}",
                                      type_name, DTypeName(h.dtype), h.rank));
     }
-  } else {  // kCredit, kEnd: the header is the whole message.
+  } else {  // kCredit, kEnd, kHeartbeat: the header is the whole message.
     if (h.dtype != DType::kNone || h.rank != 0 || h.payload_bytes != 0) {
       return HeaderError(
           fmt::format("{} frame carries no payload, got dtype {}, rank {}, payload {} bytes",

@@ -50,6 +50,9 @@ enum class FrameType : uint16_t {
   kControl = 5,     // Orchestrator <-> worker message; payload is JSON.
   kTensor = 6,      // A named tensor following a control message (weights upload).
   kError = 7,       // The sender gives up; payload is a UTF-8 reason.
+  // Worker -> orchestrator while a request is in progress: "still alive".
+  // No payload; a reader skips it (docs/protocol.md, "Heartbeats").
+  kHeartbeat = 8,
 };
 
 struct FrameHeader {

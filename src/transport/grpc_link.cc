@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "transport/pipeline.grpc.pb.h"
+#include "util/auth.h"
 
 namespace paretopipe {
 namespace {
@@ -27,10 +29,18 @@ namespace {
 // gRPC keeps the method name as a static string, so it must be a literal; the
 // assertion ties it to the .proto.
 constexpr char kFramesMethod[] = "/paretopipe.wire.Pipeline/Frames";
+constexpr char kChallengeMethod[] = "/paretopipe.wire.Pipeline/Challenge";
 static_assert(std::string_view(wire::Pipeline::service_full_name()) == "paretopipe.wire.Pipeline");
 
 constexpr char kRoleKey[] = "pp-role";
 constexpr char kRunIdKey[] = "pp-run-id";
+constexpr char kNonceKey[] = "pp-nonce";
+constexpr char kProofKey[] = "pp-proof";
+
+// Challenges a server remembers at once: far more than the links of any
+// run, few enough that a stranger asking for challenges in a loop cannot
+// exhaust memory (each entry is a few hundred bytes).
+constexpr size_t kMaxPendingChallenges = 4096;
 constexpr const char* kRoles[] = {"data", "credit"};
 
 // gRPC's message limits are ints; its 4 MiB default receive limit would
@@ -196,9 +206,10 @@ class GrpcSendLink final : public Link {
   }
   ~GrpcSendLink() override;
 
-  // Opens the stream on a connected channel. Unavailable if it is not open by `deadline`.
+  // Opens the stream on a connected channel, with `metadata` besides the
+  // role and run id. Unavailable if it is not open by `deadline`.
   Status Open(std::shared_ptr<grpc::Channel> channel, const std::string& role, int64_t run_id,
-              Deadline deadline);
+              const std::map<std::string, std::string>& metadata, Deadline deadline);
 
   const char* backend() const override { return "grpc"; }
   const std::string& peer() const override { return peer_; }
@@ -250,7 +261,8 @@ class GrpcSendLink final : public Link {
 };
 
 Status GrpcSendLink::Open(std::shared_ptr<grpc::Channel> channel, const std::string& role,
-                          int64_t run_id, Deadline deadline) {
+                          int64_t run_id, const std::map<std::string, std::string>& metadata,
+                          Deadline deadline) {
   channel_ = std::move(channel);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -258,6 +270,7 @@ Status GrpcSendLink::Open(std::shared_ptr<grpc::Channel> channel, const std::str
   }
   context_->AddMetadata(kRoleKey, role);
   context_->AddMetadata(kRunIdKey, std::to_string(run_id));
+  for (const auto& [key, value] : metadata) context_->AddMetadata(key, value);
   static const grpc::internal::RpcMethod method(kFramesMethod,
                                                 grpc::internal::RpcMethod::CLIENT_STREAMING);
   Arm(deadline);
@@ -578,7 +591,8 @@ std::optional<std::string> Metadata(const grpc::ServerContext& context, const ch
 // stream's queue.
 class FrameService final : public grpc::Service {
  public:
-  explicit FrameService(GrpcLinkServer::Accept accept) : accept_(std::move(accept)) {
+  FrameService(GrpcLinkServer::Accept accept, GrpcSecurity security)
+      : accept_(std::move(accept)), security_(std::move(security)) {
     AddMethod(new grpc::internal::RpcServiceMethod(
         kFramesMethod, grpc::internal::RpcMethod::CLIENT_STREAMING,
         new grpc::internal::ClientStreamingHandler<FrameService, grpc::ByteBuffer,
@@ -586,6 +600,14 @@ class FrameService final : public grpc::Service {
             [](FrameService* self, grpc::ServerContext* context,
                grpc::ServerReader<grpc::ByteBuffer>* reader,
                grpc::ByteBuffer* response) { return self->Frames(context, reader, response); },
+            this)));
+    AddMethod(new grpc::internal::RpcServiceMethod(
+        kChallengeMethod, grpc::internal::RpcMethod::NORMAL_RPC,
+        new grpc::internal::RpcMethodHandler<FrameService, wire::ChallengeRequest,
+                                             wire::ChallengeReply>(
+            [](FrameService* self, grpc::ServerContext* context,
+               const wire::ChallengeRequest* request,
+               wire::ChallengeReply* reply) { return self->Challenge(context, *request, reply); },
             this)));
   }
 
@@ -602,14 +624,98 @@ class FrameService final : public grpc::Service {
   }
 
  private:
+  // A challenge handed out and not yet used.
+  struct Pending {
+    AuthTranscript transcript;  // Complete: the server's nonce is the map's key.
+    Clock::time_point expires;
+  };
+
   grpc::Status Frames(grpc::ServerContext* context, grpc::ServerReader<grpc::ByteBuffer>* reader,
                       grpc::ByteBuffer* response);
+  grpc::Status Challenge(grpc::ServerContext* context, const wire::ChallengeRequest& request,
+                         wire::ChallengeReply* reply);
+  // OK when the stream's metadata carries a proof for a pending challenge of
+  // this role and run id; the challenge is used up either way.
+  grpc::Status Authenticate(const grpc::ServerContext& context, const std::string& role,
+                            int64_t run_id);
 
   const GrpcLinkServer::Accept accept_;
+  const GrpcSecurity security_;
   std::mutex mu_;
   bool stopping_ = false;
   std::set<std::shared_ptr<StreamQueue>> open_;
+  std::map<std::string, Pending> challenges_;  // By the server's nonce.
 };
+
+bool IsHexNonce(const std::string& text) {
+  return text.size() == 2 * kAuthNonceBytes &&
+         std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+grpc::Status FrameService::Challenge(grpc::ServerContext* /*context*/,
+                                     const wire::ChallengeRequest& request,
+                                     wire::ChallengeReply* reply) {
+  if (security_.secret.empty()) {
+    reply->set_auth_required(false);
+    return grpc::Status::OK;
+  }
+  if (!IsHexNonce(request.client_nonce()) || !KnownRole(request.role())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "challenge: client_nonce must be 64 hex digits and role data or credit");
+  }
+  Result<std::string> nonce = RandomHex(kAuthNonceBytes);
+  if (!nonce.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, nonce.status().message());
+  const AuthTranscript t{request.role(), request.run_id(), request.client_nonce(), *nonce};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Clock::time_point now = Clock::now();
+    for (auto it = challenges_.begin(); it != challenges_.end();) {
+      it = it->second.expires < now ? challenges_.erase(it) : std::next(it);
+    }
+    if (challenges_.size() >= kMaxPendingChallenges) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many challenges pending");
+    }
+    challenges_[*nonce] = Pending{t, now + security_.challenge_lifetime};
+  }
+  reply->set_auth_required(true);
+  reply->set_server_nonce(*nonce);
+  reply->set_server_proof(AuthProof(security_.secret, AuthSide::kWorker, t));
+  return grpc::Status::OK;
+}
+
+grpc::Status FrameService::Authenticate(const grpc::ServerContext& context,
+                                        const std::string& role, int64_t run_id) {
+  const std::optional<std::string> nonce = Metadata(context, kNonceKey);
+  const std::optional<std::string> proof = Metadata(context, kProofKey);
+  std::optional<Pending> pending;
+  if (nonce) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = challenges_.find(*nonce);
+    if (it != challenges_.end()) {
+      pending = it->second;
+      challenges_.erase(it);  // Once only: a replayed opening finds nothing.
+    }
+  }
+  std::string why;
+  if (!nonce || !proof) {
+    why = fmt::format("no {} and {} metadata (the sender has no token?)", kNonceKey, kProofKey);
+  } else if (!pending) {
+    why = "unknown or already used challenge (a replay?)";
+  } else if (pending->expires < Clock::now()) {
+    why = "challenge expired";
+  } else if (pending->transcript.role != role || pending->transcript.run_id != run_id ||
+             !ProofsEqual(*proof, AuthProof(security_.secret, AuthSide::kClient,
+                                            pending->transcript))) {
+    why = "wrong proof";
+  } else {
+    return grpc::Status::OK;
+  }
+  const std::string peer = PeerAddress(context.peer());
+  if (security_.on_refused) security_.on_refused(peer, why);
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      fmt::format("authentication failed: {}", why));
+}
 
 grpc::Status FrameService::Frames(grpc::ServerContext* context,
                                   grpc::ServerReader<grpc::ByteBuffer>* reader,
@@ -626,6 +732,10 @@ grpc::Status FrameService::Frames(grpc::ServerContext* context,
           run_text->data() + run_text->size()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         fmt::format("metadata {} must be a decimal int64", kRunIdKey));
+  }
+  if (!security_.secret.empty()) {
+    grpc::Status admitted = Authenticate(*context, *role, run_id);
+    if (!admitted.ok()) return admitted;
   }
 
   auto queue = std::make_shared<StreamQueue>(PeerAddress(context->peer()));
@@ -681,7 +791,7 @@ grpc::Status FrameService::Frames(grpc::ServerContext* context,
 // ---- GrpcLinkServer ----
 
 struct GrpcLinkServer::Impl {
-  explicit Impl(Accept accept) : service(std::move(accept)) {}
+  Impl(Accept accept, const GrpcSecurity& security) : service(std::move(accept), security) {}
   FrameService service;
   std::unique_ptr<grpc::Server> server;
   uint16_t port = 0;
@@ -690,13 +800,21 @@ struct GrpcLinkServer::Impl {
 GrpcLinkServer::GrpcLinkServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<GrpcLinkServer>> GrpcLinkServer::Start(const Endpoint& endpoint,
-                                                              Accept accept) {
-  auto impl = std::make_unique<Impl>(std::move(accept));
+                                                              Accept accept,
+                                                              const GrpcSecurity& security) {
+  auto impl = std::make_unique<Impl>(std::move(accept), security);
   const std::string address =
       fmt::format("{}:{}", endpoint.host.empty() ? "0.0.0.0" : endpoint.host, endpoint.port);
+  const bool tls = !security.tls_cert_pem.empty() || !security.tls_key_pem.empty();
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({security.tls_key_pem, security.tls_cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, credentials, &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   // gRPC sets SO_REUSEPORT by default, so a second server on a taken port
@@ -711,7 +829,11 @@ Result<std::unique_ptr<GrpcLinkServer>> GrpcLinkServer::Start(const Endpoint& en
   builder.RegisterService(&impl->service);
   impl->server = builder.BuildAndStart();
   if (!impl->server || port <= 0) {
-    return Status::Unavailable(fmt::format("gRPC server cannot listen on {}", address));
+    return Status::Unavailable(
+        tls ? fmt::format("gRPC server cannot listen on {} with TLS (is the certificate PEM and "
+                          "the key its private key?)",
+                          address)
+            : fmt::format("gRPC server cannot listen on {}", address));
   }
   impl->port = static_cast<uint16_t>(port);
   return std::unique_ptr<GrpcLinkServer>(new GrpcLinkServer(std::move(impl)));
@@ -726,20 +848,78 @@ GrpcLinkServer::~GrpcLinkServer() {
 uint16_t GrpcLinkServer::port() const { return impl_->port; }
 
 Result<std::unique_ptr<Link>> ConnectGrpcLink(const Endpoint& endpoint, const std::string& role,
-                                              int64_t run_id, Deadline deadline) {
+                                              int64_t run_id, Deadline deadline,
+                                              const GrpcSecurity& security) {
   const std::string target = endpoint.ToString();
   if (!KnownRole(role)) {
     return Status::InvalidArgument(
         fmt::format("gRPC link to {}: role '{}' is neither 'data' nor 'credit'", target, role));
   }
-  auto channel =
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ChannelArgs());
+  const bool tls = !security.tls_ca_pem.empty();
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = security.tls_ca_pem;
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(target, credentials, ChannelArgs());
   if (!channel->WaitForConnected(ToSystemDeadline(deadline))) {
+    // gRPC keeps retrying a failed TLS handshake like a refused connection,
+    // so both end here; say what to check.
     return Status::Unavailable(
-        fmt::format("cannot connect to gRPC server {}: not connected by the deadline", target));
+        tls ? fmt::format("cannot connect to gRPC server {} over TLS by the deadline: no server "
+                          "there, a plaintext one, or its certificate is not signed by the "
+                          "--tls-ca CA or does not name {}",
+                          target, endpoint.host)
+            : fmt::format("cannot connect to gRPC server {}: not connected by the deadline",
+                          target));
+  }
+
+  // Every link asks for a challenge, with a secret or without: a server and
+  // a client that disagree about authentication then fail here, clearly,
+  // instead of at the first frame.
+  AuthTranscript t{role, run_id, "", ""};
+  PP_ASSIGN_OR_RETURN(t.client_nonce, RandomHex(kAuthNonceBytes));
+  wire::ChallengeRequest request;
+  request.set_client_nonce(t.client_nonce);
+  request.set_role(role);
+  request.set_run_id(run_id);
+  wire::ChallengeReply reply;
+  grpc::ClientContext context;
+  context.set_deadline(ToSystemDeadline(deadline));
+  const grpc::Status challenged =
+      wire::Pipeline::NewStub(channel)->Challenge(&context, request, &reply);
+  if (!challenged.ok()) {
+    return Status::Unavailable(fmt::format("gRPC link to {}: challenge failed: {} (gRPC status {})",
+                                           target, challenged.error_message(),
+                                           static_cast<int>(challenged.error_code())));
+  }
+  std::map<std::string, std::string> metadata;
+  if (reply.auth_required() && security.secret.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "gRPC server {} refused the link: authentication required (its worker has a token; give "
+        "the same --token-file)",
+        target));
+  }
+  if (!reply.auth_required() && !security.secret.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "gRPC server {} has no token (its worker was started without --token-file) and this side "
+        "has one: refusing to send unauthenticated",
+        target));
+  }
+  if (reply.auth_required()) {
+    t.worker_nonce = reply.server_nonce();
+    if (!ProofsEqual(reply.server_proof(), AuthProof(security.secret, AuthSide::kWorker, t))) {
+      return Status::InvalidArgument(fmt::format(
+          "gRPC server {} failed authentication: its proof does not match this side's token (a "
+          "different --token-file?)",
+          target));
+    }
+    metadata[kNonceKey] = t.worker_nonce;
+    metadata[kProofKey] = AuthProof(security.secret, AuthSide::kClient, t);
   }
   auto link = std::make_unique<GrpcSendLink>(target);
-  PP_RETURN_IF_ERROR(link->Open(std::move(channel), role, run_id, deadline));
+  PP_RETURN_IF_ERROR(link->Open(std::move(channel), role, run_id, metadata, deadline));
   return std::unique_ptr<Link>(std::move(link));
 }
 

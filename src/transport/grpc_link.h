@@ -24,6 +24,7 @@
 // from any thread). A link may outlive its server: its calls then fail.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,30 @@
 #include "util/status.h"
 
 namespace paretopipe {
+
+// Who may open a link, and whether it is encrypted. Default: anyone, in
+// plaintext, as on loopback.
+//
+// With a secret, every stream is preceded by a unary Challenge call: the
+// client sends a fresh nonce naming the link (role, run id), the server
+// answers with a fresh nonce of its own and its proof of the secret; the
+// client checks that proof, then opens the stream with the server's nonce
+// and its own proof in metadata. The server accepts each of its nonces once
+// and for `challenge_lifetime` only, so a recorded stream opening cannot be
+// replayed (util/auth.h has the proofs; docs/protocol.md the details).
+//
+// The proofs authenticate the stream's opening, not its bytes: with TLS
+// (a certificate and key on the server, the CA that signed it on the
+// client) the bytes are encrypted and tamper-proof too.
+struct GrpcSecurity {
+  std::string secret;  // Empty: no authentication.
+  std::chrono::milliseconds challenge_lifetime{5000};
+  std::string tls_cert_pem, tls_key_pem;  // Server: TLS with these (PEM text).
+  std::string tls_ca_pem;                 // Client: TLS, verifying against this CA (PEM text).
+  // Server: told of each stream refused for its authentication, with the
+  // peer's address and why (for the log). May be empty; must not throw.
+  std::function<void(const std::string& peer, const std::string& why)> on_refused;
+};
 
 // Accepts gRPC streams from sending stages and turns each into a receiving Link.
 class GrpcLinkServer {
@@ -48,8 +73,12 @@ class GrpcLinkServer {
       std::function<void(const std::string& role, int64_t run_id, std::unique_ptr<Link> link)>;
 
   // Starts serving on `endpoint` (port 0: any free port; an empty host: every
-  // interface). Unavailable, naming the endpoint, if it cannot listen there.
-  static Result<std::unique_ptr<GrpcLinkServer>> Start(const Endpoint& endpoint, Accept accept);
+  // interface). Unavailable, naming the endpoint, if it cannot listen there
+  // (or, with TLS, if the certificate and key are not a usable pair).
+  // Streams that fail `security`'s authentication are refused with
+  // UNAUTHENTICATED and never reach `accept`.
+  static Result<std::unique_ptr<GrpcLinkServer>> Start(const Endpoint& endpoint, Accept accept,
+                                                       const GrpcSecurity& security = {});
 
   // Ends every open stream (their links' calls then fail) and stops serving,
   // within about a second even if links are alive.
@@ -69,7 +98,10 @@ class GrpcLinkServer {
 // Opens a sending Link: a stream to the GrpcLinkServer at `endpoint`, naming
 // `role` ("data" or "credit") and `run_id`. Retries the connection until
 // `deadline` (the receiving worker may still be starting), then fails with
-// Unavailable naming the endpoint. InvalidArgument for another role.
+// Unavailable naming the endpoint (with TLS: also when the server's
+// certificate does not verify). InvalidArgument for another role, and when
+// authentication fails: the server's proof is wrong, or one side has a
+// secret and the other none.
 //
 // The link only sends: its receive calls return InvalidArgument. Send blocks
 // until gRPC has released the caller's payload (see the top of this file) or
@@ -78,6 +110,7 @@ class GrpcLinkServer {
 // waiting a few seconds at most for the receiver to take the frames in
 // flight; Shutdown() instead cancels the stream at once.
 Result<std::unique_ptr<Link>> ConnectGrpcLink(const Endpoint& endpoint, const std::string& role,
-                                              int64_t run_id, Deadline deadline);
+                                              int64_t run_id, Deadline deadline,
+                                              const GrpcSecurity& security = {});
 
 }  // namespace paretopipe

@@ -41,9 +41,16 @@ Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& o, Dea
   for (int i = 0; i < o.pings + 2; ++i) {
     const int64_t t0 = NowNs();
     PP_RETURN_IF_ERROR(SendText(socket, ping, deadline));
-    PP_ASSIGN_OR_RETURN(std::string echo, ReceiveJsonFrame(socket, FrameType::kControl, deadline));
+    Result<std::string> echo = ReceiveJsonFrame(socket, FrameType::kControl,
+                                                std::min(deadline, DeadlineIn(o.peer_silence)));
+    if (!echo.ok() && Clock::now() < deadline) {
+      return echo.status().WithContext(fmt::format(
+          "link probe: no echo from {} within {} ms (a dead or hung peer)", socket.peer(),
+          o.peer_silence.count()));
+    }
+    PP_RETURN_IF_ERROR(echo.status());
     const int64_t t1 = NowNs();
-    if (echo != ping) return Status::InvalidArgument("link probe: the echo differs from the ping");
+    if (*echo != ping) return Status::InvalidArgument("link probe: the echo differs from the ping");
     if (i >= 2) rtts.push_back((t1 - t0) / 1e6);
   }
   std::sort(rtts.begin(), rtts.end());

@@ -24,6 +24,9 @@ struct LinkProbeOptions {
   int rtt_multiple = 8;
   std::chrono::milliseconds bulk_min{500};
   std::chrono::milliseconds bulk_max{5000};
+  // A ping unanswered for this long fails the probe at once: the peer is
+  // dead or hung (no link worth a pipeline has a 10 s round trip).
+  std::chrono::milliseconds peer_silence{10000};
 };
 
 struct LinkProbeResult {

@@ -492,11 +492,11 @@ Status SendJsonFrame(Socket& socket, FrameType type, const std::string& json_tex
   return socket.SendFrame(*header, json_text.data(), deadline);
 }
 
-Result<std::string> ReceiveJsonFrame(Socket& socket, FrameType type, Deadline deadline) {
-  FrameHeader header;
-  // Default limits first, so that an unexpected large frame is reported by its
-  // type rather than as an oversized control payload.
-  PP_RETURN_IF_ERROR(socket.ReceiveHeader(&header, FrameLimits{}, deadline));
+namespace {
+// The rest of a text frame whose header `header` was read: checks its type
+// and size, reads the payload.
+Result<std::string> ReceiveJsonPayload(Socket& socket, const FrameHeader& header, FrameType type,
+                                       Deadline deadline) {
   if (header.type != type && header.type != FrameType::kError) {
     return Status::InvalidArgument(fmt::format("peer {}: expected a {} frame, got a {} frame",
                                                socket.peer(), FrameTypeName(type),
@@ -513,6 +513,43 @@ Result<std::string> ReceiveJsonFrame(Socket& socket, FrameType type, Deadline de
     return Status::Unavailable(fmt::format("peer {} reported an error: {}", socket.peer(), text));
   }
   return text;
+}
+}  // namespace
+
+Result<std::string> ReceiveJsonFrame(Socket& socket, FrameType type, Deadline deadline) {
+  FrameHeader header;
+  // Default limits first, so that an unexpected large frame is reported by its
+  // type rather than as an oversized control payload.
+  PP_RETURN_IF_ERROR(socket.ReceiveHeader(&header, FrameLimits{}, deadline));
+  return ReceiveJsonPayload(socket, header, type, deadline);
+}
+
+Result<std::string> ReceiveJsonReply(Socket& socket, FrameType type, Deadline deadline,
+                                     std::chrono::milliseconds silence) {
+  while (true) {
+    const Deadline quiet = std::min(deadline, DeadlineIn(silence));
+    FrameHeader header;
+    Status received = socket.ReceiveHeader(&header, FrameLimits{}, quiet);
+    if (!received.ok() && quiet < deadline && Clock::now() >= quiet) {
+      return Status::Unavailable(fmt::format(
+          "peer {} sent neither a reply nor a heartbeat for {:.1f} s: it is dead, hung or "
+          "unreachable",
+          socket.peer(), std::chrono::duration<double>(silence).count()));
+    }
+    PP_RETURN_IF_ERROR(received);
+    if (header.type != FrameType::kHeartbeat) {
+      return ReceiveJsonPayload(socket, header, type, deadline);
+    }
+  }
+}
+
+Status SendHeartbeat(Socket& socket, Deadline deadline) {
+  FrameHeader header;
+  header.type = FrameType::kHeartbeat;
+  header.sent_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  return socket.SendFrame(header, nullptr, deadline);
 }
 
 }  // namespace paretopipe

@@ -148,4 +148,15 @@ Status SendJsonFrame(Socket& socket, FrameType type, const std::string& json_tex
 // naming both. After an error the connection is not at a frame boundary: close it.
 Result<std::string> ReceiveJsonFrame(Socket& socket, FrameType type, Deadline deadline);
 
+// ReceiveJsonFrame for the reply to a request that may take long (a worker
+// building a stage, running a pass): kHeartbeat frames before the reply are
+// skipped, each restarting the `silence` limit. Unavailable, naming the peer
+// as dead or hung, when `silence` passes without any frame; the reply itself
+// must come by `deadline`.
+Result<std::string> ReceiveJsonReply(Socket& socket, FrameType type, Deadline deadline,
+                                     std::chrono::milliseconds silence);
+
+// Sends one kHeartbeat frame (header only).
+Status SendHeartbeat(Socket& socket, Deadline deadline);
+
 }  // namespace paretopipe
