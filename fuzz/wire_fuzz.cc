@@ -27,7 +27,8 @@ class ByteReader {
   ByteReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
   uint64_t Next(int bytes) {
     uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= uint64_t{at_ < size_ ? data_[at_++] : uint8_t{0}} << (8 * i);
+    for (int i = 0; i < bytes; ++i)
+      v |= uint64_t{at_ < size_ ? data_[at_++] : uint8_t{0}} << (8 * i);
     return v;
   }
 

@@ -72,8 +72,8 @@ std::vector<BadFrame> MalformedFrames() {
   std::vector<BadFrame> frames;
   // 1 GiB + 4 bytes: beyond the activation limit (1 GiB) and far beyond the
   // control limit (16 MiB). Nothing but the header is ever sent.
-  frames.push_back({"Oversized", ActivationHeader(DType::kFloat32, {(int64_t{1} << 28) + 1}),
-                    "exceeds limit"});
+  frames.push_back(
+      {"Oversized", ActivationHeader(DType::kFloat32, {(int64_t{1} << 28) + 1}), "exceeds limit"});
   BadFrame magic{"BadMagic", ActivationHeader(DType::kFloat32, {2, 3}), "bad magic"};
   magic.header[0] ^= 0xff;
   frames.push_back(magic);
@@ -262,13 +262,12 @@ std::vector<BadFrame> BadActivations() {
                     "of batch 0 dtype float32 shape [2, 128, 4, 5]"});
   frames.push_back({"WrongDType", ActivationHeader(DType::kFloat64, {2, 128, 4, 4}),
                     "got activation frame of batch 0 dtype float64 shape [2, 128, 4, 4]"});
-  frames.push_back({"WrongRank", ActivationHeader(DType::kFloat32, {2, 4096}),
-                    "dtype float32 shape [2, 4096]"});
+  frames.push_back(
+      {"WrongRank", ActivationHeader(DType::kFloat32, {2, 4096}), "dtype float32 shape [2, 4096]"});
   return frames;
 }
 
-INSTANTIATE_TEST_SUITE_P(Sink, BadActivationTest, ::testing::ValuesIn(BadActivations()),
-                         FrameName);
+INSTANTIATE_TEST_SUITE_P(Sink, BadActivationTest, ::testing::ValuesIn(BadActivations()), FrameName);
 
 // The credit role: this worker is the source of a two-stage run, the test
 // its sink. A bad credit fails the pass naming the credit link.
@@ -370,9 +369,10 @@ TEST_F(BadInputTest, WeightsUploadOfAKeyOutsideTheStagesBlocksIsRefused) {
 
   EXPECT_TRUE(asked.value("need_weights", false)) << asked.dump();
   EXPECT_FALSE(refused.value("ok", true)) << refused.dump();
-  EXPECT_NE(refused.value("error", "").find(
-                "weights upload: key 'fc.weight' is not a tensor of blocks [0, 4) of resnet18"),
-            std::string::npos)
+  EXPECT_NE(
+      refused.value("error", "")
+          .find("weights upload: key 'fc.weight' is not a tensor of blocks [0, 4) of resnet18"),
+      std::string::npos)
       << refused.dump();
   EXPECT_TRUE(call({{"op", "info"}}).value("ok", false)) << "the session ended";
 }

@@ -164,8 +164,8 @@ TEST(SweepFaultTest, KilledWorkerFailsOneRunTheSweepGoesOnAndResumeEndsAsAnUndis
   std::vector<pid_t> workers;
   {
     RunningCommand sweep(SweepArgs(db), dir.path());
-    ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120))) << sweep.out()
-                                                                          << sweep.err();
+    ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
+        << sweep.out() << sweep.err();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     workers = ChildPids(sweep.pid());
     ASSERT_EQ(workers.size(), 2u) << "the sweep's local workers";
@@ -180,8 +180,7 @@ TEST(SweepFaultTest, KilledWorkerFailsOneRunTheSweepGoesOnAndResumeEndsAsAnUndis
   EXPECT_EQ(runs[0].status, "ok") << runs[0].error;
   EXPECT_EQ(runs[1].status, "failed");
   EXPECT_NE(runs[1].error.find("local worker 2"), std::string::npos) << runs[1].error;
-  EXPECT_EQ(runs[2].status, "ok") << "the sweep went on with a restarted worker: "
-                                  << runs[2].error;
+  EXPECT_EQ(runs[2].status, "ok") << "the sweep went on with a restarted worker: " << runs[2].error;
 
   const CommandOutcome resumed = testing::RunCommand(
       std::string(PARETOPIPE_BINARY) + " " + SweepArgs(db) + " --resume", dir.path());
@@ -202,8 +201,8 @@ TEST(SweepFaultTest, OrchestratorKilledMidSweepLeavesADatabaseThatOpensAndResume
   std::vector<pid_t> workers;
   {
     RunningCommand sweep(SweepArgs(db), dir.path());
-    ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120))) << sweep.out()
-                                                                          << sweep.err();
+    ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
+        << sweep.out() << sweep.err();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     workers = ChildPids(sweep.pid());
     ASSERT_EQ(kill(sweep.pid(), SIGKILL), 0);
@@ -243,8 +242,8 @@ TEST(SweepFaultTest, HungWorkerIsNoticedByItsMissingHeartbeatsAndFailFastStops) 
   ScopedTempDir dir;
   const std::string db = dir.path() + "/runs.db";
   RunningCommand sweep(SweepArgs(db) + " --heartbeat-timeout 2 --fail-fast", dir.path());
-  ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120))) << sweep.out()
-                                                                        << sweep.err();
+  ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
+      << sweep.out() << sweep.err();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::vector<pid_t> workers = ChildPids(sweep.pid());
   ASSERT_EQ(workers.size(), 2u);

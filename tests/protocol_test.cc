@@ -115,16 +115,17 @@ TEST(ProtocolTest, TraceWithAFloatOrUnevenColumnsIsRefused) {
   uneven["batches"]["bytes_in"].push_back(7);
 
   EXPECT_TRUE(StageTraceFromJson(j).ok());
-  EXPECT_NE(StageTraceFromJson(float_value).status().message().find("send_end_ns must be an integer"),
-            std::string::npos);
+  EXPECT_NE(
+      StageTraceFromJson(float_value).status().message().find("send_end_ns must be an integer"),
+      std::string::npos);
   EXPECT_NE(StageTraceFromJson(uneven).status().message().find("bytes_in has 3 values, at most 2"),
             std::string::npos)
       << StageTraceFromJson(uneven).status().message();
 }
 
 TEST(ProtocolTest, JsonNestedTooDeepIsRefusedBeforeParsing) {
-  const std::string deep = "{\"a\": " + std::string(kMaxJsonDepth, '[') +
-                           std::string(kMaxJsonDepth, ']') + "}";
+  const std::string deep =
+      "{\"a\": " + std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']') + "}";
   const std::string in_string = "{\"a\": \"" + std::string(1000, '[') + "\"}";
 
   Result<json> refused = ParseJsonObject(deep, "control message");

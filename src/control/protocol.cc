@@ -51,7 +51,9 @@ class FieldReader {
     if (!j.is_object()) Fail("", fmt::format("is a JSON {}, not an object", j.type_name()));
   }
 
-  int64_t Int(const char* key, int64_t min, int64_t max) const { return IntOf(At(key), key, min, max); }
+  int64_t Int(const char* key, int64_t min, int64_t max) const {
+    return IntOf(At(key), key, min, max);
+  }
   uint64_t UInt64(const char* key) const {
     const json& v = At(key);
     if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
@@ -118,14 +120,14 @@ class FieldReader {
 
 // Limits of a configuration (docs/protocol.md, "Limits"): they keep one
 // message from exhausting a worker's memory or overflowing its arithmetic.
-constexpr int kMaxStages = 256;                 // Far beyond any testbed.
-constexpr int64_t kMaxBlockIndex = 1 << 20;     // Zoo models have < 100 blocks.
-constexpr int64_t kMaxClasses = 1 << 20;        // ImageNet-21k has 21841.
-constexpr size_t kMaxNameBytes = 256;           // Model, backend, device, endpoints.
-constexpr size_t kMaxDigestBytes = 128;         // A SHA-256 in hex is 64.
-constexpr int kMaxBatches = 1000000;            // A stage holds one trace row per batch.
-constexpr int kMaxWindow = 1024;                // Batches queued in a stage.
-constexpr int64_t kMaxStallMs = 3600 * 1000;    // Converted to ns: far from overflow.
+constexpr int kMaxStages = 256;                       // Far beyond any testbed.
+constexpr int64_t kMaxBlockIndex = 1 << 20;           // Zoo models have < 100 blocks.
+constexpr int64_t kMaxClasses = 1 << 20;              // ImageNet-21k has 21841.
+constexpr size_t kMaxNameBytes = 256;                 // Model, backend, device, endpoints.
+constexpr size_t kMaxDigestBytes = 128;               // A SHA-256 in hex is 64.
+constexpr int kMaxBatches = 1000000;                  // A stage holds one trace row per batch.
+constexpr int kMaxWindow = 1024;                      // Batches queued in a stage.
+constexpr int64_t kMaxStallMs = 3600 * 1000;          // Converted to ns: far from overflow.
 constexpr int64_t kMaxInputBytes = int64_t{1} << 30;  // The frame payload limit.
 // An input set is one tensor frame (the frame limit bounds it in bytes).
 constexpr int64_t kMaxInputImages = int64_t{1} << 20;
@@ -152,8 +154,9 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
     // -1: the model's last block (BlockRange).
     c.block_end = r.Int("block_end", -1, kMaxBlockIndex);
     if (c.block_end != -1 && c.block_end <= c.block_begin) {
-      r.Fail("block_end", fmt::format("must be -1 or above block_begin: block range [{}, {}) is empty",
-                                      c.block_begin, c.block_end));
+      r.Fail("block_end",
+             fmt::format("must be -1 or above block_begin: block range [{}, {}) is empty",
+                         c.block_begin, c.block_end));
     }
     c.input_shape = r.Ints("input_shape", kMaxFrameRank, 1, kMaxInputBytes);
     const json& extra = r.At("extra_input_shapes");
@@ -296,7 +299,8 @@ Status StatusOfErrorReply(const json& reply, const std::string& label) {
     const json v = reply.is_object() ? reply.value(key, json()) : json();
     return v.is_string() ? v.get<std::string>() : std::string(otherwise);
   };
-  const std::string message = fmt::format("{}: {}", label, text("error", "failed without a reason"));
+  const std::string message =
+      fmt::format("{}: {}", label, text("error", "failed without a reason"));
   const std::string code = text("code", "unavailable");
   if (code == "invalid_argument") return Status::InvalidArgument(message);
   if (code == "not_found") return Status::NotFound(message);

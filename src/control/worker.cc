@@ -2,9 +2,9 @@
 // hands data and credit connections to the stage of the current run.
 #include "control/worker.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -107,9 +107,9 @@ bool IsLoopbackHost(const std::string& host) {
   in_addr v4;
   if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
   in6_addr v6;
-  const std::string bare =
-      host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2)
-                                                                 : host;
+  const std::string bare = host.size() > 2 && host.front() == '[' && host.back() == ']'
+                               ? host.substr(1, host.size() - 2)
+                               : host;
   return inet_pton(AF_INET6, bare.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
@@ -350,9 +350,10 @@ Result<json> Worker::Impl::Probe(const json& request) {
         fmt::format("probe: min_bulk_ms must be an integer, got {}", bulk.dump().substr(0, 40)));
   }
   // Capped below at 10 s anyway; the cap first keeps 2^64 - 1 from wrapping.
-  const int64_t bulk_ms = bulk.is_number_unsigned()
-                              ? static_cast<int64_t>(std::min<uint64_t>(bulk.get<uint64_t>(), 10000))
-                              : bulk.get<int64_t>();
+  const int64_t bulk_ms =
+      bulk.is_number_unsigned()
+          ? static_cast<int64_t>(std::min<uint64_t>(bulk.get<uint64_t>(), 10000))
+          : bulk.get<int64_t>();
   if (bulk_ms > 0) {
     options.bulk_min = std::chrono::milliseconds(std::min<int64_t>(bulk_ms, 10000));
     options.bulk_max = std::max(options.bulk_max, options.bulk_min);
@@ -382,7 +383,8 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
         fmt::format("configure: unknown backend '{}' (this worker has {})", config.backend,
                     fmt::join(BackendNames(), ", ")));
   }
-  PP_RETURN_IF_ERROR(chosen->Admit(config).WithContext(fmt::format("configure: {} backend", config.backend)));
+  PP_RETURN_IF_ERROR(
+      chosen->Admit(config).WithContext(fmt::format("configure: {} backend", config.backend)));
   const auto t0 = Clock::now();
   const std::string key =
       config.module_digest.empty()

@@ -84,7 +84,8 @@ Status WorkerClient::Send(const std::string& request_json, Deadline deadline) {
   // Interrupted after its last reply: the session is shut down all the same.
   if (interrupted_.exchange(false)) Abandon();
   if (broken_) {
-    PP_ASSIGN_OR_RETURN(Socket session, OpenSession(endpoint_, secret_, DeadlineIn(kReconnectTimeout)));
+    PP_ASSIGN_OR_RETURN(Socket session,
+                        OpenSession(endpoint_, secret_, DeadlineIn(kReconnectTimeout)));
     std::lock_guard<std::mutex> lock(socket_mu_);
     socket_ = std::move(session);
     broken_ = false;

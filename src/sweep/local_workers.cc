@@ -140,7 +140,7 @@ Result<LocalWorkers> LocalWorkers::Start(const LocalWorkerOptions& o) {
     workers.pids_.push_back(-1);
     workers.exits_.emplace_back();
     workers.cpus_.push_back(cpus);
-    workers.limits_.push_back(device ? FormatDeviceLimits(*device)
+    workers.limits_.push_back(device         ? FormatDeviceLimits(*device)
                               : cpus.empty() ? ""
                                              : fmt::format("cpus {}", fmt::join(cpus, "+")));
     const std::string host = o.testbed ? o.testbed->WorkerAddress(i) : "127.0.0.1";
@@ -167,9 +167,10 @@ Result<Endpoint> LocalWorkers::Spawn(int i, const std::string& listen) {
     const std::string& path;
     ~RemoveFile() { unlink(path.c_str()); }
   } remove_token_file{token_file};
-  std::vector<std::string> args = {o.binary,   "worker",       "--listen",  listen,
-                                   "--threads", threads_arg,   "--log-level", o.log_level,
-                                   "--allow-remote-models", "--token-file", token_file};
+  std::vector<std::string> args = {o.binary,       "worker",    "--listen",
+                                   listen,         "--threads", threads_arg,
+                                   "--log-level",  o.log_level, "--allow-remote-models",
+                                   "--token-file", token_file};
   if (o.allow_unauthenticated_torch) args.push_back("--allow-unauthenticated-torch");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -228,11 +229,10 @@ std::vector<std::string> LocalWorkers::Reap() {
     int status = 0;
     if (pids_[i] <= 0 || waitpid(pids_[i], &status, WNOHANG) != pids_[i]) continue;
     const char* signal_name = WIFSIGNALED(status) ? sigabbrev_np(WTERMSIG(status)) : nullptr;
-    const std::string how =
-        WIFSIGNALED(status)
-            ? fmt::format("was killed by signal {} ({})", WTERMSIG(status),
-                          signal_name ? signal_name : "unknown")
-            : fmt::format("exited with status {}", WEXITSTATUS(status));
+    const std::string how = WIFSIGNALED(status)
+                                ? fmt::format("was killed by signal {} ({})", WTERMSIG(status),
+                                              signal_name ? signal_name : "unknown")
+                                : fmt::format("exited with status {}", WEXITSTATUS(status));
     exits_[i] = fmt::format("local worker {} (pid {}) {}", i + 1, pids_[i], how);
     pids_[i] = -1;
     reaped.push_back(exits_[i]);

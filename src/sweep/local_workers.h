@@ -91,8 +91,8 @@ class LocalWorkers {
 
   LocalWorkerOptions options_;
   std::string secret_;
-  std::vector<pid_t> pids_;                // -1 while a worker is not running.
-  std::vector<std::string> exits_;         // How each worker last exited.
+  std::vector<pid_t> pids_;         // -1 while a worker is not running.
+  std::vector<std::string> exits_;  // How each worker last exited.
   std::vector<Endpoint> endpoints_;
   std::vector<std::vector<int>> cpus_;
   std::vector<std::string> limits_;

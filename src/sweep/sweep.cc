@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,7 +25,6 @@
 #include "sweep/local_workers.h"
 #include "sweep/output_check.h"
 #include "sweep/pipeline_run.h"
-#include "util/auth.h"
 #include "util/cpus.h"
 #include "util/digest.h"
 
@@ -114,8 +112,6 @@ Result<std::vector<Condition>> ParseConditions(const std::vector<std::string>& t
   return out;
 }
 
-// The least time the activations of every run need at `rate_bits_per_s`:
-// what a user should know before a sweep over a slow link starts.
 // What makes two runs the same measurement, for --resume: everything that
 // changes the numbers, not where the workers listened (local workers get new
 // ports) nor when it ran. `threads` is left out because a run stores the
@@ -123,14 +119,14 @@ Result<std::vector<Condition>> ParseConditions(const std::vector<std::string>& t
 std::string RunKey(const RunConfig& c) {
   return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", c.model, c.num_classes,
                      c.seed, c.weights_digest, fmt::join(c.cuts, ":"), c.batch_size,
-                     c.input_side_px, c.batches, c.warmup, c.window, c.repeats, c.backend,
-                     c.device, c.net, c.testbed, c.input_digest, c.input_images);
+                     c.input_side_px, c.batches, c.warmup, c.window, c.repeats, c.backend, c.device,
+                     c.net, c.testbed, c.input_digest, c.input_images);
 }
 
 // The stored runs of the sweep --resume names, by RunKey.
 struct ResumeState {
   std::string sweep_id;
-  std::map<std::string, RunRecord> done;                // Key -> a successful run.
+  std::map<std::string, RunRecord> done;               // Key -> a successful run.
   std::map<std::string, std::vector<int64_t>> failed;  // Key -> ids of its failed runs.
   size_t stored = 0;
 };
@@ -165,6 +161,8 @@ Result<ResumeState> LoadResumeState(const ResultStore& store, const std::string&
   return state;
 }
 
+// The least time the activations of every run need at `rate_bits_per_s`:
+// what a user should know before a sweep over a slow link starts.
 double TransferFloorSeconds(const std::vector<std::vector<int64_t>>& shapes_per_stage,
                             int batches_per_run, int64_t rate_bits_per_s) {
   double bytes = 0;
@@ -242,7 +240,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     return Status::InvalidArgument(fmt::format("--stall-timeout {} s: must be within 1..3600 s",
                                                o.stall_timeout.count() / 1000.0));
   }
-  if (o.heartbeat_timeout < std::chrono::seconds(1) || o.heartbeat_timeout > std::chrono::hours(1)) {
+  if (o.heartbeat_timeout < std::chrono::seconds(1) ||
+      o.heartbeat_timeout > std::chrono::hours(1)) {
     return Status::InvalidArgument(fmt::format("--heartbeat-timeout {} s: must be within 1..3600 s",
                                                o.heartbeat_timeout.count() / 1000.0));
   }
@@ -496,8 +495,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
       ++result.skipped;
       progress << fmt::format("[{}/{}] cuts {:<8} {}already in {} (run {})\n", i + 1, total,
                               fmt::format("{}", fmt::join(c.cuts, ":")),
-                              backends.size() > 1 ? fmt::format("{:<6} ", backend) : "",
-                              o.db_path, done->second.id)
+                              backends.size() > 1 ? fmt::format("{:<6} ", backend) : "", o.db_path,
+                              done->second.id)
                << std::flush;
       result.runs.push_back(done->second);
       continue;
@@ -603,8 +602,8 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
     // Runs skipped by --resume took no time: the rate is of runs made.
-    const double eta = elapsed / static_cast<double>(result.runs.size() - result.skipped + 1) *
-                       (total - i - 1);
+    const double eta =
+        elapsed / static_cast<double>(result.runs.size() - result.skipped + 1) * (total - i - 1);
     std::string what =
         record.status == "ok"
             ? fmt::format("latency {:.2f} ms, throughput {:.1f} img/s{}{}",

@@ -648,9 +648,9 @@ class FrameService final : public grpc::Service {
 };
 
 bool IsHexNonce(const std::string& text) {
-  return text.size() == 2 * kAuthNonceBytes &&
-         std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return text.size() == 2 * kAuthNonceBytes && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 grpc::Status FrameService::Challenge(grpc::ServerContext* /*context*/,
@@ -684,8 +684,8 @@ grpc::Status FrameService::Challenge(grpc::ServerContext* /*context*/,
   return grpc::Status::OK;
 }
 
-grpc::Status FrameService::Authenticate(const grpc::ServerContext& context,
-                                        const std::string& role, int64_t run_id) {
+grpc::Status FrameService::Authenticate(const grpc::ServerContext& context, const std::string& role,
+                                        int64_t run_id) {
   const std::optional<std::string> nonce = Metadata(context, kNonceKey);
   const std::optional<std::string> proof = Metadata(context, kProofKey);
   std::optional<Pending> pending;
@@ -705,8 +705,8 @@ grpc::Status FrameService::Authenticate(const grpc::ServerContext& context,
   } else if (pending->expires < Clock::now()) {
     why = "challenge expired";
   } else if (pending->transcript.role != role || pending->transcript.run_id != run_id ||
-             !ProofsEqual(*proof, AuthProof(security_.secret, AuthSide::kClient,
-                                            pending->transcript))) {
+             !ProofsEqual(*proof,
+                          AuthProof(security_.secret, AuthSide::kClient, pending->transcript))) {
     why = "wrong proof";
   } else {
     return grpc::Status::OK;

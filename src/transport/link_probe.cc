@@ -44,9 +44,9 @@ Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& o, Dea
     Result<std::string> echo = ReceiveJsonFrame(socket, FrameType::kControl,
                                                 std::min(deadline, DeadlineIn(o.peer_silence)));
     if (!echo.ok() && Clock::now() < deadline) {
-      return echo.status().WithContext(fmt::format(
-          "link probe: no echo from {} within {} ms (a dead or hung peer)", socket.peer(),
-          o.peer_silence.count()));
+      return echo.status().WithContext(
+          fmt::format("link probe: no echo from {} within {} ms (a dead or hung peer)",
+                      socket.peer(), o.peer_silence.count()));
     }
     PP_RETURN_IF_ERROR(echo.status());
     const int64_t t1 = NowNs();
