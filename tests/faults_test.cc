@@ -154,6 +154,16 @@ std::set<std::string> SweepIds(const std::vector<RunRecord>& runs) {
   return ids;
 }
 
+// Waits until `sweep` has stored its first run, then 300 ms into the second,
+// and gives its local workers (in start order: stage 1 first).
+void WaitIntoSecondRun(RunningCommand& sweep, std::vector<pid_t>* workers) {
+  ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
+      << sweep.out() << sweep.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  *workers = ChildPids(sweep.pid());
+  ASSERT_EQ(workers->size(), 2u) << "the sweep's local workers";
+}
+
 TEST(SweepFaultTest, KilledWorkerFailsOneRunTheSweepGoesOnAndResumeEndsAsAnUndisturbedSweep) {
   ScopedTempDir dir;
   const std::string undisturbed_db = dir.path() + "/undisturbed.db", db = dir.path() + "/runs.db";
@@ -164,11 +174,7 @@ TEST(SweepFaultTest, KilledWorkerFailsOneRunTheSweepGoesOnAndResumeEndsAsAnUndis
   std::vector<pid_t> workers;
   {
     RunningCommand sweep(SweepArgs(db), dir.path());
-    ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
-        << sweep.out() << sweep.err();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    workers = ChildPids(sweep.pid());
-    ASSERT_EQ(workers.size(), 2u) << "the sweep's local workers";
+    ASSERT_NO_FATAL_FAILURE(WaitIntoSecondRun(sweep, &workers));
     ASSERT_EQ(kill(workers[1], SIGKILL), 0);
     ASSERT_EQ(sweep.Wait(std::chrono::seconds(120)), 0) << sweep.out() << sweep.err();
     const std::string out = sweep.out();
@@ -201,10 +207,7 @@ TEST(SweepFaultTest, OrchestratorKilledMidSweepLeavesADatabaseThatOpensAndResume
   std::vector<pid_t> workers;
   {
     RunningCommand sweep(SweepArgs(db), dir.path());
-    ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
-        << sweep.out() << sweep.err();
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    workers = ChildPids(sweep.pid());
+    ASSERT_NO_FATAL_FAILURE(WaitIntoSecondRun(sweep, &workers));
     ASSERT_EQ(kill(sweep.pid(), SIGKILL), 0);
     EXPECT_EQ(sweep.Wait(std::chrono::seconds(10)), -1);  // Killed by the signal.
   }
@@ -242,11 +245,8 @@ TEST(SweepFaultTest, HungWorkerIsNoticedByItsMissingHeartbeatsAndFailFastStops) 
   ScopedTempDir dir;
   const std::string db = dir.path() + "/runs.db";
   RunningCommand sweep(SweepArgs(db) + " --heartbeat-timeout 2 --fail-fast", dir.path());
-  ASSERT_TRUE(sweep.WaitForOutput("[1/3]", std::chrono::seconds(120)))
-      << sweep.out() << sweep.err();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const std::vector<pid_t> workers = ChildPids(sweep.pid());
-  ASSERT_EQ(workers.size(), 2u);
+  std::vector<pid_t> workers;
+  ASSERT_NO_FATAL_FAILURE(WaitIntoSecondRun(sweep, &workers));
   // Stage 1: whatever run 2 is doing (its link probe, configure or pass),
   // the orchestrator is waiting on this worker's reply.
   const pid_t frozen = workers[0];

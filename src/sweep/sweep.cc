@@ -25,6 +25,7 @@
 #include "sweep/local_workers.h"
 #include "sweep/output_check.h"
 #include "sweep/pipeline_run.h"
+#include "util/auth.h"
 #include "util/cpus.h"
 #include "util/digest.h"
 
@@ -76,14 +77,6 @@ void Enumerate(int first, int64_t num_blocks, int left, std::vector<int>* curren
     Enumerate(c + 1, num_blocks, left - 1, current, out, limit);
     current->pop_back();
   }
-}
-
-std::string RandomHex(int digits) {
-  std::random_device rd;
-  std::mt19937_64 gen((uint64_t{rd()} << 32) ^ rd());
-  std::string s;
-  for (int i = 0; i < digits; ++i) s += "0123456789abcdef"[gen() % 16];
-  return s;
 }
 
 std::string ClockText(double seconds) {
@@ -411,8 +404,12 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   } detach{o.interrupt};
   if (o.interrupt) o.interrupt->Attach(ptrs);
   SweepResult result;
-  result.sweep_id = UtcNow() + "-" + RandomHex(6);
-  if (!o.resume.empty()) result.sweep_id = resume.sweep_id;
+  if (o.resume.empty()) {
+    PP_ASSIGN_OR_RETURN(const std::string suffix, RandomHex(3));  // 6 hex digits.
+    result.sweep_id = UtcNow() + "-" + suffix;
+  } else {
+    result.sweep_id = resume.sweep_id;
+  }
   const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
   const size_t per_cut = conditions.size() * backends.size();
   const size_t total = combos.size() * per_cut;
