@@ -1,5 +1,7 @@
 // Per-hop cost of each backend (tcp, grpc, torch) on loopback, through the
-// same Link interface the pipeline uses.
+// same Link interface the pipeline uses. grpc and torch only when this build
+// has them (PARETOPIPE_HAVE_GRPC, PARETOPIPE_HAVE_TORCH_BACKEND from
+// bench/CMakeLists.txt).
 //
 //   BM_Hop/<backend>/N:    latency. The sender sends one activation frame of
 //                          N bytes; the receiver takes header and payload into
@@ -26,10 +28,14 @@
 #include <vector>
 
 #include "transport/frame.h"
-#include "transport/gloo_link.h"
-#include "transport/grpc_link.h"
 #include "transport/link.h"
 #include "transport/socket.h"
+#if PARETOPIPE_HAVE_GRPC
+#include "transport/grpc_link.h"
+#endif
+#if PARETOPIPE_HAVE_TORCH_BACKEND
+#include "transport/gloo_link.h"
+#endif
 
 namespace paretopipe {
 namespace {
@@ -66,6 +72,7 @@ LinkPair TcpPair() {
   return p;
 }
 
+#if PARETOPIPE_HAVE_GRPC
 LinkPair GrpcPair() {
   struct Inbox {
     std::mutex mu;
@@ -96,7 +103,9 @@ LinkPair GrpcPair() {
   p.credits_in = take("credit");
   return p;
 }
+#endif  // PARETOPIPE_HAVE_GRPC
 
+#if PARETOPIPE_HAVE_TORCH_BACKEND
 LinkPair TorchPair() {
   GlooGroup::Options o;
   o.world_size = 2;
@@ -121,16 +130,22 @@ LinkPair TorchPair() {
   p.keep = std::make_shared<std::pair<std::shared_ptr<GlooGroup>, std::shared_ptr<GlooGroup>>>(a, b);
   return p;
 }
+#endif  // PARETOPIPE_HAVE_TORCH_BACKEND
 
-LinkPair MakePair(int backend) {
-  switch (backend) {
-    case 1:
-      return GrpcPair();
-    case 2:
-      return TorchPair();
-    default:
-      return TcpPair();
-  }
+// The link pair makers of this build's backends; the benchmarks' first
+// argument indexes this.
+using PairMaker = LinkPair (*)();
+const std::vector<PairMaker>& Backends() {
+  static const std::vector<PairMaker> built = {
+    TcpPair,
+#if PARETOPIPE_HAVE_GRPC
+    GrpcPair,
+#endif
+#if PARETOPIPE_HAVE_TORCH_BACKEND
+    TorchPair,
+#endif
+  };
+  return built;
 }
 
 // Receives one frame (header, then payload into `buffer`); false at the end.
@@ -169,7 +184,7 @@ std::thread StartReceiver(LinkPair& p, int64_t bytes, LinkTiming* timing, int64_
 // one when `window` frames are outstanding.
 void Run(benchmark::State& state, int window) {
   const int64_t bytes = state.range(1);
-  LinkPair p = MakePair(static_cast<int>(state.range(0)));
+  LinkPair p = Backends()[static_cast<size_t>(state.range(0))]();
   LinkTiming received;
   int64_t received_frames = 0;
   std::thread receiver = StartReceiver(p, bytes, &received, &received_frames);
@@ -237,7 +252,9 @@ void BM_Stream(benchmark::State& state) { Run(state, kWindow); }
 
 void Sizes(benchmark::internal::Benchmark* b) {
   for (int64_t bytes : {4 << 10, 64 << 10, 1 << 20, 4 << 20, 16 << 20}) {
-    for (int backend : {0, 1, 2}) b->Args({backend, bytes});
+    for (size_t backend = 0; backend < Backends().size(); ++backend) {
+      b->Args({static_cast<int64_t>(backend), bytes});
+    }
   }
   b->ArgNames({"backend", "bytes"})->UseRealTime();
 }

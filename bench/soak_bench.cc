@@ -11,9 +11,11 @@
 //
 // Usage: soak_bench [MODEL] [--minutes 10] [--warmup-sweeps 3] [--backend tcp,grpc,torch]
 //        [--csv FILE]
+// --backend defaults to every backend of this build.
 // Exit status: 0 flat, 1 growth found, 2 a sweep failed to run.
 #include <dirent.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/stage_transport.h"
 #include "sweep/local_workers.h"
 #include "sweep/sweep.h"
 
@@ -63,7 +66,8 @@ struct Sample {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model = "mobilenet_v2", backend = "tcp,grpc,torch", csv;
+  std::string model = "mobilenet_v2", csv;
+  std::string backend = fmt::format("{}", fmt::join(paretopipe::BackendNames(), ","));
   double minutes = 10;
   int warmup_sweeps = 3;
   CLI::App app{"Worker memory and descriptors over repeated sweeps"};

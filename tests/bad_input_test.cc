@@ -127,7 +127,7 @@ class BadInputTest : public ::testing::Test {
   void ExpectStillServing() {
     std::unique_ptr<WorkerClient> client = Orchestrator();
     ASSERT_NE(client, nullptr);
-    Result<MachineInfo> info = client->Info(nullptr);
+    Result<WorkerInfo> info = client->Info();
     EXPECT_TRUE(info.ok()) << info.status().message();
   }
 
@@ -249,7 +249,7 @@ TEST_P(BadActivationTest, FailsThePassNamingTheProblemAndTheSessionGoesOn) {
       << pass.status().message();
   EXPECT_NE(pass.status().message().find("stage 2 batch 0"), std::string::npos)
       << pass.status().message();
-  Result<MachineInfo> info = orchestrator->Info(nullptr);
+  Result<WorkerInfo> info = orchestrator->Info();
   EXPECT_TRUE(info.ok()) << "the session ended: " << info.status().message();
 }
 
@@ -296,7 +296,7 @@ TEST_P(BadCreditTest, FailsThePassNamingTheCreditLinkAndTheSessionGoesOn) {
       << pass.status().message();
   EXPECT_NE(pass.status().message().find("credits from the sink"), std::string::npos)
       << pass.status().message();
-  Result<MachineInfo> info = orchestrator->Info(nullptr);
+  Result<WorkerInfo> info = orchestrator->Info();
   EXPECT_TRUE(info.ok()) << "the session ended: " << info.status().message();
 }
 
@@ -334,7 +334,7 @@ TEST_P(BadBlockRangeTest, IsRefusedNamingTheRangeAndTheSessionGoesOn) {
   ASSERT_FALSE(configured.ok()) << "block range [" << r.begin << ", " << r.end << ") accepted";
   EXPECT_EQ(configured.code(), Status::Code::kInvalidArgument) << configured.message();
   EXPECT_NE(configured.message().find(r.reason), std::string::npos) << configured.message();
-  Result<MachineInfo> info = orchestrator->Info(nullptr);
+  Result<WorkerInfo> info = orchestrator->Info();
   EXPECT_TRUE(info.ok()) << "the session ended: " << info.status().message();
   orchestrator.reset();
   ExpectStillServing();  // By the next orchestrator.

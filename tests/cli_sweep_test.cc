@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "data/image_file.h"
 #include "store/store.h"
 #include "test_util.h"
 
@@ -92,8 +93,15 @@ class SharedSweepTest : public ::testing::Test {
 constexpr char kTcpOnly[] = "";
 constexpr char kEveryBackend[] = " --backend tcp,grpc,torch";
 using CliSweepTest = SharedSweepTest<kTcpOnly>;
-// Both cuts on every backend.
-using CliBackendsTest = SharedSweepTest<kEveryBackend>;
+// Both cuts on every backend: these tests compare all three, so a build
+// without grpc or torch skips them.
+class CliBackendsTest : public SharedSweepTest<kEveryBackend> {
+ protected:
+  void SetUp() override {
+    PP_REQUIRE_BACKEND("grpc");
+    PP_REQUIRE_BACKEND("torch");
+  }
+};
 
 TEST_F(CliSweepTest, SweepPrintsBothCutsAndMarksTheFront) {
   ASSERT_EQ(sweep_->exit_code, 0) << sweep_->out << sweep_->err;
@@ -415,7 +423,18 @@ TEST_F(CliSweepErrorTest, UnknownBackend) {
 }
 
 TEST_F(CliSweepErrorTest, BackendGivenTwice) {
-  ExpectOneLineError(SweepArgs(db_) + " --backend grpc,grpc", "'grpc' given twice");
+  ExpectOneLineError(SweepArgs(db_) + " --backend tcp,tcp", "'tcp' given twice");
+}
+
+TEST_F(CliSweepErrorTest, BackendLeftOutOfThisBuildSaysWhatToInstall) {
+  std::string missing;
+  for (const char* backend : {"grpc", "torch"}) {
+    if (!CheckBackend(backend).ok()) missing = backend;
+  }
+  if (missing.empty()) GTEST_SKIP() << "this build has every backend";
+
+  ExpectOneLineError(SweepArgs(db_) + " --backend tcp," + missing,
+                     "backend '" + missing + "' is not in this build: CMake found no");
 }
 
 TEST_F(CliSweepErrorTest, UnknownDataset) {
@@ -430,6 +449,25 @@ TEST_F(CliSweepErrorTest, DatasetAndImagesTogether) {
 TEST_F(CliSweepErrorTest, MissingCifarFile) {
   ExpectOneLineError(SweepArgs(db_) + " --dataset cifar10:" + dir_.path() + "/none.bin",
                      dir_.path() + "/none.bin");
+}
+
+TEST_F(CliSweepErrorTest, ImageFormatLeftOutOfThisBuildSaysWhatToInstall) {
+  // Only the file's first bytes, which tell its format: no decoder runs.
+  std::string name, first_bytes, needle;
+  if (!CheckImageFormatBuilt(ImageFormat::kJpeg).ok()) {
+    name = "a.jpg";
+    first_bytes = std::string("\xFF\xD8\xFF\xE0", 4);
+    needle = "a.jpg: this build has no JPEG support: CMake found no libjpeg";
+  } else if (!CheckImageFormatBuilt(ImageFormat::kPng).ok()) {
+    name = "a.png";
+    first_bytes = std::string("\x89PNG\r\n\x1A\n", 8);
+    needle = "a.png: this build has no PNG support: CMake found no libpng";
+  } else {
+    GTEST_SKIP() << "this build decodes JPEG and PNG";
+  }
+  std::ofstream(dir_.path() + "/" + name) << first_bytes;
+
+  ExpectOneLineError(SweepArgs(db_) + " --images " + dir_.path(), needle);
 }
 
 TEST_F(CliSweepErrorTest, MeanOfTwoChannels) {

@@ -182,6 +182,8 @@ TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
 // their frames cross the same shaped links.
 TEST(CliTestbedTest, EveryBackendRunsUnderACondition) {
   PP_REQUIRE_ROOT();
+  PP_REQUIRE_BACKEND("grpc");
+  PP_REQUIRE_BACKEND("torch");
   ScopedTempDir dir;
   const std::string db = dir.path() + "/runs.db";
   const CommandOutcome o = testing::RunCommand(

@@ -106,11 +106,26 @@ TEST(ExportTest, ColumnsListRunFieldsThenEachStageThenEachHopThenEachLink) {
   EXPECT_EQ(first, (std::vector<std::string>{"id", "sweep_id", "started_at_utc", "status", "error",
                                              "model", "num_classes", "seed", "weights_digest",
                                              "cuts", "stages"}));
-  std::vector<std::string> stage_columns = {
-      "block_begin",         "block_end",    "endpoint",       "compute_ms_mean",
-      "queue_ms_mean",       "recv_ms_mean", "send_ms_mean",   "bytes_out_per_batch",
-      "idle_fraction",       "cpu_ms",       "peak_rss_bytes", "clock_offset_ns",
-      "clock_uncertainty_ns", "limits"};
+  std::vector<std::string> stage_columns = {"block_begin",
+                                            "block_end",
+                                            "endpoint",
+                                            "compute_ms_mean",
+                                            "queue_ms_mean",
+                                            "recv_ms_mean",
+                                            "send_ms_mean",
+                                            "bytes_out_per_batch",
+                                            "idle_fraction",
+                                            "cpu_ms",
+                                            "peak_rss_bytes",
+                                            "clock_offset_ns",
+                                            "clock_uncertainty_ns",
+                                            "limits",
+                                            "device",
+                                            "device_name",
+                                            "copy_in_ms_mean",
+                                            "copy_out_ms_mean",
+                                            "device_peak_bytes",
+                                            "device_utilization_pct"};
   std::vector<std::string> hop_columns = {
       "bytes_per_frame",     "hop_ms_mean",  "serialize_ms_mean", "wire_ms_mean",
       "queue_ms_mean",       "deserialize_ms_mean", "send_ms_mean", "recv_ms_mean",
@@ -267,6 +282,37 @@ TEST(ExportTest, JsonParsesBackWithTheSameValuesAndNulls) {
   EXPECT_EQ(json[1]["stage2_endpoint"], "127.0.0.1:7001");
 }
 
+TEST(ExportTest, GpuStageHasItsDeviceAndCopiesAndCpuStageLeavesThemEmpty) {
+  RunRecord run = RunWithStages(2, 1);
+  run.config.device = "cpu,cuda:0";
+  run.environment[1].device = "cuda:0";
+  run.environment[1].device_name = "NVIDIA H200";
+  run.stages[1].copy_in_ms_mean = 0.5;
+  run.stages[1].copy_out_ms_mean = 0.25;
+  run.stages[1].device_peak_bytes = int64_t{3} << 30;
+  run.stages[1].device_utilization_pct = 62.5;
+
+  std::vector<std::vector<std::string>> records = ParseCsv(RunsToCsv({run}));
+  nlohmann::json json = nlohmann::json::parse(RunsToJson({run}));
+
+  ASSERT_EQ(records.size(), 2u);
+  const std::vector<std::string>& header = records[0];
+  const std::vector<std::string>& row = records[1];
+  EXPECT_EQ(row[IndexOf(header, "device")], "cpu,cuda:0");
+  EXPECT_EQ(row[IndexOf(header, "stage1_device")], "cpu");
+  EXPECT_EQ(row[IndexOf(header, "stage1_device_name")], "");
+  EXPECT_EQ(row[IndexOf(header, "stage1_copy_in_ms_mean")], "");
+  EXPECT_EQ(row[IndexOf(header, "stage1_device_utilization_pct")], "");
+  EXPECT_EQ(row[IndexOf(header, "stage2_device")], "cuda:0");
+  EXPECT_EQ(row[IndexOf(header, "stage2_device_name")], "NVIDIA H200");
+  EXPECT_EQ(row[IndexOf(header, "stage2_copy_in_ms_mean")], "0.5");
+  EXPECT_EQ(row[IndexOf(header, "stage2_copy_out_ms_mean")], "0.25");
+  EXPECT_EQ(row[IndexOf(header, "stage2_device_peak_bytes")], "3221225472");
+  EXPECT_EQ(row[IndexOf(header, "stage2_device_utilization_pct")], "62.5");
+  EXPECT_TRUE(json[0]["stage1_device_peak_bytes"].is_null());
+  EXPECT_EQ(json[0]["stage2_device_peak_bytes"], int64_t{3} << 30);
+}
+
 TEST(ExportTest, FailedRunWithoutRepeatsHasNullMeans) {
   RunRecord run;
   run.id = 3;
@@ -281,6 +327,23 @@ TEST(ExportTest, FailedRunWithoutRepeatsHasNullMeans) {
   EXPECT_EQ(json[0]["repeats_n"], 0);
   EXPECT_TRUE(json[0]["hostname"].is_null());
   EXPECT_TRUE(json[0]["stage2_endpoint"].is_null());
+  EXPECT_TRUE(json[0]["stage2_device"].is_null());
+}
+
+TEST(ExportTest, StageWithoutStatisticsStillHasItsEnvironment) {
+  RunRecord run = RunWithStages(2, 4);
+  run.status = "failed";
+  run.stages.clear();
+  run.environment[1].device = "cuda:1";
+  run.environment[1].limits = "pi: cpus 0";
+
+  nlohmann::json json = nlohmann::json::parse(RunsToJson({run}));
+
+  EXPECT_TRUE(json[0]["stage2_compute_ms_mean"].is_null());
+  EXPECT_TRUE(json[0]["stage2_copy_in_ms_mean"].is_null());
+  EXPECT_EQ(json[0]["stage2_limits"], "pi: cpus 0");
+  EXPECT_EQ(json[0]["stage2_device"], "cuda:1");
+  EXPECT_EQ(json[0]["stage2_device_name"], "");
 }
 
 }  // namespace

@@ -290,6 +290,93 @@ TEST(SummarizeStagesTest, CpuIsMeanPerRepeatAndRssIsTheMaximum) {
   EXPECT_EQ((*stats)[1].clock.offset_ns, -500 * kMs);
 }
 
+// A CUDA stage of 4 batches, every 10 ms: the host holds each batch for 8 ms
+// (copies and waits included) while the GPU's events time `device_ms` of
+// kernels, with copies of 1 ms in and 0.5 ms out. Batch 0, the warm-up, took
+// 100 ms on the GPU.
+StageTrace CudaStage(double device_ms) {
+  StageTrace stage;
+  for (int64_t i = 0; i < 4; ++i) {
+    BatchTrace b = Batch(i, 10 * i * kMs, (10 * i + 8) * kMs);
+    b.device_compute_ns = i == 0 ? 100 * kMs : static_cast<int64_t>(device_ms * kMs);
+    b.copy_in_ns = i == 0 ? 100 * kMs : kMs;
+    b.copy_out_ns = i == 0 ? 100 * kMs : kMs / 2;
+    stage.batches.push_back(b);
+  }
+  return stage;
+}
+
+TEST(SummarizeStagesTest, CudaStageComputeIsTheEventTimeNotTheHostInterval) {
+  std::vector<std::vector<StageTrace>> repeats = {{CudaStage(4)}, {CudaStage(6)}};
+  repeats[0][0].device_peak_bytes = 300;
+  repeats[1][0].device_peak_bytes = 200;
+  repeats[0][0].device_utilization_pct = 40;
+  repeats[1][0].device_utilization_pct = 60;
+
+  auto stats = SummarizeStages(repeats, /*warmup=*/1);
+
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  const StageStats& s = (*stats)[0];
+  EXPECT_DOUBLE_EQ(s.compute_ms_mean, 5.0);  // 4 ms thrice, 6 ms thrice; not 8.
+  EXPECT_DOUBLE_EQ(s.compute_ms_p50, 5.0);
+  EXPECT_DOUBLE_EQ(s.compute_ms_p95, 6.0);
+  EXPECT_EQ(s.copy_in_ms_mean, 1.0);
+  EXPECT_EQ(s.copy_out_ms_mean, 0.5);
+  EXPECT_EQ(s.device_peak_bytes, 300);
+  EXPECT_EQ(s.device_utilization_pct, 50.0);
+  // The host interval still says how long the stage was taken: 24 of 30 ms.
+  EXPECT_NEAR(s.idle_fraction, 0.2, 1e-12);
+}
+
+TEST(SummarizeStagesTest, CpuStageIsTimedOnTheHostAndHasNoGpuNumbers) {
+  auto stats = SummarizeStages({TwoStages()}, /*warmup=*/1);
+
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  for (const StageStats& s : *stats) {
+    EXPECT_DOUBLE_EQ(s.compute_ms_mean, s.stage == 0 ? 2.0 : 3.0);
+    EXPECT_FALSE(s.copy_in_ms_mean.has_value());
+    EXPECT_FALSE(s.copy_out_ms_mean.has_value());
+    EXPECT_FALSE(s.device_peak_bytes.has_value());
+    EXPECT_FALSE(s.device_utilization_pct.has_value());
+  }
+}
+
+TEST(SummarizeStagesTest, UtilizationAveragesOnlyTheRepeatsThatMeasuredIt) {
+  std::vector<std::vector<StageTrace>> repeats = {{CudaStage(4)}, {CudaStage(4)}};
+  repeats[0][0].device_utilization_pct = -1;  // No NVML then.
+  repeats[1][0].device_utilization_pct = 70;
+
+  auto stats = SummarizeStages(repeats, /*warmup=*/1);
+
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  EXPECT_EQ((*stats)[0].device_utilization_pct, 70.0);
+  EXPECT_FALSE((*stats)[0].device_peak_bytes.has_value());
+}
+
+TEST(SummarizeRepeatTest, SamplesOfACudaStageCarryItsEventTime) {
+  std::vector<StageTrace> stages = TwoStages();
+  for (BatchTrace& b : stages[1].batches) b.device_compute_ns = kMs / 4;
+  std::vector<BatchSample> samples;
+
+  ASSERT_TRUE(SummarizeRepeat(0, stages, 1, 8, &samples).ok());
+
+  ASSERT_EQ(samples.size(), 4u);
+  EXPECT_EQ(samples[2].stage_compute_ms, (std::vector<double>{2.0, 0.25}));
+}
+
+TEST(SummarizeRepeatTest, StageTimingSomeBatchesOnTheGpuAndOthersNotIsRejected) {
+  std::vector<StageTrace> stages = TwoStages();
+  stages[1].batches[2].device_compute_ns = kMs;
+
+  auto summary = SummarizeRepeat(0, stages, 1, 8, nullptr);
+
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find(
+                "stage 1 batch 2: device compute time 1000000 ns, batch 0's is -1"),
+            std::string::npos)
+      << summary.status().message();
+}
+
 TEST(SummarizeStagesTest, RepeatsWithDifferentStageCountsAreRejected) {
   std::vector<std::vector<StageTrace>> repeats = {TwoStages(), {TwoStages()[0]}};
   EXPECT_FALSE(SummarizeStages(repeats, 1).ok());

@@ -3,8 +3,8 @@
 // run, weights reach the stages, and a failed run neither hangs nor spoils
 // the workers for the next one. The backend conformance suite runs the same
 // checks on every backend (tcp, grpc, torch), plus a peer killed mid-run.
-#include "sweep/pipeline_run.h"
-
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include "model/segment.h"
 #include "model/tensor_file.h"
 #include "runtime/input_set.h"
+#include "sweep/pipeline_run.h"
 #include "test_util.h"
 #include "util/digest.h"
 
@@ -103,7 +104,9 @@ class PipelineTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(ConfigureCompute(1).ok()); }
 
   // Starts `stages` workers with `options` and connects to them.
-  void StartWorkers(int stages, const WorkerOptions& options = {}) {
+  // (Defaulted to a named object, not `{}`: GCC 12 at -O3 warns that the
+  // temporary's strings may be used uninitialized, wrongly.)
+  void StartWorkers(int stages, const WorkerOptions& options = DefaultOptions()) {
     for (int s = 0; s < stages; ++s) {
       workers_.push_back(std::make_unique<ServingWorker>(options));
       ASSERT_TRUE(workers_.back()->ok());
@@ -112,6 +115,11 @@ class PipelineTest : public ::testing::Test {
       ASSERT_TRUE(client.ok()) << client.status().message();
       clients_.push_back(std::move(client).value());
     }
+  }
+
+  static const WorkerOptions& DefaultOptions() {
+    static const WorkerOptions defaults;
+    return defaults;
   }
 
   std::vector<WorkerClient*> Clients() const {
@@ -140,7 +148,13 @@ void PrintTo(const SplitCase& c, std::ostream* os) {
 }
 
 class BackendConformanceTest : public PipelineTest,
-                               public ::testing::WithParamInterface<SplitCase> {};
+                               public ::testing::WithParamInterface<SplitCase> {
+ protected:
+  void SetUp() override {
+    PP_REQUIRE_BACKEND(GetParam().backend);
+    PipelineTest::SetUp();
+  }
+};
 
 TEST_P(BackendConformanceTest, PipelineOutputsEqualWholeModelBitForBit) {
   const SplitCase c = GetParam();
@@ -196,8 +210,109 @@ INSTANTIATE_TEST_SUITE_P(EveryBackend, BackendConformanceTest,
                                   std::to_string(info.param.window);
                          });
 
-class BackendFaultTest : public PipelineTest,
-                         public ::testing::WithParamInterface<std::string> {};
+// A pipeline mixing CPU and CUDA stages (the Pi-to-server case, and back):
+// the same outputs as the whole model on the CPU within 1e-3 of the largest
+// logit (cuDNN's algorithms and TF32 convolutions round differently), each
+// GPU stage's compute timed by CUDA events, its copies and memory recorded.
+// Runs where a GPU is visible (scripts/gpu-check.sh); skips elsewhere, unless
+// PARETOPIPE_REQUIRE_GPU is set.
+struct MixedCase {
+  std::string backend;
+  std::vector<std::string> devices;  // One per stage.
+};
+
+void PrintTo(const MixedCase& c, std::ostream* os) {
+  *os << c.backend << ", " << fmt::format("{}", fmt::join(c.devices, " -> "));
+}
+
+class GpuStageTest : public PipelineTest, public ::testing::WithParamInterface<MixedCase> {
+ protected:
+  void SetUp() override {
+    PP_REQUIRE_BACKEND(GetParam().backend);
+    if (!PARETOPIPE_WITH_CUDA || !torch::cuda::is_available()) {
+      // scripts/gpu-check.sh sets it: there, a skip would hide a broken GPU.
+      if (std::getenv("PARETOPIPE_REQUIRE_GPU")) FAIL() << "PARETOPIPE_REQUIRE_GPU: no CUDA device";
+      GTEST_SKIP() << "no CUDA device here (this build has CUDA stages: "
+                   << (PARETOPIPE_WITH_CUDA ? "yes" : "no") << "); scripts/gpu-check.sh runs this";
+    }
+    PipelineTest::SetUp();
+  }
+};
+
+TEST_P(GpuStageTest, MixedDevicePipelineMatchesTheWholeModelOnTheCpu) {
+  const MixedCase c = GetParam();
+  const ModelSpec spec{kModel, kNumClasses, 5, ""};
+  const std::vector<int> cuts =
+      c.devices.size() == 2 ? std::vector<int>{4} : std::vector<int>{2, 6};
+  const RunPlan plan = PlanFor(spec, cuts, 4, c.backend);
+  for (const std::string& device : c.devices) {
+    WorkerOptions options;
+    options.device = device;
+    workers_.push_back(std::make_unique<ServingWorker>(options));
+    ASSERT_TRUE(workers_.back()->ok());
+    Result<std::unique_ptr<WorkerClient>> client =
+        WorkerClient::Connect(workers_.back()->endpoint(), kConnectTimeout);
+    ASSERT_TRUE(client.ok()) << client.status().message();
+    clients_.push_back(std::move(client).value());
+  }
+  const std::vector<torch::Tensor> expected = WholeModelOutputs(spec, plan);
+
+  std::vector<KeptOutput> outputs;
+  Result<RunRecord> record = RunPipeline(Clients(), plan, &outputs);
+
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_EQ(record->config.device, fmt::format("{}", fmt::join(c.devices, ",")));
+  ASSERT_EQ(outputs.size(), expected.size());
+  for (size_t b = 0; b < outputs.size(); ++b) {
+    std::vector<float> values = outputs[b].values;
+    const torch::Tensor got =
+        torch::from_blob(values.data(), outputs[b].shape, torch::kFloat).clone();
+    ASSERT_EQ(got.sizes(), expected[b].sizes()) << "batch " << b;
+    const double scale = expected[b].abs().max().item<double>();
+    const double diff = (got - expected[b]).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-3 * scale) << "batch " << b << ": relative difference " << diff / scale;
+  }
+  for (size_t s = 0; s < c.devices.size(); ++s) {
+    SCOPED_TRACE("stage " + std::to_string(s + 1) + " on " + c.devices[s]);
+    const StageStats& st = record->stages[s];
+    EXPECT_EQ(record->environment[s].device, c.devices[s]);
+    if (c.devices[s] == "cpu") {
+      EXPECT_EQ(record->environment[s].device_name, "");
+      EXPECT_FALSE(st.copy_in_ms_mean.has_value());
+      EXPECT_FALSE(st.device_peak_bytes.has_value());
+      continue;
+    }
+    EXPECT_NE(record->environment[s].device_name, "");
+    ASSERT_TRUE(st.copy_in_ms_mean.has_value());
+    ASSERT_TRUE(st.copy_out_ms_mean.has_value());
+    ASSERT_TRUE(st.device_peak_bytes.has_value());
+    EXPECT_GE(*st.copy_in_ms_mean, 0);
+    EXPECT_GT(*st.copy_out_ms_mean, 0);
+    EXPECT_GT(*st.device_peak_bytes, 0);
+    EXPECT_GT(st.compute_ms_mean, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryBackend, GpuStageTest,
+                         ::testing::Values(MixedCase{"tcp", {"cpu", "cuda:0"}},
+                                           MixedCase{"tcp", {"cuda:0", "cpu"}},
+                                           MixedCase{"tcp", {"cpu", "cuda:0", "cpu"}},
+                                           MixedCase{"grpc", {"cpu", "cuda:0"}},
+                                           MixedCase{"torch", {"cpu", "cuda:0"}}),
+                         [](const ::testing::TestParamInfo<MixedCase>& info) {
+                           std::string name = info.param.backend;
+                           for (const std::string& d : info.param.devices)
+                             name += "_" + d.substr(0, d.find(':'));
+                           return name;
+                         });
+
+class BackendFaultTest : public PipelineTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    PP_REQUIRE_BACKEND(GetParam());
+    PipelineTest::SetUp();
+  }
+};
 
 TEST_P(BackendFaultTest, MalformedActivationFailsTheRunAndTheWorkersServeTheNext) {
   const ModelSpec spec{kModel, kNumClasses, 5, ""};

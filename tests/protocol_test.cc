@@ -123,6 +123,85 @@ TEST(ProtocolTest, TraceWithAFloatOrUnevenColumnsIsRefused) {
       << StageTraceFromJson(uneven).status().message();
 }
 
+// A CUDA stage's trace: the GPU's times per batch, its memory and utilization.
+StageTrace GpuTrace() {
+  StageTrace t;
+  t.stage = 1;
+  t.batches.resize(2);
+  for (int64_t i = 0; i < 2; ++i) {
+    BatchTrace& b = t.batches[i];
+    b.batch_id = i;
+    b.compute_begin_ns = 1000 + i;
+    b.compute_end_ns = 9000 + i;
+    b.device_compute_ns = 6000 + i;
+    b.copy_in_ns = 700 + i;
+    b.copy_out_ns = 0;  // A real value: not "unknown".
+  }
+  t.device_peak_bytes = int64_t{80} << 30;
+  t.device_utilization_pct = 87.25;
+  return t;
+}
+
+TEST(ProtocolTest, TraceOfAGpuStageRoundTripsAndACpuStageReadsUnknown) {
+  const StageTrace gpu = GpuTrace();
+  StageTrace cpu;
+  cpu.batches.resize(1);
+
+  // Through text, as the pass reply travels.
+  Result<StageTrace> gpu_back = StageTraceFromJson(json::parse(ToJson(gpu).dump()));
+  Result<StageTrace> cpu_back = StageTraceFromJson(json::parse(ToJson(cpu).dump()));
+
+  ASSERT_TRUE(gpu_back.ok()) << gpu_back.status().message();
+  ASSERT_EQ(gpu_back->batches.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(gpu_back->batches[i].device_compute_ns, gpu.batches[i].device_compute_ns);
+    EXPECT_EQ(gpu_back->batches[i].copy_in_ns, gpu.batches[i].copy_in_ns);
+    EXPECT_EQ(gpu_back->batches[i].copy_out_ns, 0);
+  }
+  EXPECT_EQ(gpu_back->device_peak_bytes, int64_t{80} << 30);
+  EXPECT_EQ(gpu_back->device_utilization_pct, 87.25);
+  ASSERT_TRUE(cpu_back.ok()) << cpu_back.status().message();
+  EXPECT_EQ(cpu_back->batches[0].device_compute_ns, -1);
+  EXPECT_EQ(cpu_back->batches[0].copy_in_ns, -1);
+  EXPECT_EQ(cpu_back->batches[0].copy_out_ns, -1);
+  EXPECT_EQ(cpu_back->device_peak_bytes, -1);
+  EXPECT_EQ(cpu_back->device_utilization_pct, -1);
+}
+
+TEST(ProtocolTest, GpuFieldsOutOfRangeOrMissingAreRefusedNamingTheField) {
+  const struct {
+    const char* field;  // "batches/..." for a column, its first value replaced.
+    json value;
+    const char* error;
+  } cases[] = {
+      {"batches/device_compute_ns", -2, "device_compute_ns must be an integer in -1.."},
+      {"batches/copy_in_ns", 1.5, "copy_in_ns must be an integer in -1.."},
+      {"batches/copy_out_ns", -5, "copy_out_ns must be an integer in -1.."},
+      {"device_peak_bytes", -2, "device_peak_bytes must be an integer in -1.."},
+      {"device_utilization_pct", 100.5, "device_utilization_pct must be a number in -1..100"},
+      {"device_utilization_pct", -0.5, "device_utilization_pct must be -1 (unknown) or in 0..100"},
+      {"device_utilization_pct", "87", "device_utilization_pct must be a number in -1..100"},
+      {"device_utilization_pct", nullptr, "device_utilization_pct must be a number"},
+  };
+  for (const auto& c : cases) {
+    json j = ToJson(GpuTrace());
+    const std::string field = c.field;
+    if (field.rfind("batches/", 0) == 0) {
+      j["batches"][field.substr(8)][0] = c.value;
+    } else {
+      j[field] = c.value;
+    }
+    Result<StageTrace> t = StageTraceFromJson(j);
+    const std::string error = t.ok() ? "accepted" : t.status().message();
+    EXPECT_NE(error.find(c.error), std::string::npos)
+        << c.field << " = " << c.value.dump() << ": " << error;
+  }
+  json missing = ToJson(GpuTrace());
+  missing["batches"].erase("copy_out_ns");
+  EXPECT_EQ(StageTraceFromJson(missing).status().message(),
+            "stage trace batches: copy_out_ns is missing");
+}
+
 TEST(ProtocolTest, JsonNestedTooDeepIsRefusedBeforeParsing) {
   const std::string deep =
       "{\"a\": " + std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']') + "}";

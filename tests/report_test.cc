@@ -411,6 +411,20 @@ TEST_F(ReportTest, PageEscapesStoredTextAndListsTheKnee) {
   EXPECT_NE(html.find("knee: cuts 4 (run #2)"), std::string::npos);
 }
 
+TEST_F(ReportTest, PageNamesTheGpuOfAGpuStageAndNoneForACpuStage) {
+  StageEnvironment& gpu = runs_.front().environment.back();
+  gpu.device = "cuda:0";
+  gpu.device_name = "NVIDIA H200";
+
+  ASSERT_TRUE(Report().ok());
+
+  const std::string html = ReadAll(dir_.File("report/index.html"));
+  EXPECT_NE(html.find("4 CPUs), 1 thread, cuda:0 (NVIDIA H200), limits pi: cpus 0"),
+            std::string::npos);
+  EXPECT_NE(html.find("LibTorch 1.13.1, NVIDIA H200)"), std::string::npos);  // Its host.
+  EXPECT_EQ(html.find(", cpu,"), std::string::npos);
+}
+
 TEST_F(ReportTest, PageFlagsTheRunWhoseAccuracyDiffers) {
   Result<ReportResult> report = Report();
   ASSERT_TRUE(report.ok()) << report.status().message();

@@ -38,7 +38,8 @@ class TempDir {
 };
 
 // A run of `stage_count` stages with every field set to a distinct value, two
-// repeats with confidence intervals, and samples.
+// repeats with confidence intervals, and samples. Stage 1 (when there is one)
+// ran on a GPU, the others on the CPU.
 RunRecord FullRecord(int stage_count) {
   RunRecord r;
   r.started_at_utc = "2026-11-26T19:46:49Z";
@@ -54,7 +55,7 @@ RunRecord FullRecord(int stage_count) {
   r.config.repeats = 2;
   r.config.backend = "tcp";
   r.config.threads = 2;
-  r.config.device = "cpu";
+  r.config.device = "";  // Each stage's, below.
   r.config.sweep_id = "sweep-a";
   r.config.input = "cifar10:/data/test_batch.bin mean=0.5,0.5,0.5 std=0.5,0.5,0.5";
   r.config.input_digest = "9f86d0";
@@ -76,7 +77,12 @@ RunRecord FullRecord(int stage_count) {
     e.compiler = "GCC 12.2.0";
     e.logical_cpus = 8 + s;
     e.threads = 2;
+    if (s == 1) {
+      e.device = "cuda:0";
+      e.device_name = "NVIDIA H200";
+    }
     r.environment.push_back(e);
+    r.config.device += (s == 0 ? "" : ",") + e.device;
 
     StageStats t;
     t.stage = s;
@@ -94,6 +100,12 @@ RunRecord FullRecord(int stage_count) {
     t.idle_fraction = 0.125 + 0.01 * s;
     t.cpu_ms = 1234.5 + s;
     t.peak_rss_bytes = 987654321 + s;
+    if (s == 1) {
+      t.copy_in_ms_mean = 0.125;
+      t.copy_out_ms_mean = 0.0625 + 1.0 / 3.0;  // Not exactly representable.
+      t.device_peak_bytes = int64_t{80} << 30;
+      t.device_utilization_pct = 87.5;
+    }
     r.stages.push_back(t);
     if (s + 1 < stage_count) {
       HopStats h;
@@ -255,6 +267,8 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
     EXPECT_EQ(e.logical_cpus, f.logical_cpus);
     EXPECT_EQ(e.threads, f.threads);
     EXPECT_EQ(e.limits, f.limits);
+    EXPECT_EQ(e.device, f.device);
+    EXPECT_EQ(e.device_name, f.device_name);
   }
   ASSERT_EQ(a.repeats.size(), b.repeats.size());
   for (size_t i = 0; i < a.repeats.size(); ++i) {
@@ -292,6 +306,10 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
     EXPECT_EQ(s.idle_fraction, t.idle_fraction);
     EXPECT_EQ(s.cpu_ms, t.cpu_ms);
     EXPECT_EQ(s.peak_rss_bytes, t.peak_rss_bytes);
+    EXPECT_EQ(s.copy_in_ms_mean, t.copy_in_ms_mean);
+    EXPECT_EQ(s.copy_out_ms_mean, t.copy_out_ms_mean);
+    EXPECT_EQ(s.device_peak_bytes, t.device_peak_bytes);
+    EXPECT_EQ(s.device_utilization_pct, t.device_utilization_pct);
   }
   ASSERT_EQ(a.hops.size(), b.hops.size());
   for (size_t i = 0; i < a.hops.size(); ++i) {
@@ -376,6 +394,33 @@ TEST(ResultStoreTest, ThreeStageRunRoundTripsFieldByField) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].id, id);
   ExpectSameRecord(runs[0], record);
+}
+
+TEST(ResultStoreTest, GpuStageKeepsItsDeviceNumbersAndCpuStageHasNulls) {
+  TempDir dir;
+  const std::string path = dir.File("paretopipe.db");
+  std::unique_ptr<ResultStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  const RunRecord record = FullRecord(2);  // Stage 0 on the CPU, stage 1 on cuda:0.
+
+  InsertOrDie(*store, record);
+  const std::vector<RunRecord> runs = LoadOrDie(*store, RunFilter{});
+
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].config.device, "cpu,cuda:0");
+  EXPECT_EQ(runs[0].environment[0].device, "cpu");
+  EXPECT_EQ(runs[0].environment[1].device, "cuda:0");
+  EXPECT_EQ(runs[0].environment[1].device_name, "NVIDIA H200");
+  EXPECT_FALSE(runs[0].stages[0].copy_in_ms_mean.has_value());
+  EXPECT_FALSE(runs[0].stages[0].device_utilization_pct.has_value());
+  EXPECT_EQ(runs[0].stages[1].copy_in_ms_mean, 0.125);
+  EXPECT_EQ(runs[0].stages[1].device_peak_bytes, int64_t{80} << 30);
+  EXPECT_EQ(runs[0].stages[1].device_utilization_pct, 87.5);
+  EXPECT_EQ(
+      QueryOnOwnConnection(path,
+                           "SELECT coalesce(copy_in_ms_mean, copy_out_ms_mean, device_peak_bytes, "
+                           "device_utilization_pct) IS NULL FROM run_stages WHERE stage = 0"),
+      "1");
 }
 
 TEST(ResultStoreTest, OneRepeatRunStoresAbsentConfidenceIntervalsAsNull) {
@@ -670,16 +715,26 @@ TEST(ResultStoreTest, FileOfAnotherSchemaVersionIsRefused) {
 
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 4");
+  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 5");
   ASSERT_FALSE(read_only.ok());
   EXPECT_EQ(read_only.status().code(), Status::Code::kInvalidArgument);
 }
 
-// Turns a current file into what a build of `version` (1, 2 or 3) wrote.
+// Turns a current file into what a build of `version` (1 to 4) wrote.
 void Downgrade(const std::string& path, int version) {
+  for (const char* sql : {"ALTER TABLE run_environment DROP COLUMN device",
+                          "ALTER TABLE run_environment DROP COLUMN device_name",
+                          "ALTER TABLE run_stages DROP COLUMN copy_in_ms_mean",
+                          "ALTER TABLE run_stages DROP COLUMN copy_out_ms_mean",
+                          "ALTER TABLE run_stages DROP COLUMN device_peak_bytes",
+                          "ALTER TABLE run_stages DROP COLUMN device_utilization_pct"}) {
+    QueryOnOwnConnection(path, sql);
+  }
   for (const char* column :
        {"input", "input_digest", "input_images", "accuracy_images", "accuracy_correct"}) {
-    QueryOnOwnConnection(path, std::string("ALTER TABLE runs DROP COLUMN ") + column);
+    if (version <= 3) {
+      QueryOnOwnConnection(path, std::string("ALTER TABLE runs DROP COLUMN ") + column);
+    }
   }
   for (const char* sql :
        {"DROP INDEX runs_net", "DROP TABLE run_links", "ALTER TABLE runs DROP COLUMN net",
@@ -692,7 +747,7 @@ void Downgrade(const std::string& path, int version) {
 }
 
 TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
-  for (int version : {1, 2, 3}) {
+  for (int version : {1, 2, 3, 4}) {
     SCOPED_TRACE("version " + std::to_string(version));
     TempDir dir;
     std::string path = dir.File("paretopipe.db");
@@ -710,9 +765,17 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
       ASSERT_TRUE(store->InsertRun(run).ok());
     }
     Downgrade(path, version);
-    EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM pragma_table_info('runs') WHERE "
-                                         "name = 'net' OR name = 'input'"),
-              version <= 2 ? "0" : "1");
+    EXPECT_EQ(QueryOnOwnConnection(path,
+                                   "SELECT count(*) FROM pragma_table_info('runs') WHERE "
+                                   "name = 'net' OR name = 'input'"),
+              version <= 2   ? "0"
+              : version == 3 ? "1"
+                             : "2");
+    EXPECT_EQ(
+        QueryOnOwnConnection(path,
+                             "SELECT count(*) FROM pragma_table_info('run_stages') WHERE name LIKE "
+                             "'device%' OR name LIKE 'copy%'"),
+        "0");
 
     Result<std::unique_ptr<ResultStore>> read_only = ResultStore::OpenReadOnly(path);
     ASSERT_TRUE(read_only.ok()) << read_only.status().message();
@@ -720,8 +783,23 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
     ASSERT_TRUE(old_runs.ok()) << old_runs.status().message();
     ASSERT_EQ(old_runs->size(), 1u);
     EXPECT_EQ(old_runs->front().hops.size(), version == 1 ? 0u : 1u);
-    EXPECT_EQ(old_runs->front().config.input, "synthetic");  // Before 4, no run had another.
-    EXPECT_FALSE(old_runs->front().accuracy.has_value());
+    if (version <= 3) {
+      EXPECT_EQ(old_runs->front().config.input, "synthetic");  // Before 4, no run had another.
+      EXPECT_FALSE(old_runs->front().accuracy.has_value());
+    } else {
+      EXPECT_EQ(old_runs->front().config.input, FullRecord(2).config.input);
+      EXPECT_TRUE(old_runs->front().accuracy.has_value());
+    }
+    // Before 5, every stage computed on the CPU.
+    for (const StageEnvironment& e : old_runs->front().environment) {
+      EXPECT_EQ(e.device, "cpu");
+      EXPECT_EQ(e.device_name, "");
+    }
+    for (const StageStats& t : old_runs->front().stages) {
+      EXPECT_FALSE(t.copy_in_ms_mean || t.copy_out_ms_mean || t.device_peak_bytes ||
+                   t.device_utilization_pct)
+          << "stage " << t.stage;
+    }
     if (version <= 2) {
       EXPECT_EQ(old_runs->front().config.net, "none");
       EXPECT_TRUE(old_runs->front().links.empty());
@@ -742,16 +820,20 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
     Result<std::vector<RunRecord>> runs = upgraded->LoadRuns(everything);
     ASSERT_TRUE(runs.ok()) << runs.status().message();
     ASSERT_EQ(runs->size(), 2u);
-    EXPECT_EQ((*runs)[0].config.input, "synthetic");
-    EXPECT_EQ((*runs)[0].config.input_images, 0);
-    EXPECT_FALSE((*runs)[0].accuracy.has_value());
+    EXPECT_EQ((*runs)[0].environment.back().device, "cpu");
+    EXPECT_FALSE((*runs)[0].stages.back().device_peak_bytes.has_value());
+    if (version <= 3) {
+      EXPECT_EQ((*runs)[0].config.input, "synthetic");
+      EXPECT_EQ((*runs)[0].config.input_images, 0);
+      EXPECT_FALSE((*runs)[0].accuracy.has_value());
+    }
     if (version <= 2) {
       EXPECT_EQ((*runs)[0].config.net, "none");
       EXPECT_EQ((*runs)[0].config.net_emulation, "none");
       EXPECT_TRUE((*runs)[0].links.empty());
     }
     ExpectSameRecord((*runs)[1], FullRecord(2));
-    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "4");
+    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "5");
   }
 }
 

@@ -1,9 +1,8 @@
 // Helpers shared by the tests.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -11,20 +10,25 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "control/stage_transport.h"
 #include "control/worker.h"
-
 #include "model/segment.h"
+
+// Skips the test, saying why, unless this build has the backend `name`:
+// CMake leaves out grpc without gRPC, torch without a usable c10d Gloo.
+#define PP_REQUIRE_BACKEND(name)                                                        \
+  if (const ::paretopipe::Status built = ::paretopipe::CheckBackend(name); !built.ok()) \
+  GTEST_SKIP() << built.message()
 
 namespace paretopipe::testing {
 

@@ -198,6 +198,16 @@ TEST(LocalDevicesTest, DeviceTextParsesAndRefusesNonsense) {
   }
 }
 
+TEST(LocalDevicesTest, DeviceKeyNamesTheWorkersComputeDevice) {
+  Result<DeviceLimits> d = ParseDeviceLimits("server=cpus:1-3,device:cuda:1");
+
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->cpus, (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(d->device, "cuda:1");
+  EXPECT_EQ(FormatDeviceLimits(*d), "server: cpus 1+2+3, device cuda:1");
+  EXPECT_FALSE(ParseDeviceLimits("server=device:").ok());
+}
+
 TEST(TestbedTest, WithoutRootItRefusesClearly) {
   if (geteuid() != 0) GTEST_SKIP() << "runs as root and drops to nobody";
   testing::ScopedTempDir dir;

@@ -483,7 +483,7 @@ TEST_F(TorchScriptPipelineTest, TwoTensorCutsTravelOnEveryBackend) {
   ASSERT_GT(two, 0);
   StartWorkers(/*allow_remote_models=*/true);
 
-  for (const char* backend : {"tcp", "grpc", "torch"}) {
+  for (const std::string& backend : BackendNames()) {  // Those of this build.
     SCOPED_TRACE(backend);
     Result<RunPlan> plan = PlanFor(analysis_, *stages_, two, backend);
     ASSERT_TRUE(plan.ok()) << plan.status().message();

@@ -70,10 +70,9 @@ class WorkerConnectionTest : public ::testing::Test {
     Result<std::unique_ptr<WorkerClient>> client =
         WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
     ASSERT_TRUE(client.ok()) << client.status().message();
-    int threads = 0;
-    Result<MachineInfo> info = (*client)->Info(&threads);
-    EXPECT_TRUE(info.ok()) << info.status().message();
-    EXPECT_EQ(threads, 1);
+    Result<WorkerInfo> info = (*client)->Info();
+    ASSERT_TRUE(info.ok()) << info.status().message();
+    EXPECT_EQ(info->threads, 1);
   }
 
   LogCapture log_;  // Before the worker: installed before it starts, removed after it stops.
@@ -229,7 +228,7 @@ TEST_F(WorkerConnectionTest, AbandonedSessionIsReopenedByTheNextRequest) {
   ASSERT_TRUE(client.ok()) << client.status().message();
 
   (*client)->Abandon();
-  Result<MachineInfo> info = (*client)->Info(nullptr);
+  Result<WorkerInfo> info = (*client)->Info();
 
   EXPECT_TRUE(info.ok()) << info.status().message();
   EXPECT_TRUE(log_.sink().WaitFor("disconnected", kTestDeadline)) << log_.sink().All();
@@ -250,7 +249,7 @@ TEST_F(WorkerConnectionTest, SecondOrchestratorIsRefusedWhileTheFirstIsConnected
   Result<std::unique_ptr<WorkerClient>> first =
       WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
   ASSERT_TRUE(first.ok()) << first.status().message();
-  ASSERT_TRUE((*first)->Info(nullptr).ok());  // The first session is established.
+  ASSERT_TRUE((*first)->Info().ok());  // The first session is established.
   // Connect retries "busy" until its deadline (its own previous session may
   // be ending), then gives up with the worker's reason.
   Result<std::unique_ptr<WorkerClient>> refused =
@@ -263,7 +262,7 @@ TEST_F(WorkerConnectionTest, SecondOrchestratorIsRefusedWhileTheFirstIsConnected
   EXPECT_NE(refused.status().message().find(worker_.endpoint().ToString()), std::string::npos)
       << "the error should name the worker: " << refused.status().message();
   EXPECT_TRUE(log_.sink().WaitFor("another one is connected", kTestDeadline)) << log_.sink().All();
-  EXPECT_TRUE((*first)->Info(nullptr).ok()) << "the first orchestrator lost its session";
+  EXPECT_TRUE((*first)->Info().ok()) << "the first orchestrator lost its session";
 }
 
 TEST_F(WorkerConnectionTest, NextOrchestratorIsServedOnceTheFirstLeaves) {
@@ -271,7 +270,7 @@ TEST_F(WorkerConnectionTest, NextOrchestratorIsServedOnceTheFirstLeaves) {
     Result<std::unique_ptr<WorkerClient>> first =
         WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
     ASSERT_TRUE(first.ok()) << first.status().message();
-    ASSERT_TRUE((*first)->Info(nullptr).ok());
+    ASSERT_TRUE((*first)->Info().ok());
   }
   ASSERT_TRUE(log_.sink().WaitFor("disconnected", kTestDeadline)) << log_.sink().All();
 
@@ -279,7 +278,7 @@ TEST_F(WorkerConnectionTest, NextOrchestratorIsServedOnceTheFirstLeaves) {
       WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
 
   ASSERT_TRUE(next.ok()) << next.status().message();
-  EXPECT_TRUE((*next)->Info(nullptr).ok());
+  EXPECT_TRUE((*next)->Info().ok());
 }
 
 }  // namespace

@@ -15,12 +15,15 @@ namespace {
 using Cell = std::variant<std::monostate, int64_t, uint64_t, double, std::string>;
 
 // clang-format off
-// Columns of one stage, after the "stageN_" prefix.
+// Columns of one stage, after the "stageN_" prefix. New ones are appended,
+// so that a script reading columns by position keeps working.
 const char* const kStageColumns[] = {
     "block_begin", "block_end", "endpoint",
     "compute_ms_mean", "queue_ms_mean", "recv_ms_mean", "send_ms_mean",
     "bytes_out_per_batch", "idle_fraction", "cpu_ms", "peak_rss_bytes",
-    "clock_offset_ns", "clock_uncertainty_ns", "limits"};
+    "clock_offset_ns", "clock_uncertainty_ns", "limits",
+    "device", "device_name", "copy_in_ms_mean", "copy_out_ms_mean",
+    "device_peak_bytes", "device_utilization_pct"};
 
 // Columns of one hop (stage N to N + 1), after the "hopN_" prefix.
 const char* const kHopColumns[] = {
@@ -63,7 +66,8 @@ int MaxStageCount(const std::vector<RunRecord>& runs) {
   return count;
 }
 
-Cell Optional(const std::optional<double>& value) {
+template <typename T>
+Cell Optional(const std::optional<T>& value) {
   if (value) return *value;
   return std::monostate();
 }
@@ -135,25 +139,34 @@ std::vector<Cell> RowOf(const RunRecord& run, int stage_count) {
     for (const StageEnvironment& candidate : run.environment) {
       if (candidate.stage == stage) env = &candidate;
     }
-    if (s == nullptr) {
-      row.insert(row.end(), std::size(kStageColumns) - 1, Cell());
-      row.push_back(env ? Cell(env->limits) : Cell());
-      continue;
-    }
-    row.emplace_back(int64_t{s->block_begin});
-    row.emplace_back(int64_t{s->block_end});
-    row.emplace_back(s->endpoint);
-    row.emplace_back(s->compute_ms_mean);
-    row.emplace_back(s->queue_ms_mean);
-    row.emplace_back(s->recv_ms_mean);
-    row.emplace_back(s->send_ms_mean);
-    row.emplace_back(s->bytes_out_per_batch);
-    row.emplace_back(s->idle_fraction);
-    row.emplace_back(s->cpu_ms);
-    row.emplace_back(s->peak_rss_bytes);
-    row.emplace_back(s->clock.offset_ns);
-    row.emplace_back(s->clock.uncertainty_ns);
-    row.push_back(env ? Cell(env->limits) : Cell());
+    // A stage without statistics (a run that failed before them) leaves
+    // their cells empty; its environment may still be known.
+    static const StageStats kNoStats;
+    static const StageEnvironment kNoEnvironment;
+    const StageStats& t = s ? *s : kNoStats;
+    const StageEnvironment& e = env ? *env : kNoEnvironment;
+    auto stat = [s](Cell cell) { return s ? std::move(cell) : Cell(); };
+    auto environment = [env](const std::string& text) { return env ? Cell(text) : Cell(); };
+    row.push_back(stat(int64_t{t.block_begin}));
+    row.push_back(stat(int64_t{t.block_end}));
+    row.push_back(stat(t.endpoint));
+    row.push_back(stat(t.compute_ms_mean));
+    row.push_back(stat(t.queue_ms_mean));
+    row.push_back(stat(t.recv_ms_mean));
+    row.push_back(stat(t.send_ms_mean));
+    row.push_back(stat(t.bytes_out_per_batch));
+    row.push_back(stat(t.idle_fraction));
+    row.push_back(stat(t.cpu_ms));
+    row.push_back(stat(t.peak_rss_bytes));
+    row.push_back(stat(t.clock.offset_ns));
+    row.push_back(stat(t.clock.uncertainty_ns));
+    row.push_back(environment(e.limits));
+    row.push_back(environment(e.device));
+    row.push_back(environment(e.device_name));
+    row.push_back(stat(Optional(t.copy_in_ms_mean)));
+    row.push_back(stat(Optional(t.copy_out_ms_mean)));
+    row.push_back(stat(Optional(t.device_peak_bytes)));
+    row.push_back(stat(Optional(t.device_utilization_pct)));
   }
   for (int hop = 0; hop + 1 < stage_count; ++hop) {
     const HopStats* h = nullptr;

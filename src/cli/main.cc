@@ -26,6 +26,7 @@
 #include "analysis/pareto.h"
 #include "cli/format.h"
 #include "cli/run_table.h"
+#include "control/stage_transport.h"
 #include "control/worker.h"
 #include "metrics/machine.h"
 #include "model/cuts.h"
@@ -659,6 +660,11 @@ int Main(int argc, char** argv) {
                    "Port of the grpc backend's server, on the --listen address (0: any free "
                    "port; orchestrators learn it from the worker)")
       ->capture_default_str();
+  worker
+      ->add_option("--device", worker_options.device,
+                   "Where this worker's stages compute: cpu, cuda or cuda:N (a GPU needs a build "
+                   "against a CUDA LibTorch, docs/gpu.md)")
+      ->capture_default_str();
   worker->add_option("--threads,-t", worker_options.threads, "Intra-op threads (default: all CPUs)")
       ->check(CLI::PositiveNumber);
   worker->add_option(
@@ -715,9 +721,11 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   sweep
       ->add_option("--backend", sweep_options.backend,
-                   "Transports between stages, comma-separated: tcp (our framing), grpc, torch "
-                   "(c10d Gloo). Every cut runs on each, interleaved, so drift in the machine's "
-                   "speed does not favour one")
+                   fmt::format("Transports between stages, comma-separated: tcp (our framing), "
+                               "grpc, torch (c10d Gloo); this build has {}. Every cut runs on "
+                               "each, interleaved, so drift in the machine's speed does not "
+                               "favour one",
+                               fmt::join(BackendNames(), ", ")))
       ->capture_default_str();
   sweep
       ->add_option("--threads,-t", sweep_options.threads,
@@ -754,8 +762,8 @@ int Main(int argc, char** argv) {
   sweep->add_option(
       "--local-device", sweep_options.local_devices,
       "Limit local worker i (in order) like a slower device, repeatable: "
-      "NAME=cpus:0,quota:0.25,threads:1 (CPU affinity; CPU quota in CPUs through a cgroup; "
-      "intra-op threads). Recorded with every run");
+      "NAME=cpus:0,quota:0.25,threads:1,device:cuda (CPU affinity; CPU quota in CPUs through a "
+      "cgroup; intra-op threads; the worker's --device). Recorded with every run");
   AddGranularityOption(sweep, sweep_model);
   sweep
       ->add_option("--max-cut-tensors", sweep_model.max_cut_tensors,
@@ -913,6 +921,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   plot->add_option("-o,--output", plot_output, "FILE.svg or FILE.png")->required();
   plot->add_option("--gnuplot", plot_gnuplot, "gnuplot program")->capture_default_str();
+
 
   try {
     app.parse(argc, argv);

@@ -90,6 +90,15 @@ class FieldReader {
     for (const json& x : v) out.push_back(IntOf(x, key, min, max));
     return out;
   }
+  // A JSON number (integer or not) in [min, max]; NaN and infinities cannot
+  // be written in JSON, so every value read is finite.
+  double Double(const char* key, double min, double max) const {
+    const json& v = At(key);
+    if (!v.is_number() || !(v.get<double>() >= min && v.get<double>() <= max)) {
+      Fail(key, fmt::format("must be a number in {}..{}, got {}", min, max, Excerpt(v)));
+    }
+    return v.get<double>();
+  }
   const json& At(const std::string& key) const {
     auto it = j_.find(key);
     if (it == j_.end()) Fail(key, "is missing");
@@ -216,33 +225,44 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
 }
 
 namespace {
-// The per-batch columns of a trace, as they travel.
-constexpr std::pair<const char*, int64_t BatchTrace::*> kTraceColumns[] = {
-    {"batch_id", &BatchTrace::batch_id},
-    {"recv_begin_ns", &BatchTrace::recv_begin_ns},
-    {"recv_end_ns", &BatchTrace::recv_end_ns},
-    {"compute_begin_ns", &BatchTrace::compute_begin_ns},
-    {"compute_end_ns", &BatchTrace::compute_end_ns},
-    {"send_begin_ns", &BatchTrace::send_begin_ns},
-    {"send_end_ns", &BatchTrace::send_end_ns},
-    {"bytes_in", &BatchTrace::bytes_in},
-    {"bytes_out", &BatchTrace::bytes_out},
-    {"send_serialize_ns", &BatchTrace::send_serialize_ns},
-    {"recv_deserialize_ns", &BatchTrace::recv_deserialize_ns},
-    {"recv_queued_ns", &BatchTrace::recv_queued_ns}};
+// The per-batch columns of a trace, as they travel, each with its least value.
+struct TraceColumn {
+  const char* name;
+  int64_t BatchTrace::*field;
+  int64_t min;
+};
+constexpr TraceColumn kTraceColumns[] = {
+    {"batch_id", &BatchTrace::batch_id, kMinTraceValue},
+    {"recv_begin_ns", &BatchTrace::recv_begin_ns, kMinTraceValue},
+    {"recv_end_ns", &BatchTrace::recv_end_ns, kMinTraceValue},
+    {"compute_begin_ns", &BatchTrace::compute_begin_ns, kMinTraceValue},
+    {"compute_end_ns", &BatchTrace::compute_end_ns, kMinTraceValue},
+    {"send_begin_ns", &BatchTrace::send_begin_ns, kMinTraceValue},
+    {"send_end_ns", &BatchTrace::send_end_ns, kMinTraceValue},
+    {"bytes_in", &BatchTrace::bytes_in, kMinTraceValue},
+    {"bytes_out", &BatchTrace::bytes_out, kMinTraceValue},
+    {"send_serialize_ns", &BatchTrace::send_serialize_ns, kMinTraceValue},
+    {"recv_deserialize_ns", &BatchTrace::recv_deserialize_ns, kMinTraceValue},
+    {"recv_queued_ns", &BatchTrace::recv_queued_ns, kMinTraceValue},
+    // Durations on the GPU: -1 on a CPU stage.
+    {"device_compute_ns", &BatchTrace::device_compute_ns, -1},
+    {"copy_in_ns", &BatchTrace::copy_in_ns, -1},
+    {"copy_out_ns", &BatchTrace::copy_out_ns, -1}};
 }  // namespace
 
 json ToJson(const StageTrace& t) {
   // Columns, not objects: a pass of 1000 batches stays a few tens of KB.
   json cols = json::object();
-  for (const auto& [name, field] : kTraceColumns) {
+  for (const TraceColumn& column : kTraceColumns) {
     json a = json::array();
-    for (const BatchTrace& b : t.batches) a.push_back(b.*field);
-    cols[name] = std::move(a);
+    for (const BatchTrace& b : t.batches) a.push_back(b.*column.field);
+    cols[column.name] = std::move(a);
   }
   return json{{"stage", t.stage},
               {"cpu_ns", t.cpu_ns},
               {"peak_rss_bytes", t.peak_rss_bytes},
+              {"device_peak_bytes", t.device_peak_bytes},
+              {"device_utilization_pct", t.device_utilization_pct},
               {"batches", std::move(cols)},
               {"top1", t.top1}};
 }
@@ -254,19 +274,26 @@ Result<StageTrace> StageTraceFromJson(const json& j) {
     t.stage = static_cast<int>(r.Int("stage", 0, kMaxStages - 1));
     t.cpu_ns = r.Int("cpu_ns", -1, INT64_MAX);
     t.peak_rss_bytes = r.Int("peak_rss_bytes", -1, INT64_MAX);
+    t.device_peak_bytes = r.Int("device_peak_bytes", -1, INT64_MAX);
+    // -1 (unknown) or a percentage: nothing in between.
+    t.device_utilization_pct = r.Double("device_utilization_pct", -1, 100);
+    if (t.device_utilization_pct < 0 && t.device_utilization_pct != -1) {
+      r.Fail("device_utilization_pct",
+             fmt::format("must be -1 (unknown) or in 0..100, got {}", t.device_utilization_pct));
+    }
     const FieldReader cols(r.At("batches"), "stage trace batches");
     const size_t n = cols.At("batch_id").is_array() ? cols.At("batch_id").size() : 0;
     if (n > static_cast<size_t>(kMaxBatches)) {
       cols.Fail("batch_id", fmt::format("has {} values, at most {} allowed", n, kMaxBatches));
     }
     t.batches.resize(n);
-    for (const auto& [name, field] : kTraceColumns) {
-      const std::vector<int64_t> values = cols.Ints(name, n, kMinTraceValue, INT64_MAX);
+    for (const TraceColumn& column : kTraceColumns) {
+      const std::vector<int64_t> values = cols.Ints(column.name, n, column.min, INT64_MAX);
       if (values.size() != n) {
         return Status::InvalidArgument(fmt::format(
-            "stage trace: column {} has {} values, expected {}", name, values.size(), n));
+            "stage trace: column {} has {} values, expected {}", column.name, values.size(), n));
       }
-      for (size_t i = 0; i < n; ++i) t.batches[i].*field = values[i];
+      for (size_t i = 0; i < n; ++i) t.batches[i].*column.field = values[i];
     }
     // One class per image: at most a pass's images, itself bounded by the frame limit.
     t.top1 = r.Ints("top1", kMaxJsonObjectBytes / 2, 0, INT64_MAX);

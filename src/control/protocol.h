@@ -18,8 +18,9 @@
 namespace paretopipe {
 
 // 2: backends, link timings in traces. 3: link probes. 4: input sets, TorchScript
-// modules. 5: heartbeats, authenticated hellos.
-inline constexpr int kProtocolVersion = 5;
+// modules. 5: heartbeats, authenticated hellos. 6: GPU timings in traces
+// (device compute and copies per batch, device memory and utilization).
+inline constexpr int kProtocolVersion = 6;
 
 // Hello roles: the first frame on every connection to a worker says which.
 inline constexpr const char* kRoleControl = "control";  // An orchestrator.

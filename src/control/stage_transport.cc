@@ -1,7 +1,10 @@
-// The tcp, grpc and torch transports of a worker's stage.
+// The tcp, grpc and torch transports of a worker's stage. grpc and torch
+// only when CMake built them (PARETOPIPE_HAVE_GRPC,
+// PARETOPIPE_HAVE_TORCH_BACKEND: src/CMakeLists.txt defines both, 0 or 1).
 #include "control/stage_transport.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,16 +17,37 @@
 
 #include "control/handshake.h"
 #include "control/protocol.h"
-#include "transport/gloo_link.h"
+
+#if !defined(PARETOPIPE_HAVE_GRPC) || !defined(PARETOPIPE_HAVE_TORCH_BACKEND)
+#error "PARETOPIPE_HAVE_GRPC and PARETOPIPE_HAVE_TORCH_BACKEND come from src/CMakeLists.txt"
+#endif
+#if PARETOPIPE_HAVE_GRPC
 #include "transport/grpc_link.h"
+#endif
+#if PARETOPIPE_HAVE_TORCH_BACKEND
+#include "transport/gloo_link.h"
+#endif
 
 namespace paretopipe {
 namespace {
 
-// Tags of the torch backend's two kinds of message between a pair of ranks:
-// activations flow forward on one, credits back from the sink on the other.
-constexpr int kDataTag = 0;
-constexpr int kCreditTag = 1;
+// Every backend ParetoPipe has, in `paretopipe sweep --backend` order, and
+// whether this build has it.
+struct Backend {
+  const char* name;
+  bool built;
+  const char* missing;  // Why not built: the rest of CheckBackend's message.
+};
+constexpr Backend kBackends[] = {
+    {"tcp", true, ""},
+    {"grpc", PARETOPIPE_HAVE_GRPC != 0,
+     "CMake found no gRPC when it was configured (install libgrpc++-dev and "
+     "protobuf-compiler-grpc, then reconfigure)"},
+    {"torch", PARETOPIPE_HAVE_TORCH_BACKEND != 0,
+     "CMake found no usable c10d ProcessGroupGloo in LibTorch when it was configured, or "
+     "PARETOPIPE_TORCH_BACKEND was OFF (the configure output says which; on Debian, install "
+     "libgloo-dev, then reconfigure)"},
+};
 
 // The links a stage needs, by position.
 bool NeedsIn(const StageConfig& c) { return c.stage > 0; }
@@ -157,6 +181,7 @@ class TcpTransport : public InboxTransport {
   }
 };
 
+#if PARETOPIPE_HAVE_GRPC
 class GrpcTransport : public InboxTransport {
  public:
   using InboxTransport::InboxTransport;
@@ -207,6 +232,13 @@ class GrpcTransport : public InboxTransport {
 
   std::unique_ptr<GrpcLinkServer> server_;
 };
+#endif  // PARETOPIPE_HAVE_GRPC
+
+#if PARETOPIPE_HAVE_TORCH_BACKEND
+// Tags of the torch backend's two kinds of message between a pair of ranks:
+// activations flow forward on one, credits back from the sink on the other.
+constexpr int kDataTag = 0;
+constexpr int kCreditTag = 1;
 
 // One c10d process group per run. Joining blocks until every stage has
 // joined, and the orchestrator connects stages one after another, so the
@@ -330,12 +362,30 @@ class TorchTransport : public StageTransport {
   bool links_made_ = false;
   std::atomic<bool> stopping_{false};
 };
+#endif  // PARETOPIPE_HAVE_TORCH_BACKEND
 
 }  // namespace
 
 const std::vector<std::string>& BackendNames() {
-  static const std::vector<std::string> names = {"tcp", "grpc", "torch"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> built;
+    for (const Backend& b : kBackends) {
+      if (b.built) built.push_back(b.name);
+    }
+    return built;
+  }();
   return names;
+}
+
+Status CheckBackend(const std::string& name) {
+  for (const Backend& b : kBackends) {
+    if (name != b.name) continue;
+    if (b.built) return Status::Ok();
+    return Status::InvalidArgument(
+        fmt::format("backend '{}' is not in this build: {}", name, b.missing));
+  }
+  return Status::InvalidArgument(
+      fmt::format("unknown backend '{}' (known: {})", name, fmt::join(BackendNames(), ", ")));
 }
 
 Result<std::vector<std::unique_ptr<StageTransport>>> MakeStageTransports(
@@ -344,10 +394,19 @@ Result<std::vector<std::unique_ptr<StageTransport>>> MakeStageTransports(
   auto tcp_transport = std::make_unique<TcpTransport>(options);
   *tcp = tcp_transport.get();
   transports.push_back(std::move(tcp_transport));
+#if PARETOPIPE_HAVE_GRPC
   auto grpc = std::make_unique<GrpcTransport>(options);
   PP_RETURN_IF_ERROR(grpc->Start());
   transports.push_back(std::move(grpc));
+#else
+  if (!options.tls_cert_pem.empty() || !options.tls_ca_pem.empty()) {
+    return CheckBackend("grpc").WithContext(
+        "--tls-cert, --tls-ca: TLS is for the grpc backend's links");
+  }
+#endif
+#if PARETOPIPE_HAVE_TORCH_BACKEND
   transports.push_back(std::make_unique<TorchTransport>(options));
+#endif
   return transports;
 }
 

@@ -7,6 +7,9 @@
 //    per run (rank = stage), rendezvous through a TCPStore that stage 0 hosts.
 //    Neither the store nor Gloo's pairs authenticate their peers, so a
 //    worker with a shared secret refuses torch runs (Admit).
+// grpc and torch are optional: a build whose CMake found no gRPC, or no
+// usable c10d Gloo in LibTorch, leaves them out (cmake/OptionalFeatures.cmake),
+// and this file is the one place that knows which are built.
 // The stage loop (runtime/stage.h) sees only the Links these make, so every
 // backend gets the same flow control, metrics and error handling.
 //
@@ -29,9 +32,14 @@
 
 namespace paretopipe {
 
-// The backends a worker offers, in the order `paretopipe sweep --backend`
-// lists them.
+// The backends this build has, so those a worker offers, in the order
+// `paretopipe sweep --backend` lists them.
 const std::vector<std::string>& BackendNames();
+
+// OK when `name` is one of BackendNames(). Else InvalidArgument, one line:
+// "unknown backend 'x' (known: ...)", or, for a backend this build left out,
+// "backend 'grpc' is not in this build: " and what to install.
+Status CheckBackend(const std::string& name);
 
 class StageTransport {
  public:
@@ -95,9 +103,10 @@ struct TransportOptions {
   bool allow_unauthenticated_torch = false;  // Admit torch runs despite a secret.
 };
 
-// Every backend's transport, in BackendNames() order; the grpc one starts
-// its server. `*tcp` is the tcp one, which takes the data and credit
-// connections the worker's own listener accepts (Deliver).
+// Every built backend's transport, in BackendNames() order; the grpc one
+// starts its server. `*tcp` is the tcp one, which takes the data and credit
+// connections the worker's own listener accepts (Deliver). InvalidArgument
+// for TLS options in a build without the grpc backend, whose links they are.
 Result<std::vector<std::unique_ptr<StageTransport>>> MakeStageTransports(
     const TransportOptions& options, AcceptingTransport** tcp);
 

@@ -31,6 +31,7 @@
 #include "model/torchscript.h"
 #include "runtime/input_set.h"
 #include "runtime/stage.h"
+#include "runtime/stage_device.h"
 #include "runtime/tensor_frame.h"
 #include "transport/link_probe.h"
 #include "util/digest.h"
@@ -151,6 +152,7 @@ struct Worker::Impl {
   // runner->Abort() from Stop()).
   std::string segment_key;
   std::shared_ptr<StageCompute> segment;
+  std::shared_ptr<StageDevice> device;  // Where every stage of this worker computes.
   std::unique_ptr<StageRunner> runner;
   // The source's images, kept across runs (a sweep sends them once).
   std::shared_ptr<const InputSet> input_set;
@@ -313,6 +315,8 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
                 {"backends", std::move(ports)},
                 {"machine", MachineToJson(DescribeMachine())},
                 {"threads", options.threads},
+                {"device", device->name()},
+                {"device_name", device->description()},
                 {"protocol", kProtocolVersion},
                 {"pid", static_cast<int64_t>(getpid())}};
   }
@@ -374,14 +378,20 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
   if (!request.contains("config")) return Status::InvalidArgument("configure: no config");
   PP_ASSIGN_OR_RETURN(StageConfig config, StageConfigFromJson(request["config"]));
   EndRun();
+  if (config.device != device->name()) {
+    return Status::InvalidArgument(
+        fmt::format("configure: stage {} asks for device {}, but this worker computes on {} "
+                    "(its --device)",
+                    config.stage + 1, config.device, device->name()));
+  }
+  PP_RETURN_IF_ERROR(CheckBackend(config.backend).WithContext("configure"));
   StageTransport* chosen = nullptr;
   for (const auto& t : transports) {
     if (config.backend == t->name()) chosen = t.get();
   }
   if (!chosen) {
-    return Status::InvalidArgument(
-        fmt::format("configure: unknown backend '{}' (this worker has {})", config.backend,
-                    fmt::join(BackendNames(), ", ")));
+    return Status::Internal(
+        fmt::format("configure: no transport for backend '{}'", config.backend));
   }
   PP_RETURN_IF_ERROR(
       chosen->Admit(config).WithContext(fmt::format("configure: {} backend", config.backend)));
@@ -504,7 +514,7 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
   }
   const double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   runner = std::make_unique<StageRunner>(config, segment,
-                                         config.input_digest.empty() ? nullptr : input_set);
+                                         config.input_digest.empty() ? nullptr : input_set, device);
   transport = chosen;
   transport->BeginRun(config);
   spdlog::info(
@@ -645,6 +655,7 @@ Result<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
   impl->options = options;
   if (impl->options.threads <= 0) impl->options.threads = DefaultThreads();
   PP_RETURN_IF_ERROR(ConfigureCompute(impl->options.threads));
+  PP_ASSIGN_OR_RETURN(impl->device, MakeStageDevice(options.device));
   for (const std::string& path : options.weights_files) {
     PP_ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(path));
     impl->local_weights[digest] = path;

@@ -32,6 +32,9 @@ struct WorkerOptions {
   // The gRPC backend's server, on the listen address (0: any free port).
   uint16_t grpc_port = 0;
   int threads = 0;                         // Intra-op threads; 0: all available CPUs.
+  // Where this worker's stages compute: "cpu", "cuda" or "cuda:N" (a GPU
+  // needs a build against a CUDA LibTorch; runtime/stage_device.h).
+  std::string device = "cpu";
   std::vector<std::string> weights_files;  // Local weights, used when their SHA-256 matches.
   // Accept TorchScript segments from the orchestrator. A TorchScript module is
   // code (it can call any operator, e.g. write files), so a worker runs one
@@ -68,7 +71,8 @@ struct WorkerOptions {
 
 class Worker {
  public:
-  // Configures compute for `options.threads`, hashes the local weights files
+  // Configures compute for `options.threads`, opens `options.device`
+  // (Unavailable when this build or machine has no such device), hashes the local weights files
   // and binds the listening socket (port 0 picks a free port).
   // InvalidArgument when `options.listen` is not a loopback address and
   // there is no secret.

@@ -113,8 +113,7 @@ Result<std::string> WorkerClient::Call(const std::string& request_json, Deadline
   return ReadReply(deadline);
 }
 
-Result<MachineInfo> WorkerClient::Info(int* threads,
-                                       std::map<std::string, uint16_t>* backend_ports) {
+Result<WorkerInfo> WorkerClient::Info() {
   PP_ASSIGN_OR_RETURN(std::string text,
                       Call(json{{"op", "info"}}.dump(), DeadlineIn(kReplyTimeout)));
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
@@ -123,19 +122,32 @@ Result<MachineInfo> WorkerClient::Info(int* threads,
                                                label_, reply.value("protocol", 0),
                                                kProtocolVersion));
   }
-  if (threads) *threads = reply.value("threads", 0);
-  if (backend_ports) {
-    backend_ports->clear();
-    const json ports = reply.value("backends", json::object());
-    if (!ports.is_object()) return Status::InvalidArgument(label_ + ": info: backends is not an object");
-    for (const auto& [name, port] : ports.items()) {
-      if (!port.is_number_integer() || port.get<int64_t>() < 0 || port.get<int64_t>() > 65535) {
-        return Status::InvalidArgument(fmt::format("{}: info: backend {} port is not a port", label_, name));
-      }
-      (*backend_ports)[name] = port.get<uint16_t>();
-    }
+  WorkerInfo info;
+  const json threads = reply.value("threads", json());
+  if (!threads.is_number_integer() || threads.get<int64_t>() < 1 || threads.get<int64_t>() > 4096) {
+    return Status::InvalidArgument(label_ + ": info: threads is not a thread count");
   }
-  return MachineFromJson(reply.value("machine", json::object()));
+  info.threads = threads.get<int>();
+  for (auto [key, out] : {std::pair<const char*, std::string*>{"device", &info.device},
+                          {"device_name", &info.device_name}}) {
+    const json value = reply.value(key, json());
+    if (!value.is_string() || value.get_ref<const std::string&>().size() > 256) {
+      return Status::InvalidArgument(fmt::format("{}: info: {} is not a name", label_, key));
+    }
+    *out = value.get<std::string>();
+  }
+  const json ports = reply.value("backends", json::object());
+  if (!ports.is_object())
+    return Status::InvalidArgument(label_ + ": info: backends is not an object");
+  for (const auto& [name, port] : ports.items()) {
+    if (!port.is_number_integer() || port.get<int64_t>() < 0 || port.get<int64_t>() > 65535) {
+      return Status::InvalidArgument(
+          fmt::format("{}: info: backend {} port is not a port", label_, name));
+    }
+    info.backend_ports[name] = port.get<uint16_t>();
+  }
+  info.machine = MachineFromJson(reply.value("machine", json::object()));
+  return info;
 }
 
 Result<LinkMeasurement> WorkerClient::ProbeLink(const Endpoint& target,

@@ -26,6 +26,15 @@ namespace paretopipe {
 
 struct InputSet;
 
+// A worker's answer to "info".
+struct WorkerInfo {
+  MachineInfo machine;
+  int threads = 0;          // Intra-op threads.
+  std::string device;       // "cpu" or "cuda:N": where its stages compute (--device).
+  std::string device_name;  // The GPU's name; empty for the CPU.
+  std::map<std::string, uint16_t> backend_ports;  // Backend name -> port (0: none fixed).
+};
+
 class WorkerClient {
  public:
   // Connects to the worker at `endpoint` (retrying refused connections until
@@ -44,9 +53,10 @@ class WorkerClient {
   // as lost: the worker is dead, hung or cut off. Default 10 s.
   void set_heartbeat_timeout(std::chrono::milliseconds timeout) { heartbeat_timeout_ = timeout; }
 
-  // The worker's machine and intra-op threads (may be null), and the port of
-  // each backend it offers (may be null).
-  Result<MachineInfo> Info(int* threads, std::map<std::string, uint16_t>* backend_ports = nullptr);
+  // What the worker says of itself: its machine, threads, device and the
+  // port of each backend it offers. InvalidArgument when it speaks another
+  // protocol version or a field is missing or of the wrong type.
+  Result<WorkerInfo> Info();
 
   // Makes the worker measure the network to `target` (the next stage's
   // control endpoint): round trip and bandwidth (transport/link_probe.h),

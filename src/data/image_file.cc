@@ -1,15 +1,23 @@
 #include "data/image_file.h"
 
 #include <fmt/format.h>
-#include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
-// jpeglib.h needs FILE and size_t first.
-#include <jpeglib.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
+
+#if !defined(PARETOPIPE_HAVE_JPEG) || !defined(PARETOPIPE_HAVE_PNG)
+#error "PARETOPIPE_HAVE_JPEG and PARETOPIPE_HAVE_PNG come from src/CMakeLists.txt"
+#endif
+#if PARETOPIPE_HAVE_PNG
+#include <png.h>
+#endif
+#if PARETOPIPE_HAVE_JPEG
+// jpeglib.h needs FILE and size_t first.
+#include <jpeglib.h>
+#endif
 
 namespace paretopipe {
 namespace {
@@ -17,11 +25,15 @@ namespace {
 // A decompression bomb guard: 16384 x 16384.
 constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
 
+// The first bytes of every PNG file (PNG specification, 5.2).
+constexpr unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+
 struct FileCloser {
   void operator()(FILE* f) const { fclose(f); }
 };
 using File = std::unique_ptr<FILE, FileCloser>;
 
+#if PARETOPIPE_HAVE_JPEG || PARETOPIPE_HAVE_PNG
 // Interleaved RGB rows into planar CHW.
 void ToPlanar(const std::vector<uint8_t>& rgb, RgbImage* image) {
   const size_t plane = static_cast<size_t>(image->height) * image->width;
@@ -30,7 +42,9 @@ void ToPlanar(const std::vector<uint8_t>& rgb, RgbImage* image) {
     for (int c = 0; c < 3; ++c) image->pixels[c * plane + i] = rgb[3 * i + c];
   }
 }
+#endif
 
+#if PARETOPIPE_HAVE_JPEG
 // libjpeg reports errors through a callback that must not return: jump back.
 struct JpegError {
   jpeg_error_mgr mgr;
@@ -81,7 +95,13 @@ Status DecodeJpeg(FILE* f, const std::string& path, RgbImage* image) {
   ToPlanar(rgb, image);
   return Status::Ok();
 }
+#else
+Status DecodeJpeg(FILE* /*f*/, const std::string& path, RgbImage* /*image*/) {
+  return CheckImageFormatBuilt(ImageFormat::kJpeg).WithContext(path);
+}
+#endif  // PARETOPIPE_HAVE_JPEG
 
+#if PARETOPIPE_HAVE_PNG
 void OnPngError(png_structp png, png_const_charp message) {
   std::strncpy(static_cast<char*>(png_get_error_ptr(png)), message, 255);
   png_longjmp(png, 1);
@@ -135,8 +155,22 @@ Status DecodePng(FILE* f, const std::string& path, RgbImage* image) {
   ToPlanar(rgb, image);
   return Status::Ok();
 }
+#else
+Status DecodePng(FILE* /*f*/, const std::string& path, RgbImage* /*image*/) {
+  return CheckImageFormatBuilt(ImageFormat::kPng).WithContext(path);
+}
+#endif  // PARETOPIPE_HAVE_PNG
 
 }  // namespace
+
+Status CheckImageFormatBuilt(ImageFormat format) {
+  const bool jpeg = format == ImageFormat::kJpeg;
+  if (jpeg ? PARETOPIPE_HAVE_JPEG : PARETOPIPE_HAVE_PNG) return Status::Ok();
+  return Status::Unavailable(fmt::format(
+      "this build has no {} support: CMake found no {} when it was configured "
+      "(install {}, then reconfigure)",
+      jpeg ? "JPEG" : "PNG", jpeg ? "libjpeg" : "libpng", jpeg ? "libjpeg-dev" : "libpng-dev"));
+}
 
 Result<RgbImage> DecodeImageFile(const std::string& path) {
   File f(fopen(path.c_str(), "rb"));
@@ -150,7 +184,7 @@ Result<RgbImage> DecodeImageFile(const std::string& path) {
   RgbImage image;
   if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) {
     PP_RETURN_IF_ERROR(DecodeJpeg(f.get(), path, &image));
-  } else if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) {
+  } else if (got == sizeof(kPngSignature) && std::memcmp(magic, kPngSignature, got) == 0) {
     PP_RETURN_IF_ERROR(DecodePng(f.get(), path, &image));
   } else {
     return Status::InvalidArgument(fmt::format("{}: neither a JPEG nor a PNG file", path));

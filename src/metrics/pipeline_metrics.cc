@@ -23,6 +23,12 @@ double Mean(const std::vector<double>& values) {
   return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
 }
 
+// A batch's compute time at one stage (docs/metrics.md): the GPU's own,
+// from CUDA events, on a CUDA stage; the host interval on a CPU stage.
+int64_t ComputeNs(const BatchTrace& b) {
+  return b.device_compute_ns >= 0 ? b.device_compute_ns : b.compute_end_ns - b.compute_begin_ns;
+}
+
 std::string Where(size_t stage, int64_t batch_id) {
   return "stage " + std::to_string(stage) + " batch " + std::to_string(batch_id);
 }
@@ -69,6 +75,19 @@ Status ValidateTraces(const std::vector<StageTrace>& stages, int warmup) {
       }
       if (b.send_end_ns < b.send_begin_ns) {
         return Status::InvalidArgument(Where(s, b.batch_id) + ": send ends before it begins");
+      }
+      if (b.device_compute_ns < -1 || b.copy_in_ns < -1 || b.copy_out_ns < -1) {
+        return Status::InvalidArgument(Where(s, b.batch_id) +
+                                       ": a device time is negative but not -1 (none)");
+      }
+      // A stage's compute times must all mean one thing: a mean over GPU and
+      // host times together would be neither.
+      if ((b.device_compute_ns >= 0) != (batches.front().device_compute_ns >= 0)) {
+        return Status::InvalidArgument(Where(s, b.batch_id) + ": device compute time " +
+                                       std::to_string(b.device_compute_ns) + " ns, batch " +
+                                       std::to_string(batches.front().batch_id) + "'s is " +
+                                       std::to_string(batches.front().device_compute_ns) +
+                                       ": a stage times every batch on the GPU or none");
       }
     }
   }
@@ -148,7 +167,7 @@ Result<RepeatSummary> SummarizeRepeat(int repeat, const std::vector<StageTrace>&
     sample.stage_compute_ms.reserve(stages.size());
     for (const StageTrace& stage : stages) {
       const BatchTrace& b = stage.batches[i];
-      sample.stage_compute_ms.push_back(NsToMs(b.compute_end_ns - b.compute_begin_ns));
+      sample.stage_compute_ms.push_back(NsToMs(ComputeNs(b)));
     }
     if (!sample.warmup) latencies_ms.push_back(sample.latency_ms);
     new_samples.push_back(std::move(sample));
@@ -215,6 +234,7 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
   result.reserve(num_stages);
   for (size_t s = 0; s < num_stages; ++s) {
     std::vector<double> compute_ms, queue_ms, recv_ms, send_ms, bytes_out, idle, cpu_ms;
+    std::vector<double> copy_in_ms, copy_out_ms, utilization_pct;
     StageStats stats;
     stats.stage = static_cast<int>(s);
     stats.clock = repeats.front()[s].clock;
@@ -224,8 +244,12 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
       int64_t busy_ns = 0;
       for (size_t i = first_measured; i < batches.size(); ++i) {
         const BatchTrace& b = batches[i];
+        // Busy on the host interval even on a CUDA stage: the compute thread
+        // is taken until the copy-out is done, whatever the GPU's own time.
         busy_ns += b.compute_end_ns - b.compute_begin_ns;
-        compute_ms.push_back(NsToMs(b.compute_end_ns - b.compute_begin_ns));
+        compute_ms.push_back(NsToMs(ComputeNs(b)));
+        if (b.copy_in_ns >= 0) copy_in_ms.push_back(NsToMs(b.copy_in_ns));
+        if (b.copy_out_ns >= 0) copy_out_ms.push_back(NsToMs(b.copy_out_ns));
         queue_ms.push_back(NsToMs(b.compute_begin_ns - b.recv_end_ns));
         recv_ms.push_back(NsToMs(b.recv_end_ns - b.recv_begin_ns));
         send_ms.push_back(NsToMs(b.send_end_ns - b.send_begin_ns));
@@ -240,6 +264,13 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
       idle.push_back(std::clamp(1.0 - busy_fraction, 0.0, 1.0));
       cpu_ms.push_back(NsToMs(trace.cpu_ns));
       stats.peak_rss_bytes = std::max(stats.peak_rss_bytes, trace.peak_rss_bytes);
+      if (trace.device_peak_bytes >= 0) {
+        stats.device_peak_bytes =
+            std::max(stats.device_peak_bytes.value_or(0), trace.device_peak_bytes);
+      }
+      if (trace.device_utilization_pct >= 0) {
+        utilization_pct.push_back(trace.device_utilization_pct);
+      }
     }
     stats.compute_ms_mean = Mean(compute_ms);
     std::sort(compute_ms.begin(), compute_ms.end());
@@ -251,6 +282,9 @@ Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<St
     stats.bytes_out_per_batch = Mean(bytes_out);
     stats.idle_fraction = Mean(idle);
     stats.cpu_ms = Mean(cpu_ms);
+    if (!copy_in_ms.empty()) stats.copy_in_ms_mean = Mean(copy_in_ms);
+    if (!copy_out_ms.empty()) stats.copy_out_ms_mean = Mean(copy_out_ms);
+    if (!utilization_pct.empty()) stats.device_utilization_pct = Mean(utilization_pct);
     result.push_back(std::move(stats));
   }
   return result;

@@ -24,11 +24,14 @@ namespace paretopipe {
 //  - latency_uncertainty_ms: source plus sink uncertainty; 0 with one stage,
 //    whose latency is read off a single clock.
 // Appends one BatchSample per batch (warm-up flagged) to `samples` on success
-// only; `samples` may be nullptr.
+// only, each stage's compute time in it as SummarizeStages's compute_ms;
+// `samples` may be nullptr.
 // Errors: InvalidArgument when stages disagree on batches, when there are
 // no measured batches, when warmup >= batches, when batch_size <= 0, when a
-// recv, queue, compute or send interval is negative, or when a latency is
-// more negative than its uncertainty (the clock offsets are wrong).
+// recv, queue, compute or send interval is negative, when a device time is
+// below -1, when a stage times some batches on the GPU and others not, or
+// when a latency is more negative than its uncertainty (the clock offsets
+// are wrong).
 Result<RepeatSummary> SummarizeRepeat(int repeat, const std::vector<StageTrace>& stages, int warmup,
                                       int64_t batch_size, std::vector<BatchSample>* samples);
 
@@ -40,6 +43,12 @@ Result<RepeatSummary> SummarizeRepeat(int repeat, const std::vector<StageTrace>&
 // with the window on the stage's own clock from the compute_end of the last
 // warm-up batch (compute_begin of batch 0 when warmup == 0) to the
 // compute_end of the last batch; averaged over repeats, clamped to [0, 1].
+// On a CUDA stage (device_compute_ns >= 0) compute_ms_* are of
+// device_compute_ns, while idle_fraction keeps the host interval
+// compute_end - compute_begin; copy_in_ms_mean and copy_out_ms_mean are the
+// means of the batches' copies that are >= 0, device_peak_bytes the largest
+// and device_utilization_pct the mean of the repeats' values that are >= 0;
+// each stays absent when there are none (a CPU stage).
 // Errors: InvalidArgument on no repeats, repeats with different numbers of
 // stages, or any repeat SummarizeRepeat would reject for its traces.
 Result<std::vector<StageStats>> SummarizeStages(const std::vector<std::vector<StageTrace>>& repeats,

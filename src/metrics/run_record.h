@@ -56,6 +56,14 @@ struct BatchTrace {
   int64_t send_serialize_ns = 0;
   int64_t recv_deserialize_ns = 0;
   int64_t recv_queued_ns = 0;
+  // A CUDA stage (docs/metrics.md, "GPU stages"): the batch's compute as
+  // CUDA events timed it on the GPU (the segment's kernels, copies
+  // excluded), the host-to-device copy of its input and the device-to-host
+  // copy of its output, each from a pair of events on the stream that ran
+  // it. -1 on a CPU stage, whose compute is compute_end_ns - compute_begin_ns.
+  int64_t device_compute_ns = -1;
+  int64_t copy_in_ns = -1;
+  int64_t copy_out_ns = -1;
 };
 
 // Everything one stage reports at the end of a measurement pass.
@@ -68,6 +76,12 @@ struct StageTrace {
   // The sink, when asked (StageConfig::top1): the top-1 class of every image,
   // batches in order, batch b's images at [b * batch, (b + 1) * batch).
   std::vector<int64_t> top1;
+  // A CUDA stage: the most device memory LibTorch's allocator held in
+  // tensors during the pass (bytes), and the GPU's utilization over the pass
+  // (NVML: percent of sample periods in which a kernel ran). -1 when unknown:
+  // a CPU stage, or no NVML on the worker.
+  int64_t device_peak_bytes = -1;
+  double device_utilization_pct = -1;
 };
 
 // Per-stage numbers over the measured batches (warm-up excluded).
@@ -86,6 +100,13 @@ struct StageStats {
   double idle_fraction = 0;
   double cpu_ms = 0;  // Process CPU time over the pass, all threads.
   int64_t peak_rss_bytes = 0;
+  // A CUDA stage (absent on a CPU stage): compute_ms_* are then the GPU time
+  // of the segment's kernels from CUDA events; these are the copies around
+  // them, the most device memory held in tensors over the repeats and the
+  // GPU's mean utilization (absent without NVML). docs/metrics.md.
+  std::optional<double> copy_in_ms_mean, copy_out_ms_mean;
+  std::optional<int64_t> device_peak_bytes;
+  std::optional<double> device_utilization_pct;
 };
 
 // The link from stage `hop` to stage `hop + 1`, over the measured batches of
@@ -162,6 +183,9 @@ struct RunConfig {
   int repeats = 3;
   std::string backend = "tcp";
   int threads = 1;  // Intra-op threads per worker.
+  // Where the stages computed: one name when all stages used the same device
+  // ("cpu"), else each stage's in order ("cpu,cuda:0"): a worker's
+  // --device. StageEnvironment has each stage's.
   std::string device = "cpu";
   std::vector<std::string> workers;  // Endpoints, in stage order.
   std::string sweep_id;              // Runs of one sweep share it.
@@ -199,6 +223,10 @@ struct StageEnvironment {
   std::string hostname, cpu_model, kernel, arch, blas, libtorch_version, compiler;
   int logical_cpus = 0;
   int threads = 0;
+  // Where the stage computed ("cpu", "cuda:0") and, for a GPU, its name
+  // ("NVIDIA H200"); empty for the CPU, which cpu_model names.
+  std::string device = "cpu";
+  std::string device_name;
   // How a local worker was limited to stand in for a device ("pi: cpus 0,
   // quota 0.25"); empty when not limited.
   std::string limits;

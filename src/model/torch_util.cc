@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/version.h>
 
 namespace paretopipe {
 namespace {
@@ -23,12 +24,20 @@ Result<torch::Device> ParseDevice(const std::string& device) {
     return Status::InvalidArgument(
         fmt::format("device '{}' is not supported (expected cpu, cuda or cuda:N)", device));
   }
+#if PARETOPIPE_WITH_CUDA
   if (!torch::cuda::is_available()) {
     return Status::Unavailable(fmt::format(
-        "device '{}' requested, but this LibTorch build has no CUDA device available "
-        "(Debian's libtorch is CPU-only; build against a CUDA-enabled LibTorch)",
+        "device '{}': no CUDA device is visible to this process (nvidia-smi lists the GPUs; "
+        "CUDA_VISIBLE_DEVICES may hide them)",
         device));
   }
+#else
+  return Status::Unavailable(fmt::format(
+      "device '{}': this paretopipe was built against LibTorch {} without CUDA (Debian's "
+      "libtorch-dev is CPU-only); build it against PyTorch's CUDA LibTorch for GPU stages "
+      "(docs/gpu.md)",
+      device, TORCH_VERSION));
+#endif
   const int64_t count = static_cast<int64_t>(torch::cuda::device_count());
   if (parsed.has_index() && parsed.index() >= count) {
     return Status::InvalidArgument(

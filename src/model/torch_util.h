@@ -14,7 +14,8 @@
 namespace paretopipe {
 
 // Parses "cpu", "cuda" or "cuda:N" and checks that the device is usable here.
-// Debian's LibTorch has no CUDA: "cuda" is Unavailable with a message saying so.
+// Unavailable, saying why, for CUDA in a build against a LibTorch without it
+// (Debian's) or on a machine where no GPU is visible.
 Result<torch::Device> ParseDevice(const std::string& device);
 
 // Runs `fn` and turns a LibTorch or standard exception into a Status holding

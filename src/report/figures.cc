@@ -467,7 +467,11 @@ std::vector<Segment> PathOf(const RunRecord& r) {
       const double hop_queue = s - 1 < r.hops.size() ? r.hops[s - 1].queue_ms_mean : 0;
       path.push_back({Part::kQueue, r.stages[s].queue_ms_mean + hop_queue});
     }
-    path.push_back({Part::kCompute, r.stages[s].compute_ms_mean});
+    // A GPU stage's compute_ms is its kernels alone; on a batch's path the
+    // copy back to the host follows them (its copy to the device is in the
+    // queue time, between receiving and computing).
+    path.push_back(
+        {Part::kCompute, r.stages[s].compute_ms_mean + r.stages[s].copy_out_ms_mean.value_or(0)});
     if (s + 1 < r.stages.size()) {
       // Runs stored before the per-hop breakdown (schema 1) have only the
       // sender's time in its send call.

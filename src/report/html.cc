@@ -236,8 +236,9 @@ std::string Summary(const std::vector<RunRecord>& runs, const PageContent& conte
     if (!r.config.sweep_id.empty()) AddUnique(&sweeps, r.config.sweep_id);
     AddUnique(&inputs, r.config.input.empty() ? std::string("synthetic") : r.config.input);
     for (const StageEnvironment& e : r.environment) {
-      AddUnique(&hosts, fmt::format("{} ({}, {} logical CPUs, {}, LibTorch {})", e.hostname,
-                                    e.cpu_model, e.logical_cpus, e.arch, e.libtorch_version));
+      AddUnique(&hosts, fmt::format("{} ({}, {} logical CPUs, {}, LibTorch {}{})", e.hostname,
+                                    e.cpu_model, e.logical_cpus, e.arch, e.libtorch_version,
+                                    e.device_name.empty() ? "" : ", " + e.device_name));
     }
     if (r.status != "ok") ++failed;
     if (!r.started_at_utc.empty()) {
@@ -317,6 +318,10 @@ std::string StagesCell(const RunRecord& r) {
     std::string line =
         fmt::format("{}: {} ({}, {} CPUs), {} thread{}", e.stage + 1, HtmlEscape(e.hostname),
                     HtmlEscape(e.cpu_model), e.logical_cpus, e.threads, e.threads == 1 ? "" : "s");
+    if (e.device != "cpu") {
+      line += ", " + HtmlEscape(e.device);
+      if (!e.device_name.empty()) line += " (" + HtmlEscape(e.device_name) + ")";
+    }
     if (!e.limits.empty()) line += ", limits " + HtmlEscape(e.limits);
     lines.push_back(line);
   }
@@ -360,7 +365,7 @@ std::string RunTable(const std::vector<RunRecord>& runs, const std::vector<RunGr
       "<tr><th>run</th><th>model</th><th>cuts</th><th>backend</th><th>network</th>"
       "<th>batch</th><th>threads</th><th>latency {} ms (95% CI)</th><th>p95 ms</th>"
       "<th>throughput img/s (95% CI)</th><th>repeats</th><th>pareto</th>{}<th>status</th>"
-      "<th>stages: host, CPU, threads, limits</th><th>started (UTC)</th><th>sweep</th></tr>",
+      "<th>stages: host, CPU, threads, GPU, limits</th><th>started (UTC)</th><th>sweep</th></tr>",
       stat, any_accuracy ? "<th>top-1 %</th>" : "");
   std::string body;
   for (const RunRecord& r : runs) {

@@ -14,6 +14,7 @@
 #include "model/torch_util.h"
 #include "runtime/input_set.h"
 #include "runtime/queue.h"
+#include "runtime/stage_device.h"
 #include "runtime/tensor_frame.h"
 
 namespace paretopipe {
@@ -27,19 +28,20 @@ struct InFlight {
   int64_t origin_ns = 0;  // Source clock: stage-1 compute began.
 };
 
-// Buffers that received activations land in. Once a batch's compute is done
-// its buffer returns (its use count falls to 1), so the steady state
-// allocates nothing per message.
+// Buffers that received activations land in (pinned for a GPU stage). Once
+// a batch's compute (on a GPU: its copy to the device) is done its buffer
+// returns (its use count falls to 1), so the steady state allocates nothing
+// per message.
 class BufferPool {
  public:
-  torch::Tensor Get(c10::IntArrayRef shape) {
+  torch::Tensor Get(c10::IntArrayRef shape, StageDevice& device) {
     for (torch::Tensor& t : buffers_) {
       // Free when neither the tensor nor its memory is referenced: a segment
       // whose output is a view of its input (flatten, identity) would
       // otherwise have the buffer overwritten while it is being sent.
       if (t.use_count() == 1 && t.storage().use_count() == 1 && t.sizes() == shape) return t;
     }
-    buffers_.push_back(torch::empty(shape, torch::kFloat));
+    buffers_.push_back(device.HostBuffer(shape));
     return buffers_.back();
   }
 
@@ -56,6 +58,7 @@ int64_t SteadyNowNs() {
 
 struct StageRunner::Impl {
   std::shared_ptr<StageCompute> segment;
+  std::shared_ptr<StageDevice> device;
   std::vector<torch::Tensor> inputs;          // The source's synthetic batches, made once per run.
   std::shared_ptr<const InputSet> input_set;  // Or a dataset's images.
   BufferPool pool;
@@ -107,10 +110,12 @@ struct StageRunner::Impl {
 };
 
 StageRunner::StageRunner(StageConfig config, std::shared_ptr<StageCompute> segment,
-                         std::shared_ptr<const InputSet> inputs)
+                         std::shared_ptr<const InputSet> inputs,
+                         std::shared_ptr<StageDevice> device)
     : config_(std::move(config)), impl_(std::make_unique<Impl>()) {
   impl_->segment = std::move(segment);
   impl_->input_set = std::move(inputs);
+  impl_->device = std::move(device);
 }
 
 StageRunner::~StageRunner() = default;
@@ -144,6 +149,15 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
 
   Impl& im = *impl_;
   im.outputs.clear();
+  if (!im.device) {
+    PP_ASSIGN_OR_RETURN(std::unique_ptr<StageDevice> cpu, MakeStageDevice("cpu"));
+    im.device = std::move(cpu);
+  }
+  if (im.device->name() != c.device) {
+    return Status::InvalidArgument(fmt::format("{}: configured for device {}, but computes on {}",
+                                               who, c.device, im.device->name()));
+  }
+  StageDevice& device = *im.device;
   const bool from_set = is_source && !c.input_digest.empty();
   if (from_set &&
       (!im.input_set || im.input_set->digest != c.input_digest ||
@@ -188,6 +202,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
   for (int b = 0; b < c.batches; ++b) trace.batches[b].batch_id = b;
   const bool rss_reset = ResetPeakRss();
   const int64_t cpu_begin = ProcessCpuNs();
+  device.BeginPass();
 
   std::vector<std::thread> threads;
   if (!is_source) {
@@ -217,7 +232,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
                 parts > 1 ? fmt::format("{} of {} ", i + 1, parts) : std::string(), b, shape,
                 FrameTypeName(h.type), h.batch_id, DTypeName(h.dtype), h.Shape())));
           }
-          torch::Tensor buffer = im.pool.Get(shape);
+          torch::Tensor buffer = im.pool.Get(shape, device);
           s = links.in->ReceivePayload(buffer.data_ptr(), h.payload_bytes, stall());
           if (!s.ok()) return im.Fail(s.WithContext(where()));
           t.bytes_in += static_cast<int64_t>(h.payload_bytes);
@@ -230,6 +245,11 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           item.tensors.push_back(std::move(buffer));
         }
         t.recv_end_ns = SteadyNowNs();
+        // On a GPU the copy to the device runs here, on its own stream, while
+        // the compute thread computes the batch before.
+        Result<std::vector<torch::Tensor>> on_device = device.CopyIn(item.tensors, &t.copy_in_ns);
+        if (!on_device.ok()) return im.Fail(on_device.status().WithContext(where()));
+        item.tensors = std::move(on_device).value();
         if (!compute_q.Push(std::move(item), stall())) {
           return im.Fail(
               Status::Unavailable(where() + ": compute did not keep up before the stall timeout"));
@@ -315,13 +335,19 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         // no receive thread using the pool): a model that writes to its
         // input in place must not change the set later batches and runs read.
         if (from_set) {
-          torch::Tensor buffer = im.pool.Get(c.input_shape);
+          torch::Tensor buffer = im.pool.Get(c.input_shape, device);
           buffer.copy_(im.input_set->Batch(b, c.input_shape[0]));
           inputs = {std::move(buffer)};
         } else {
           inputs = {im.inputs[b % im.inputs.size()]};
         }
         t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
+        Result<std::vector<torch::Tensor>> on_device = device.CopyIn(inputs, &t.copy_in_ns);
+        if (!on_device.ok()) {
+          im.Fail(on_device.status().WithContext(where()));
+          break;
+        }
+        inputs = std::move(on_device).value();
       } else {
         std::optional<InFlight> item = compute_q.Pop(stall());
         if (!item) {
@@ -334,14 +360,12 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
       }
       t.compute_begin_ns = SteadyNowNs();
       if (is_source) origin_ns = t.compute_begin_ns;
-      Result<std::vector<torch::Tensor>> out = im.segment->RunAll(inputs);
+      // Outputs come back on the host, in row-major order, as the next stage
+      // receives them.
+      Result<std::vector<torch::Tensor>> out = device.Compute(*im.segment, inputs, &t);
       std::vector<torch::Tensor> outputs;
-      Status s = out.ok() ? CatchTorchErrors([&] {
-        // The next stage receives bytes in row-major order on the CPU.
-        for (const torch::Tensor& o : *out) outputs.push_back(o.to(torch::kCPU).contiguous());
-        return Status::Ok();
-      })
-                          : out.status();
+      Status s = out.status();
+      if (out.ok()) outputs = std::move(out).value();
       inputs.clear();  // Their receive buffers may be reused now.
       if (s.ok() && (outputs.empty() || (is_sink && outputs.size() != 1))) {
         s = Status::InvalidArgument(fmt::format(
@@ -397,6 +421,7 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
     im.Fail(Status::Internal(fmt::format("{}: {}", who, Impl::FirstLine(e.what()))));
   }
   for (std::thread& t : threads) t.join();
+  device.EndPass(&trace);
   {
     std::lock_guard<std::mutex> lock(im.mu);
     im.queues.clear();

@@ -29,6 +29,7 @@
 namespace paretopipe {
 
 class StageCompute;
+class StageDevice;
 struct InputSet;
 
 // What a worker is told for one run (one split configuration).
@@ -95,8 +96,11 @@ class StageRunner {
   // config.model (a zoo Segment or a TorchScript segment). `inputs`: at
   // the source with config.input_digest set, the set with that digest,
   // whose images match config.input_shape; else null (synthetic input).
+  // `device`: where `segment` computes (runtime/stage_device.h), named
+  // config.device; null: the CPU.
   StageRunner(StageConfig config, std::shared_ptr<StageCompute> segment,
-              std::shared_ptr<const InputSet> inputs = nullptr);
+              std::shared_ptr<const InputSet> inputs = nullptr,
+              std::shared_ptr<StageDevice> device = nullptr);
   ~StageRunner();
   StageRunner(const StageRunner&) = delete;
   StageRunner& operator=(const StageRunner&) = delete;

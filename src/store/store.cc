@@ -165,6 +165,17 @@ ALTER TABLE runs ADD COLUMN accuracy_images INTEGER;
 ALTER TABLE runs ADD COLUMN accuracy_correct INTEGER;
 )sql";
 
+// Version 5: where each stage computed (CPU or which GPU) and, for a GPU
+// stage, its copies, device memory and utilization (NULL on a CPU stage).
+constexpr const char* kVersion5Sql = R"sql(
+ALTER TABLE run_environment ADD COLUMN device TEXT NOT NULL DEFAULT 'cpu';
+ALTER TABLE run_environment ADD COLUMN device_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_stages ADD COLUMN copy_in_ms_mean REAL;
+ALTER TABLE run_stages ADD COLUMN copy_out_ms_mean REAL;
+ALTER TABLE run_stages ADD COLUMN device_peak_bytes INTEGER;
+ALTER TABLE run_stages ADD COLUMN device_utilization_pct REAL;
+)sql";
+
 // A lock held by another connection (a sweep's insert, a reader switching the
 // journal mode) lasts milliseconds; 5 s rides out any of them while still
 // failing within a human's patience when something truly holds the file.
@@ -334,6 +345,7 @@ const std::vector<const char*> kEnvironmentColumns = {
     "run_id", "stage", "endpoint", "hostname", "cpu_model", "kernel", "arch", "blas",
     "libtorch_version", "compiler", "logical_cpus", "threads"};
 const std::vector<const char*> kEnvironmentColumnsV3 = {"limits"};
+const std::vector<const char*> kEnvironmentColumnsV5 = {"device", "device_name"};
 
 const std::vector<const char*> kLinkColumns = {
     "run_id", "hop", "pings", "rtt_ms_min", "rtt_ms_median", "rtt_ms_max",
@@ -350,6 +362,8 @@ const std::vector<const char*> kStageColumns = {
     "compute_ms_mean", "compute_ms_p50", "compute_ms_p95",
     "queue_ms_mean", "recv_ms_mean", "send_ms_mean",
     "bytes_out_per_batch", "idle_fraction", "cpu_ms", "peak_rss_bytes"};
+const std::vector<const char*> kStageColumnsV5 = {
+    "copy_in_ms_mean", "copy_out_ms_mean", "device_peak_bytes", "device_utilization_pct"};
 
 const std::vector<const char*> kHopColumns = {
     "run_id", "hop", "bytes_per_frame", "hop_ms_mean", "hop_ms_p50",
@@ -598,24 +612,27 @@ Status CreateSchema(sqlite3* db) {
     PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
     PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
     PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion5Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
   return transaction.Commit();
 }
 
-// Upgrades a version 1, 2 or 3 file in place: adds run_hops (version 1
-// runs have none), version 3's columns (their defaults say "no condition,
-// no limits") and run_links (older runs have none), then version 4's
-// (synthetic input, no accuracy).
+// Upgrades a version 1 to 4 file in place: adds run_hops (version 1 runs
+// have none), version 3's columns (their defaults say "no condition, no
+// limits") and run_links (older runs have none), version 4's (synthetic
+// input, no accuracy), then version 5's (every stage on the CPU, no GPU
+// numbers).
 Status Migrate(sqlite3* db) {
   Transaction transaction(db);
   PP_RETURN_IF_ERROR(transaction.Begin());
   PP_ASSIGN_OR_RETURN(int64_t version, QueryInt(db, "PRAGMA user_version"));
-  if (version >= 1 && version <= 3) {
+  if (version >= 1 && version <= 4) {
     if (version == 1) PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
     if (version <= 2) PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
-    PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
+    if (version <= 3) PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion5Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
@@ -652,12 +669,13 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
   {
     Statement s;
     PP_RETURN_IF_ERROR(s.Prepare(
-        db, InsertSql("run_environment", Concat(kEnvironmentColumns, kEnvironmentColumnsV3))));
+        db, InsertSql("run_environment", Concat(Concat(kEnvironmentColumns, kEnvironmentColumnsV3),
+                                                kEnvironmentColumnsV5))));
     for (const StageEnvironment& e : r.environment) {
       s.Reset();
       s.Int(*id).Int(e.stage).Text(e.endpoint).Text(e.hostname).Text(e.cpu_model).Text(e.kernel);
       s.Text(e.arch).Text(e.blas).Text(e.libtorch_version).Text(e.compiler);
-      s.Int(e.logical_cpus).Int(e.threads).Text(e.limits);
+      s.Int(e.logical_cpus).Int(e.threads).Text(e.limits).Text(e.device).Text(e.device_name);
       PP_RETURN_IF_ERROR(s.Execute().WithContext(fmt::format("environment of stage {}", e.stage)));
     }
   }
@@ -675,7 +693,8 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
   }
   {
     Statement s;
-    PP_RETURN_IF_ERROR(s.Prepare(db, InsertSql("run_stages", kStageColumns)));
+    PP_RETURN_IF_ERROR(
+        s.Prepare(db, InsertSql("run_stages", Concat(kStageColumns, kStageColumnsV5))));
     for (const StageStats& t : r.stages) {
       s.Reset();
       s.Int(*id).Int(t.stage).Int(t.block_begin).Int(t.block_end).Text(t.endpoint);
@@ -684,6 +703,8 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
       s.Real(t.compute_ms_mean).Real(t.compute_ms_p50).Real(t.compute_ms_p95);
       s.Real(t.queue_ms_mean).Real(t.recv_ms_mean).Real(t.send_ms_mean);
       s.Real(t.bytes_out_per_batch).Real(t.idle_fraction).Real(t.cpu_ms).Int(t.peak_rss_bytes);
+      s.OptReal(t.copy_in_ms_mean).OptReal(t.copy_out_ms_mean).OptInt(t.device_peak_bytes);
+      s.OptReal(t.device_utilization_pct);
       PP_RETURN_IF_ERROR(s.Execute().WithContext(fmt::format("stage {}", t.stage)));
     }
   }
@@ -744,7 +765,7 @@ std::string ChildSelectSql(const char* table, const std::vector<const char*>& co
 
 Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
                    std::vector<RunRecord>* runs) {
-  const bool has_hops = version >= 2, v3 = version >= 3, v4 = version >= 4;
+  const bool has_hops = version >= 2, v3 = version >= 3, v4 = version >= 4, v5 = version >= 5;
   if (filter.net && !v3 && *filter.net != "none") return Status::Ok();  // Older runs had none.
   std::vector<const char*> run_columns = v3 ? Concat(kRunColumns, kRunColumnsV3) : kRunColumns;
   if (v4) run_columns = Concat(run_columns, kRunColumnsV4);
@@ -821,14 +842,16 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
   }
 
   Statement env, rep, stg, hop, lnk, smp;
-  PP_RETURN_IF_ERROR(env.Prepare(
-      db, ChildSelectSql("run_environment",
-                         v3 ? Concat(kEnvironmentColumns, kEnvironmentColumnsV3)
-                            : kEnvironmentColumns,
-                         "stage")));
+  std::vector<const char*> environment_columns =
+      v3 ? Concat(kEnvironmentColumns, kEnvironmentColumnsV3) : kEnvironmentColumns;
+  if (v5) environment_columns = Concat(environment_columns, kEnvironmentColumnsV5);
+  PP_RETURN_IF_ERROR(
+      env.Prepare(db, ChildSelectSql("run_environment", environment_columns, "stage")));
   if (v3) PP_RETURN_IF_ERROR(lnk.Prepare(db, ChildSelectSql("run_links", kLinkColumns, "hop")));
   PP_RETURN_IF_ERROR(rep.Prepare(db, ChildSelectSql("run_repeats", kRepeatColumns, "repeat")));
-  PP_RETURN_IF_ERROR(stg.Prepare(db, ChildSelectSql("run_stages", kStageColumns, "stage")));
+  PP_RETURN_IF_ERROR(stg.Prepare(
+      db, ChildSelectSql("run_stages", v5 ? Concat(kStageColumns, kStageColumnsV5) : kStageColumns,
+                         "stage")));
   if (has_hops) PP_RETURN_IF_ERROR(hop.Prepare(db, ChildSelectSql("run_hops", kHopColumns, "hop")));
   if (filter.with_samples) {
     PP_RETURN_IF_ERROR(
@@ -849,6 +872,10 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
       e.logical_cpus = static_cast<int>(env.ColInt());
       e.threads = static_cast<int>(env.ColInt());
       if (v3) e.limits = env.ColText();
+      if (v5) {
+        e.device = env.ColText();
+        e.device_name = env.ColText();
+      }
       r.environment.push_back(std::move(e));
       return Status::Ok();
     }));
@@ -886,6 +913,12 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
       t.idle_fraction = stg.ColReal();
       t.cpu_ms = stg.ColReal();
       t.peak_rss_bytes = stg.ColInt();
+      if (v5) {
+        t.copy_in_ms_mean = stg.ColOptReal();
+        t.copy_out_ms_mean = stg.ColOptReal();
+        t.device_peak_bytes = stg.ColOptInt();
+        t.device_utilization_pct = stg.ColOptReal();
+      }
       r.stages.push_back(std::move(t));
       return Status::Ok();
     }));
@@ -945,7 +978,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  if (version < 0 || version > 3) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  if (version < 0 || version > 4) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   // WAL: a reader (`paretopipe pareto`, sqlite3) reads the last committed runs
   // while a sweep writes, and neither blocks the other. The mode is stored in
   // the file, so readers see it too.
@@ -959,7 +992,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
       Exec(db.get(), "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL").WithContext(path));
   if (version == 0) {
     PP_RETURN_IF_ERROR(CreateSchema(db.get()).WithContext(path + ": create schema"));
-  } else if (version >= 1 && version <= 3) {
+  } else if (version >= 1 && version <= 4) {
     PP_RETURN_IF_ERROR(Migrate(db.get()).WithContext(path + ": upgrade schema"));
   }
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, kStoreSchemaVersion));
@@ -975,8 +1008,9 @@ Result<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
   // An older file reads as it is (no hops before 2, no conditions or links
-  // before 3, synthetic input and no accuracy before 4): reading must not write.
-  if (version < 1 || version > 3) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  // before 3, synthetic input and no accuracy before 4, every stage on the
+  // CPU before 5): reading must not write.
+  if (version < 1 || version > 4) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, version));
 }
 

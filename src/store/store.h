@@ -23,9 +23,12 @@ namespace paretopipe {
 // 2: per-hop breakdown (run_hops). 3: network conditions (runs.net,
 // net_emulation, testbed), device limits (run_environment.limits) and link
 // probes (run_links). 4: the input (runs.input, input_digest, input_images)
-// and top-1 accuracy (accuracy_images, accuracy_correct). Open() upgrades a
-// version 1, 2 or 3 file; OpenReadOnly reads them as they are.
-inline constexpr int kStoreSchemaVersion = 4;
+// and top-1 accuracy (accuracy_images, accuracy_correct). 5: each stage's
+// device (run_environment.device, device_name) and GPU numbers (run_stages
+// copy_in_ms_mean, copy_out_ms_mean, device_peak_bytes,
+// device_utilization_pct). Open() upgrades a version 1 to 4 file;
+// OpenReadOnly reads them as they are.
+inline constexpr int kStoreSchemaVersion = 5;
 
 struct RunFilter {
   std::optional<std::string> model;

@@ -161,9 +161,16 @@ Result<DeviceLimits> ParseDeviceLimits(const std::string& text) {
     } else if (key == "threads") {
       PP_ASSIGN_OR_RETURN(d.threads, ParseInt(value, "threads"));
       if (d.threads < 1) return Status::InvalidArgument("--local-device: threads must be >= 1");
+    } else if (key == "device") {
+      // Checked by the worker, which says why a device is unusable.
+      if (value.empty() || value.size() > 64) {
+        return Status::InvalidArgument(
+            fmt::format("--local-device {}: device needs a value (cpu, cuda or cuda:N)", d.name));
+      }
+      d.device = value;
     } else {
       return Status::InvalidArgument(fmt::format(
-          "--local-device {}: unknown key '{}' (keys: cpus, quota, threads)", d.name, key));
+          "--local-device {}: unknown key '{}' (keys: cpus, quota, threads, device)", d.name, key));
     }
   }
   return d;
@@ -174,6 +181,7 @@ std::string FormatDeviceLimits(const DeviceLimits& d) {
   if (!d.cpus.empty()) parts.push_back(fmt::format("cpus {}", fmt::join(d.cpus, "+")));
   if (d.cpu_quota > 0) parts.push_back(fmt::format("quota {:g}", d.cpu_quota));
   if (d.threads > 0) parts.push_back(fmt::format("threads {}", d.threads));
+  if (!d.device.empty()) parts.push_back(fmt::format("device {}", d.device));
   if (parts.empty()) return d.name;
   return fmt::format("{}: {}", d.name, fmt::join(parts, ", "));
 }

@@ -1,7 +1,8 @@
 // Emulated devices on one machine: a local worker limited to some CPUs
 // (affinity) and a share of CPU time (a cgroup's CPU quota), so that one
 // machine can stand in for a Raspberry Pi and a server
-// (`--local-device pi=cpus:0,quota:0.25 --local-device server=cpus:1`).
+// (`--local-device pi=cpus:0,quota:0.25 --local-device server=cpus:1`); a
+// local worker may also compute on a GPU (`server=cpus:1-15,device:cuda`).
 //
 // Owns: the text form of a device, the cgroup that enforces its quota.
 // Must not touch: starting processes (local_workers.h), the network.
@@ -22,10 +23,12 @@ struct DeviceLimits {
   std::vector<int> cpus;   // Affinity; empty: the worker's default (its own core).
   double cpu_quota = 0;    // CPUs' worth of time per period (0.25: a quarter of one); 0: none.
   int threads = 0;         // Intra-op threads; 0: the sweep's choice.
+  std::string device;      // The worker's --device ("cuda:0"); empty: the CPU.
 };
 
-// Parses "NAME=cpus:0,quota:0.25,threads:1": cpus as a list "0", "0-3" or
-// "0+2"; quota a positive number of CPUs; each key optional.
+// Parses "NAME=cpus:0,quota:0.25,threads:1,device:cuda:0": cpus as a list
+// "0", "0-3" or "0+2"; quota a positive number of CPUs; device as the
+// worker's --device; each key optional.
 Result<DeviceLimits> ParseDeviceLimits(const std::string& text);
 
 // "pi: cpus 0, quota 0.25": how runs record a device.

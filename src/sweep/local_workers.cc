@@ -172,6 +172,10 @@ Result<Endpoint> LocalWorkers::Spawn(int i, const std::string& listen) {
                                    "--log-level",  o.log_level, "--allow-remote-models",
                                    "--token-file", token_file};
   if (o.allow_unauthenticated_torch) args.push_back("--allow-unauthenticated-torch");
+  if (device && !device->device.empty()) {
+    args.push_back("--device");
+    args.push_back(device->device);
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

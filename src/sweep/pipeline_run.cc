@@ -1,7 +1,9 @@
 #include "sweep/pipeline_run.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -117,13 +119,15 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
   // reaches the worker at, the port the worker reports for the backend.
   std::vector<std::string> backend_endpoints;
   for (int s = 0; s < stages; ++s) {
-    int threads = 0;
-    std::map<std::string, uint16_t> ports;
-    PP_ASSIGN_OR_RETURN(MachineInfo m, workers[s]->Info(&threads, &ports));
-    auto port = ports.find(cfg.backend);
-    if (port == ports.end()) {
-      return Status::InvalidArgument(fmt::format("worker {} does not offer the {} backend",
-                                                 workers[s]->endpoint().ToString(), cfg.backend));
+    PP_ASSIGN_OR_RETURN(WorkerInfo info, workers[s]->Info());
+    const MachineInfo& m = info.machine;
+    auto port = info.backend_ports.find(cfg.backend);
+    if (port == info.backend_ports.end()) {
+      std::vector<std::string> offered;
+      for (const auto& [name, unused_port] : info.backend_ports) offered.push_back(name);
+      return Status::InvalidArgument(
+          fmt::format("worker {} does not offer the {} backend: its build has {}",
+                      workers[s]->endpoint().ToString(), cfg.backend, fmt::join(offered, ", ")));
     }
     // Port 0: the backend has no fixed port (torch meets through a per-run
     // rendezvous), so there is no address to pass.
@@ -140,10 +144,15 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     env.libtorch_version = m.libtorch_version;
     env.compiler = m.compiler;
     env.logical_cpus = m.logical_cpus;
-    env.threads = threads;
+    env.threads = info.threads;
+    env.device = info.device;
+    env.device_name = info.device_name;
     record->environment.push_back(env);
   }
   if (record->config.threads <= 0) record->config.threads = record->environment[0].threads;
+  std::vector<std::string> devices;
+  for (const StageEnvironment& env : record->environment) devices.push_back(env.device);
+  record->config.device = StageDevicesText(devices);
   for (int s = 0; s < stages; ++s) {
     StageConfig c;
     c.run_id = plan.run_id;
@@ -170,7 +179,7 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
     c.self = workers[s]->endpoint().ToString();
     c.next = s + 1 < stages ? backend_endpoints[s + 1] : "";
     c.source = backend_endpoints[0];
-    c.device = cfg.device;
+    c.device = record->environment[s].device;
     c.input_seed = plan.input_seed;
     if (s == 0 && plan.inputs) {
       c.input_digest = plan.inputs->digest;
@@ -237,6 +246,14 @@ Status RunPasses(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
 }
 
 }  // namespace
+
+std::string StageDevicesText(const std::vector<std::string>& devices) {
+  if (!devices.empty() && std::all_of(devices.begin(), devices.end(),
+                                      [&](const std::string& d) { return d == devices[0]; })) {
+    return devices[0];
+  }
+  return fmt::format("{}", fmt::join(devices, ","));
+}
 
 Result<RunRecord> RunPipeline(const std::vector<WorkerClient*>& workers, const RunPlan& plan,
                               std::vector<KeptOutput>* outputs, RunTiming* timing) {

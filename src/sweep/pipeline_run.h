@@ -47,6 +47,10 @@ struct RunPlan {
   std::chrono::milliseconds stall_timeout{60000};
 };
 
+// RunConfig::device from each stage's device in order: the one name when
+// all are alike ("cpu"), else all of them ("cpu,cuda:0").
+std::string StageDevicesText(const std::vector<std::string>& devices);
+
 // Where a run's wall time went, for the sweep's overhead accounting.
 struct RunTiming {
   double passes_s = 0;  // From starting each pass to its last trace received, summed.

@@ -61,8 +61,7 @@ struct SweepOptions {
   int window = 4;
   int repeats = 3;
   std::string backend = "tcp";  // Comma-separated: every cut runs on each.
-  int threads = 0;  // Per local worker; 0: available CPUs / workers.
-  std::string device = "cpu";
+  int threads = 0;              // Per local worker; 0: available CPUs / workers.
   std::string db_path = "paretopipe.db";
   int max_runs = 500;      // "all" refuses more combinations than this.
   std::string binary;      // The paretopipe executable, for local workers.
@@ -112,7 +111,7 @@ Result<std::vector<std::vector<int>>> ParseCutList(const std::string& text, int6
                                                    int stages, int max_runs);
 
 // Parses --backend: a comma-separated list of backend names (tcp, grpc,
-// torch), each at most once.
+// torch), each at most once and each in this build (CheckBackend).
 Result<std::vector<std::string>> ParseBackendList(const std::string& text);
 
 // Runs the sweep; `progress` receives one line per run. Returns the runs

@@ -10,10 +10,9 @@
 #include <limits>
 #include <mutex>
 #include <thread>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <vector>
+
+#include "transport/gloo_c10d.h"
 
 namespace paretopipe {
 namespace {
