@@ -175,3 +175,67 @@ TEST_F(CliTest, ProfileWritesVersionedJsonWithOneEntryPerBlock) {
 
 }  // namespace
 }  // namespace paretopipe
+
+namespace paretopipe {
+namespace {
+
+// `plan` and `validate` as a user runs them, on profiles `profile` wrote.
+class CliPlanTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    for (const char* name : {"a", "b"}) {
+      const testing::CommandOutcome o = testing::RunCommand(
+          std::string(PARETOPIPE_BINARY) + " profile mobilenet_v2 --num-classes 10 --batch 2 " +
+              "--input-size 32 --repeat 2 --warmup 1 --threads 1 -o " + dir_->path() + "/" +
+              name + ".json",
+          dir_->path());
+      ASSERT_EQ(o.exit_code, 0) << o.err;
+    }
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  testing::CommandOutcome Run(const std::string& args) {
+    return testing::RunCommand(std::string(PARETOPIPE_BINARY) + " " + args, dir_->path());
+  }
+  std::string Devices() {
+    return " --device pi=" + dir_->path() + "/a.json --device server=" + dir_->path() + "/b.json";
+  }
+
+  static testing::ScopedTempDir* dir_;
+};
+testing::ScopedTempDir* CliPlanTest::dir_ = new testing::ScopedTempDir;
+
+TEST_F(CliPlanTest, PlanPrintsThePredictedFrontSortedByLatency) {
+  const testing::CommandOutcome o =
+      Run("plan mobilenet_v2 --stages 2" + Devices() + " --net rtt=200ms,rate=5mbit --json");
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(o.out);
+  ASSERT_FALSE(j["front"].empty());
+  double last_latency = 0;
+  for (const nlohmann::json& p : j["front"]) {
+    EXPECT_EQ(p["devices"].size(), 2u);
+    EXPECT_GE(p["latency_ms"].get<double>(), last_latency);
+    // 200 ms of round trip: every two-stage plan crosses one 100 ms hop.
+    EXPECT_GT(p["latency_ms"].get<double>(), 100);
+    last_latency = p["latency_ms"].get<double>();
+  }
+}
+
+TEST_F(CliPlanTest, PlanWithoutALinkForAPairIsOneLineError) {
+  const testing::CommandOutcome o = Run("plan mobilenet_v2" + Devices());
+
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  EXPECT_NE(o.err.find("--net"), std::string::npos) << o.err;
+}
+
+TEST_F(CliPlanTest, ValidateWithoutMatchingRunsIsOneLineError) {
+  const testing::CommandOutcome o = Run("validate --db " + dir_->path() + "/none.db" + Devices());
+
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+}  // namespace
+}  // namespace paretopipe

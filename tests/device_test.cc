@@ -129,7 +129,8 @@ TEST(StageRunnerDeviceTest, CpuStageLeavesTheGpuFieldsUnknown) {
 }
 
 TEST(WorkerDeviceTest, WorkerSaysWhereItComputes) {
-  ServingWorker worker;
+  const WorkerOptions on_the_cpu;  // Named, not `{}`: GCC 12 warns wrongly of the temporary.
+  ServingWorker worker(on_the_cpu);
   ASSERT_TRUE(worker.ok());
   Result<std::unique_ptr<WorkerClient>> client =
       WorkerClient::Connect(worker.endpoint(), kTestDeadline);
@@ -143,7 +144,8 @@ TEST(WorkerDeviceTest, WorkerSaysWhereItComputes) {
 }
 
 TEST(WorkerDeviceTest, StageForAnotherDeviceIsRefusedNamingBoth) {
-  ServingWorker worker;
+  const WorkerOptions on_the_cpu;
+  ServingWorker worker(on_the_cpu);
   ASSERT_TRUE(worker.ok());
   Result<std::unique_ptr<WorkerClient>> client =
       WorkerClient::Connect(worker.endpoint(), kTestDeadline);

@@ -25,7 +25,9 @@
 #include "analysis/export.h"
 #include "analysis/pareto.h"
 #include "cli/format.h"
+#include "cli/plan_command.h"
 #include "cli/run_table.h"
+#include "cli/validate_command.h"
 #include "control/stage_transport.h"
 #include "control/worker.h"
 #include "metrics/machine.h"
@@ -922,6 +924,8 @@ int Main(int argc, char** argv) {
   plot->add_option("-o,--output", plot_output, "FILE.svg or FILE.png")->required();
   plot->add_option("--gnuplot", plot_gnuplot, "gnuplot program")->capture_default_str();
 
+  PlanCommand plan(app);
+  ValidateCommand validate(app);
 
   try {
     app.parse(argc, argv);
@@ -985,6 +989,8 @@ int Main(int argc, char** argv) {
                                                        : "show";
     return CmdNetem(action, netem_request);
   }
+  if (plan.parsed()) return plan.Run();
+  if (validate.parsed()) return validate.Run();
   if (pareto->parsed()) {
     return CmdPareto(
         AnalysisFilter{pareto_db, pareto_model, pareto_backend, pareto_sweep, pareto_net},

@@ -1,0 +1,147 @@
+#include "cli/validate_command.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "analysis/validate.h"
+#include "cli/plan_inputs.h"
+#include "store/store.h"
+
+namespace paretopipe::cli {
+namespace {
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "paretopipe: error: %s\n", status.message().c_str());
+  return 1;
+}
+
+std::string Percent(double fraction) { return fmt::format("{:+.1f}%", 100 * fraction); }
+
+nlohmann::json FiguresJson(const ValidationFigures& f) {
+  return {{"runs", f.runs},
+          {"latency_mape", f.latency_mape},
+          {"throughput_mape", f.throughput_mape},
+          {"latency_within_10", f.latency_within_10},
+          {"throughput_within_10", f.throughput_within_10},
+          {"latency_regret", f.latency_regret},
+          {"throughput_regret", f.throughput_regret},
+          {"predicted_front", f.predicted_front},
+          {"measured_front", f.measured_front},
+          {"both_fronts", f.both_fronts},
+          {"front_precision", f.front_precision()},
+          {"front_recall", f.front_recall()}};
+}
+
+void PrintFigures(const ValidationFigures& f) {
+  std::cout << fmt::format(
+      "  {} run(s): latency MAPE {:.1f}% ({:.0f}% within ±10%), throughput MAPE {:.1f}% ({:.0f}% "
+      "within ±10%)\n  regret of the predicted best: latency {:.1f}%, throughput {:.1f}%; "
+      "Pareto membership precision {:.2f}, recall {:.2f} ({} predicted, {} measured, {} both)\n",
+      f.runs, 100 * f.latency_mape, 100 * f.latency_within_10, 100 * f.throughput_mape,
+      100 * f.throughput_within_10, 100 * f.latency_regret, 100 * f.throughput_regret,
+      f.front_precision(), f.front_recall(), f.predicted_front, f.measured_front, f.both_fronts);
+}
+
+}  // namespace
+
+ValidateCommand::ValidateCommand(CLI::App& app) {
+  command_ = app.add_subcommand(
+      "validate",
+      "Compare the planner's predictions with every measured run that has profiles for its "
+      "devices: errors, regret, Pareto membership (docs/planner.md)");
+  command_->add_option("--db", db_, "SQLite file of runs")->capture_default_str();
+  command_
+      ->add_option("--device", devices_,
+                   "NAME=PROFILE.json, repeatable: the profile of the device a stage ran on, "
+                   "matched by its --local-device name, else its hostname, else its address")
+      ->required();
+  command_
+      ->add_option("--base-link", base_link_,
+                   "The link between stages without a network condition: SPEC "
+                   "(rtt=0.1ms,rate=10gbit,overhead=0.05ms) or a link.json from linkprobe; a "
+                   "run's --net condition is added on top")
+      ->capture_default_str();
+  command_->add_option("--model", model_, "Only runs of this model");
+  command_->add_option("--sweep", sweep_, "Only runs of this sweep id, or `last`");
+  command_->add_flag("--json", json_, "The comparison as JSON");
+}
+
+int ValidateCommand::Run() const {
+  ValidationOptions options;
+  Result<std::vector<NamedProfile>> devices = ReadNamedProfiles(devices_);
+  if (!devices.ok()) return Fail(devices.status());
+  for (NamedProfile& d : *devices) options.devices.emplace_back(d.name, std::move(d.profile));
+  Result<LinkModel> base = ReadLinkValue(base_link_);
+  if (!base.ok()) return Fail(base.status().WithContext("--base-link"));
+  options.base_link = *base;
+
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db_);
+  if (!store.ok()) return Fail(store.status());
+  RunFilter filter;
+  if (!model_.empty()) filter.model = model_;
+  if (!sweep_.empty() && sweep_ != "last") filter.sweep_id = sweep_;
+  filter.only_ok = true;
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns(filter);
+  if (!runs.ok()) return Fail(runs.status());
+  if (sweep_ == "last" && !runs->empty()) {
+    const std::string last = runs->back().config.sweep_id;
+    std::vector<RunRecord> kept;
+    for (RunRecord& r : *runs) {
+      if (r.config.sweep_id == last) kept.push_back(std::move(r));
+    }
+    *runs = std::move(kept);
+  }
+  Result<ValidationReport> report = Validate(*runs, options);
+  if (!report.ok()) return Fail(report.status());
+
+  if (json_) {
+    nlohmann::json j = {{"overall", FiguresJson(report->overall)}, {"skipped", report->skipped}};
+    for (const GroupValidation& g : report->groups) {
+      j["groups"].push_back({{"group", g.group}, {"figures", FiguresJson(g.figures)}});
+    }
+    for (const RunComparison& r : report->runs) {
+      j["runs"].push_back({{"run_id", r.run_id},
+                           {"group", r.group},
+                           {"cuts", r.cuts},
+                           {"devices", r.devices},
+                           {"predicted_latency_ms", r.predicted_latency_ms},
+                           {"measured_latency_ms", r.measured_latency_ms},
+                           {"predicted_throughput_ips", r.predicted_throughput_ips},
+                           {"measured_throughput_ips", r.measured_throughput_ips},
+                           {"predicted_bottleneck", r.predicted_bottleneck},
+                           {"predicted_front", r.predicted_front},
+                           {"measured_front", r.measured_front}});
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  for (const GroupValidation& g : report->groups) {
+    std::cout << g.group << "\n";
+    std::cout << fmt::format("  {:>5} {:<10} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7} {:<9} {}\n", "run",
+                             "cuts", "pred ms", "meas ms", "error", "pred i/s", "meas i/s", "error",
+                             "limit", "front P/M");
+    for (const RunComparison& r : report->runs) {
+      if (r.group != g.group) continue;
+      std::cout << fmt::format(
+          "  {:>5} {:<10} {:>9.2f} {:>9.2f} {:>7} {:>9.1f} {:>9.1f} {:>7} {:<9} {}/{}\n", r.run_id,
+          fmt::format("{}", fmt::join(r.cuts, ",")), r.predicted_latency_ms, r.measured_latency_ms,
+          Percent(r.latency_error), r.predicted_throughput_ips, r.measured_throughput_ips,
+          Percent(r.throughput_error), r.predicted_bottleneck, r.predicted_front ? "*" : "-",
+          r.measured_front ? "*" : "-");
+    }
+    PrintFigures(g.figures);
+  }
+  std::cout << "overall:\n";
+  PrintFigures(report->overall);
+  if (!report->skipped.empty()) {
+    std::cout << fmt::format("{} run(s) not compared, e.g. {}\n", report->skipped.size(),
+                             report->skipped.front());
+  }
+  return 0;
+}
+
+}  // namespace paretopipe::cli

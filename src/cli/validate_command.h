@@ -1,0 +1,40 @@
+// `paretopipe validate`: the planner's predictions beside measured runs
+// (analysis/validate.h). Owns the command's options, loading the runs and
+// profiles, and printing; the comparison and its figures are
+// analysis/validate.h's. Needs no LibTorch and runs no model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace paretopipe::cli {
+
+// Registers the `validate` subcommand on `app`. Not copyable or movable:
+// CLI11 writes the options into its members.
+class ValidateCommand {
+ public:
+  explicit ValidateCommand(CLI::App& app);
+
+  ValidateCommand(const ValidateCommand&) = delete;
+  ValidateCommand& operator=(const ValidateCommand&) = delete;
+
+  // After app.parse(): whether `validate` was the subcommand given.
+  bool parsed() const { return command_->parsed(); }
+
+  // Loads the runs and profiles, compares and prints (a table, or JSON with
+  // --json) on stdout. Returns 0, or 1 after one line "paretopipe: error:
+  // ..." on stderr (also when no run could be compared).
+  // REQUIRES: parsed().
+  int Run() const;
+
+ private:
+  CLI::App* command_;
+  std::string db_ = "paretopipe.db";
+  std::vector<std::string> devices_;  // NAME=PROFILE.json
+  std::string base_link_ = "none";    // SPEC or link.json
+  std::string model_, sweep_;
+  bool json_ = false;
+};
+
+}  // namespace paretopipe::cli
