@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "analysis/link_model.h"
+#include "control/worker.h"
 #include "model/segment.h"
 #include "model/tensor_file.h"
 #include "test_util.h"
@@ -235,6 +237,42 @@ TEST_F(CliPlanTest, ValidateWithoutMatchingRunsIsOneLineError) {
 
   EXPECT_NE(o.exit_code, 0);
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+}  // namespace
+}  // namespace paretopipe
+
+namespace paretopipe {
+namespace {
+
+TEST(CliLinkProbeTest, FitsTheLoopbackLinkBetweenTwoWorkersAndWritesALinkFile) {
+  const WorkerOptions defaults;
+  testing::ServingWorker a(defaults), b(defaults);
+  ASSERT_TRUE(a.ok() && b.ok());
+  testing::ScopedTempDir dir;
+  const std::string file = dir.path() + "/link.json";
+
+  const testing::CommandOutcome o = testing::RunCommand(
+      std::string(PARETOPIPE_BINARY) + " linkprobe --repeat 2 --max-size 65536 --workers " +
+          a.endpoint().ToString() + "," + b.endpoint().ToString() + " -o " + file,
+      dir.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("fit: overhead"), std::string::npos) << o.out;
+  Result<LinkModel> link = ReadLinkFile(file);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  EXPECT_GE(link->overhead_ms, 0);
+  EXPECT_GE(link->delay_ms, 0);
+}
+
+TEST(CliLinkProbeTest, AnotherBackendOrOneWorkerIsOneLineError) {
+  for (const char* args : {"linkprobe --workers 127.0.0.1:1",
+                           "linkprobe --backend grpc --workers 127.0.0.1:1,127.0.0.1:2"}) {
+    const testing::CommandOutcome o =
+        testing::RunCommand(std::string(PARETOPIPE_BINARY) + " " + args, "/tmp");
+    EXPECT_NE(o.exit_code, 0) << args;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << args << ": " << o.err;
+  }
 }
 
 }  // namespace

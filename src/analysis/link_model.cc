@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -153,6 +155,84 @@ std::string DescribeLinkModel(const LinkModel& link) {
                                            : "rate=unlimited");
   if (link.overhead_ms > 0) parts.push_back("overhead=" + Short(link.overhead_ms) + "ms");
   return fmt::format("{}", fmt::join(parts, ","));
+}
+
+Result<LinkFit> FitLinkModel(const std::vector<int64_t>& bytes, const std::vector<double>& rtt_ms,
+                             double overhead_ms) {
+  if (bytes.size() != rtt_ms.size()) {
+    return Status::InvalidArgument("link fit: as many sizes as round trips are needed");
+  }
+  if (!(overhead_ms >= 0) || !std::isfinite(overhead_ms)) {
+    return Status::InvalidArgument("link fit: the overhead must be a finite number >= 0");
+  }
+  std::map<int64_t, std::vector<double>> by_size;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] < 0 || !(rtt_ms[i] > 0) || !std::isfinite(rtt_ms[i])) {
+      return Status::InvalidArgument(
+          fmt::format("link fit: sample {}: {} bytes in {} ms", i, bytes[i], rtt_ms[i]));
+    }
+    by_size[bytes[i]].push_back(rtt_ms[i]);
+  }
+  if (by_size.size() < 2) return Status::InvalidArgument("link fit: two sizes or more are needed");
+  std::vector<double> x, y;
+  for (auto& [size, rtts] : by_size) {
+    std::sort(rtts.begin(), rtts.end());
+    const size_t n = rtts.size();
+    x.push_back(static_cast<double>(size));
+    y.push_back(n % 2 ? rtts[n / 2] : (rtts[n / 2 - 1] + rtts[n / 2]) / 2);
+  }
+  // Weighted least squares, weights 1 / y^2.
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double w = 1 / (y[i] * y[i]);
+    sw += w;
+    sx += w * x[i];
+    sy += w * y[i];
+    sxx += w * x[i] * x[i];
+    sxy += w * x[i] * y[i];
+  }
+  const double det = sw * sxx - sx * sx;
+  double slope = det > 0 ? (sw * sxy - sx * sy) / det : 0;
+  double intercept = det > 0 ? (sy - slope * sx) / sw : sy / sw;
+  if (slope <= 0) {  // No cost per byte measurable: an unlimited rate.
+    slope = 0;
+    intercept = sy / sw;
+  }
+  LinkFit fit;
+  fit.sizes = static_cast<int>(x.size());
+  fit.samples = static_cast<int>(bytes.size());
+  fit.intercept_ms = intercept;
+  fit.slope_ms_per_mbyte = slope * 1e6;
+  fit.model.rate_bits_per_s = slope > 0 ? 8 * 1000 / slope : 0;
+  fit.model.overhead_ms = overhead_ms;
+  fit.model.delay_ms = std::max(0.0, intercept / 2 - overhead_ms);
+  double squares = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double residual = y[i] - (intercept + slope * x[i]);
+    squares += residual * residual;
+    fit.max_relative_residual = std::max(fit.max_relative_residual, std::abs(residual) / y[i]);
+  }
+  fit.rms_residual_ms = std::sqrt(squares / x.size());
+  return fit;
+}
+
+std::string LinkFileText(const LinkFit& fit, const std::string& measured) {
+  const nlohmann::json j = {
+      {"format", "paretopipe.link"},
+      {"version", 1},
+      {"overhead_ms", fit.model.overhead_ms},
+      {"rate_bits_per_s", fit.model.rate_bits_per_s},
+      {"delay_ms", fit.model.delay_ms},
+      {"fit",
+       {{"measured", measured},
+        {"model", "rtt = 2 * (overhead + delay) + bytes * 8 / rate (weighted least squares)"},
+        {"sizes", fit.sizes},
+        {"samples", fit.samples},
+        {"intercept_ms", fit.intercept_ms},
+        {"slope_ms_per_mbyte", fit.slope_ms_per_mbyte},
+        {"rms_residual_ms", fit.rms_residual_ms},
+        {"max_relative_residual", fit.max_relative_residual}}}};
+  return j.dump(2) + "\n";
 }
 
 }  // namespace paretopipe

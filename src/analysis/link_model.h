@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
@@ -48,6 +49,36 @@ Result<LinkModel> ParseLinkFile(const std::string& text, const std::string& sour
 
 // ParseLinkFile of the file at `path`; IoError when it cannot be read.
 Result<LinkModel> ReadLinkFile(const std::string& path);
+
+// A link model fitted to measured round trips (`paretopipe linkprobe`):
+// messages of several sizes each acknowledged by a tiny reply, so
+//   rtt(bytes) = 2 * (overhead + delay) + bytes * 8 / rate * 1000
+// (the message's overhead, serialization and delay, then the reply's
+// overhead and delay). A weighted least-squares line through the median rtt
+// of each size (weights 1 / rtt^2: relative errors count alike for 100 B
+// and 10 MB) gives the rate from its slope (unlimited when the slope is not
+// positive) and overhead + delay from its intercept; `overhead_ms` (the
+// per-message cost of back-to-back messages, measured apart) splits them:
+// delay = intercept / 2 - overhead, at least 0.
+struct LinkFit {
+  LinkModel model;
+  int sizes = 0;    // Distinct sizes, each a median of its samples.
+  int samples = 0;  // Round trips in all.
+  double intercept_ms = 0, slope_ms_per_mbyte = 0;
+  // Of the medians against the line: root mean square (ms) and the largest
+  // |residual| / median.
+  double rms_residual_ms = 0, max_relative_residual = 0;
+};
+
+// Fits `rtt_ms[i]` of messages of `bytes[i]`. InvalidArgument with fewer
+// than two distinct sizes, mismatched lengths, or a negative or non-finite
+// number.
+Result<LinkFit> FitLinkModel(const std::vector<int64_t>& bytes, const std::vector<double>& rtt_ms,
+                             double overhead_ms);
+
+// The link file (docs/planner.md, "Link files") of `fit`, with `measured`
+// (e.g. "pi:7001 -> server:7001 over tcp") in its "fit" object.
+std::string LinkFileText(const LinkFit& fit, const std::string& measured);
 
 // "rtt=40ms,rate=20mbit,overhead=0.2ms"-like text for tables: the delay as
 // rtt, "none" for a link without cost. Display only: rounded to 4 digits.

@@ -25,6 +25,7 @@
 #include "analysis/export.h"
 #include "analysis/pareto.h"
 #include "cli/format.h"
+#include "cli/linkprobe_command.h"
 #include "cli/plan_command.h"
 #include "cli/run_table.h"
 #include "cli/validate_command.h"
@@ -925,6 +926,7 @@ int Main(int argc, char** argv) {
   plot->add_option("--gnuplot", plot_gnuplot, "gnuplot program")->capture_default_str();
 
   PlanCommand plan(app);
+  LinkProbeCommand linkprobe(app);
   ValidateCommand validate(app);
 
   try {
@@ -990,6 +992,7 @@ int Main(int argc, char** argv) {
     return CmdNetem(action, netem_request);
   }
   if (plan.parsed()) return plan.Run();
+  if (linkprobe.parsed()) return linkprobe.Run();
   if (validate.parsed()) return validate.Run();
   if (pareto->parsed()) {
     return CmdPareto(

@@ -49,6 +49,8 @@ constexpr std::chrono::minutes kUploadTimeout{5};
 // A link probe takes a dozen round trips and a bulk transfer of at most 5 s
 // (transport/link_probe.h): a minute covers round trips of seconds.
 constexpr std::chrono::seconds kProbeTimeout{60};
+// A linkprobe size sweep: within the serving end's probe timeout.
+constexpr std::chrono::seconds kSizeProbeTimeout = kProbeTimeout;
 
 struct Connection {
   std::thread thread;
@@ -345,6 +347,31 @@ Result<json> Worker::Impl::Probe(const json& request) {
   PP_RETURN_IF_ERROR(SayHello(socket, kRoleProbe, -1, this->options.secret,
                               std::min(deadline, DeadlineIn(this->options.hello_timeout)))
                          .WithContext(fmt::format("probe to worker {}", target.ToString())));
+  if (request.contains("sizes")) {  // `paretopipe linkprobe`'s size sweep.
+    const json& sizes = request["sizes"];
+    const json repeats = request.value("repeats", json(5)),
+               burst = request.value("burst", json(20));
+    std::vector<int64_t> bytes;
+    if (!sizes.is_array() || sizes.empty() || sizes.size() > 32) {
+      return Status::InvalidArgument("probe: sizes must be an array of 1 to 32 sizes");
+    }
+    for (const json& s : sizes) {
+      if (!s.is_number_integer()) return Status::InvalidArgument("probe: a size is not an integer");
+      bytes.push_back(s.get<int64_t>());
+    }
+    if (!repeats.is_number_integer() || repeats.get<int64_t>() < 1 || repeats.get<int64_t>() > 50 ||
+        !burst.is_number_integer() || burst.get<int64_t>() < 2 || burst.get<int64_t>() > 1000) {
+      return Status::InvalidArgument("probe: repeats must be 1..50 and burst 2..1000");
+    }
+    PP_ASSIGN_OR_RETURN(MessageSizeProbe r,
+                        ProbeMessageSizes(socket, bytes, repeats.get<int>(), burst.get<int>(),
+                                          DeadlineIn(kSizeProbeTimeout)));
+    return json{{"ok", true},
+                {"sizes_probe",
+                 {{"bytes", r.bytes},
+                  {"rtt_ms", r.rtt_ms},
+                  {"burst_ms_per_message", r.burst_ms_per_message}}}};
+  }
   LinkProbeOptions options;
   // Not value<int64_t>(): it would convert a float such as 1e300 with an
   // undefined cast.

@@ -172,6 +172,35 @@ Result<LinkMeasurement> WorkerClient::ProbeLink(const Endpoint& target,
   return m;
 }
 
+Result<MessageSizeProbe> WorkerClient::ProbeMessageSizes(const Endpoint& target,
+                                                         const std::vector<int64_t>& sizes,
+                                                         int repeats, int burst) {
+  PP_ASSIGN_OR_RETURN(std::string text, Call(json{{"op", "probe"},
+                                                  {"target", target.ToString()},
+                                                  {"sizes", sizes},
+                                                  {"repeats", repeats},
+                                                  {"burst", burst}}
+                                                 .dump(),
+                                             DeadlineIn(std::chrono::seconds(75))));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  const json p = reply.value("sizes_probe", json::object());
+  MessageSizeProbe r;
+  const json bytes = p.value("bytes", json()), rtt = p.value("rtt_ms", json());
+  const json burst_ms = p.value("burst_ms_per_message", json());
+  if (!bytes.is_array() || !rtt.is_array() || bytes.size() != rtt.size() || !burst_ms.is_number()) {
+    return Status::InvalidArgument(label_ + ": probe: malformed size sweep reply");
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (!bytes[i].is_number_integer() || !rtt[i].is_number()) {
+      return Status::InvalidArgument(label_ + ": probe: malformed size sweep sample");
+    }
+    r.bytes.push_back(bytes[i].get<int64_t>());
+    r.rtt_ms.push_back(rtt[i].get<double>());
+  }
+  r.burst_ms_per_message = burst_ms.get<double>();
+  return r;
+}
+
 Result<ClockOffset> WorkerClient::SyncClock(int samples) {
   std::vector<ClockSample> got;
   const std::string request = json{{"op", "clock"}}.dump();

@@ -19,6 +19,7 @@
 #include "metrics/machine.h"
 #include "metrics/run_record.h"
 #include "runtime/stage.h"
+#include "transport/link_probe.h"
 #include "transport/socket.h"
 #include "util/status.h"
 
@@ -57,6 +58,12 @@ class WorkerClient {
   // port of each backend it offers. InvalidArgument when it speaks another
   // protocol version or a field is missing or of the wrong type.
   Result<WorkerInfo> Info();
+
+  // Makes the worker time messages of each of `sizes` bytes to `target`
+  // (transport/link_probe.h ProbeMessageSizes; within a minute in all).
+  Result<MessageSizeProbe> ProbeMessageSizes(const Endpoint& target,
+                                             const std::vector<int64_t>& sizes, int repeats,
+                                             int burst);
 
   // Makes the worker measure the network to `target` (the next stage's
   // control endpoint): round trip and bandwidth (transport/link_probe.h),

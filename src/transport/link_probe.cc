@@ -22,6 +22,9 @@ constexpr size_t kChunkBytes = 256 * 1024;
 // Reads the receiver times; beyond this it stops recording (rate is then
 // over what it recorded).
 constexpr size_t kMaxSamples = 1 << 20;
+// The largest sized message of ProbeMessageSizes: tens of MB, as the largest
+// activations of the zoo's models at batch 8.
+constexpr int64_t kMaxSizedBytes = int64_t{64} << 20;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -102,12 +105,77 @@ Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& o, Dea
   return r;
 }
 
+Result<MessageSizeProbe> ProbeMessageSizes(Socket& socket, const std::vector<int64_t>& sizes,
+                                           int repeats, int burst, Deadline deadline) {
+  if (repeats < 1 || burst < 2) {
+    return Status::InvalidArgument("link probe: repeats must be >= 1 and the burst >= 2");
+  }
+  MessageSizeProbe r;
+  std::vector<char> payload;
+  for (const int64_t size : sizes) {
+    if (size < 1 || size > kMaxSizedBytes) {
+      return Status::InvalidArgument(
+          fmt::format("link probe: message size {} is outside 1..{}", size, kMaxSizedBytes));
+    }
+    payload.assign(static_cast<size_t>(size), 'x');
+    for (int i = 0; i < repeats + 1; ++i) {
+      const int64_t t0 = NowNs();
+      // As an activation travels on the tcp backend: one frame, header and bytes.
+      PP_ASSIGN_OR_RETURN(const FrameHeader h,
+                          TensorFrameHeader(FrameType::kTensor, 0, DType::kUInt8, {size}));
+      PP_RETURN_IF_ERROR(SendText(socket, fmt::format("echo {}", size), deadline));
+      PP_RETURN_IF_ERROR(socket.SendFrame(h, payload.data(), deadline));
+      PP_ASSIGN_OR_RETURN(std::string ack, ReceiveJsonFrame(socket, FrameType::kControl, deadline));
+      const int64_t t1 = NowNs();
+      if (ack != "ok") return Status::InvalidArgument("link probe: unexpected acknowledgement");
+      if (i == 0) continue;  // Untimed: the first of a size grows the buffers.
+      r.bytes.push_back(size);
+      r.rtt_ms.push_back((t1 - t0) / 1e6);
+    }
+  }
+  const std::string ping = "ping " + std::string(kPingBytes - 5, '.');
+  double single_ms = 0;
+  for (int i = 0; i < 3; ++i) {  // The fastest of three lone pings.
+    const int64_t t0 = NowNs();
+    PP_RETURN_IF_ERROR(SendText(socket, ping, deadline));
+    PP_RETURN_IF_ERROR(ReceiveJsonFrame(socket, FrameType::kControl, deadline).status());
+    const double ms = (NowNs() - t0) / 1e6;
+    single_ms = i == 0 ? ms : std::min(single_ms, ms);
+  }
+  const int64_t t0 = NowNs();
+  for (int i = 0; i < burst; ++i) PP_RETURN_IF_ERROR(SendText(socket, ping, deadline));
+  for (int i = 0; i < burst; ++i) {
+    PP_RETURN_IF_ERROR(ReceiveJsonFrame(socket, FrameType::kControl, deadline).status());
+  }
+  const double total_ms = (NowNs() - t0) / 1e6;
+  r.burst_ms_per_message = std::max(0.0, (total_ms - single_ms) / (burst - 1));
+  return r;
+}
+
 Status ServeLinkProbe(Socket& socket, Deadline deadline) {
+  std::vector<char> sized;
   for (;;) {
     Result<std::string> msg = ReceiveJsonFrame(socket, FrameType::kControl, deadline);
     if (!msg.ok()) return msg.status();
     if (msg->rfind("ping", 0) == 0) {
       PP_RETURN_IF_ERROR(SendText(socket, *msg, deadline));
+      continue;
+    }
+    if (int64_t size = 0; std::sscanf(msg->c_str(), "echo %" SCNd64, &size) == 1) {
+      if (size < 1 || size > kMaxSizedBytes) {
+        return Status::InvalidArgument(fmt::format("link probe: echo of {} bytes", size));
+      }
+      FrameHeader h;
+      PP_RETURN_IF_ERROR(
+          socket.ReceiveHeader(&h, FrameLimits{static_cast<uint64_t>(kMaxSizedBytes)}, deadline));
+      if (h.type != FrameType::kTensor || h.payload_bytes != static_cast<uint64_t>(size)) {
+        return Status::InvalidArgument(
+            fmt::format("link probe: expected a {}-byte tensor frame, got a {} frame of {} bytes",
+                        size, FrameTypeName(h.type), h.payload_bytes));
+      }
+      sized.resize(static_cast<size_t>(size));
+      PP_RETURN_IF_ERROR(socket.ReceiveExact(sized.data(), sized.size(), deadline));
+      PP_RETURN_IF_ERROR(SendText(socket, "ok", deadline));
       continue;
     }
     int64_t ms = 0;

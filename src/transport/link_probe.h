@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include "transport/socket.h"
 #include "util/status.h"
@@ -45,8 +46,29 @@ struct LinkProbeResult {
 Result<LinkProbeResult> ProbeLink(Socket& socket, const LinkProbeOptions& options,
                                   Deadline deadline);
 
-// The receiving end: echoes pings, times the bulk bytes, replies with what
-// it received. Returns when the prober is done or `deadline` passes.
+// Round trips of messages of several sizes (`paretopipe linkprobe`, which
+// fits a link model to them: analysis/link_model.h).
+struct MessageSizeProbe {
+  // One per timed message: its size and the time from sending its first byte
+  // until the peer's 2-byte acknowledgement of its last arrived.
+  std::vector<int64_t> bytes;
+  std::vector<double> rtt_ms;
+  // `burst` 64-byte pings sent back to back, then their echoes read: the
+  // time from the first send to the last echo, less one ping's round trip,
+  // per ping after the first. The link's fixed cost per message when the
+  // delay overlaps (what a pipeline's stream of messages pays).
+  double burst_ms_per_message = 0;
+};
+
+// The sending end of a size sweep, to a peer in ServeLinkProbe: for each of
+// `sizes` (bytes, 1 B to 64 MiB) one untimed then `repeats` timed messages,
+// then the burst. Unavailable when the peer stops answering by `deadline`.
+Result<MessageSizeProbe> ProbeMessageSizes(Socket& socket, const std::vector<int64_t>& sizes,
+                                           int repeats, int burst, Deadline deadline);
+
+// The receiving end: echoes pings, acknowledges sized messages, times the
+// bulk bytes, replies with what it received. Returns when the prober is done
+// (it closes the connection) or `deadline` passes.
 Status ServeLinkProbe(Socket& socket, Deadline deadline);
 
 }  // namespace paretopipe
