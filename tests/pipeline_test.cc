@@ -107,14 +107,17 @@ class PipelineTest : public ::testing::Test {
   // (Defaulted to a named object, not `{}`: GCC 12 at -O3 warns that the
   // temporary's strings may be used uninitialized, wrongly.)
   void StartWorkers(int stages, const WorkerOptions& options = DefaultOptions()) {
-    for (int s = 0; s < stages; ++s) {
-      workers_.push_back(std::make_unique<ServingWorker>(options));
-      ASSERT_TRUE(workers_.back()->ok());
-      Result<std::unique_ptr<WorkerClient>> client =
-          WorkerClient::Connect(workers_.back()->endpoint(), kConnectTimeout);
-      ASSERT_TRUE(client.ok()) << client.status().message();
-      clients_.push_back(std::move(client).value());
-    }
+    for (int s = 0; s < stages; ++s) StartWorker(options);
+  }
+
+  // Starts one more worker, the next stage's, with `options`, and connects to it.
+  void StartWorker(const WorkerOptions& options) {
+    workers_.push_back(std::make_unique<ServingWorker>(options));
+    ASSERT_TRUE(workers_.back()->ok());
+    Result<std::unique_ptr<WorkerClient>> client =
+        WorkerClient::Connect(workers_.back()->endpoint(), kConnectTimeout);
+    ASSERT_TRUE(client.ok()) << client.status().message();
+    clients_.push_back(std::move(client).value());
   }
 
   static const WorkerOptions& DefaultOptions() {
@@ -248,12 +251,7 @@ TEST_P(GpuStageTest, MixedDevicePipelineMatchesTheWholeModelOnTheCpu) {
   for (const std::string& device : c.devices) {
     WorkerOptions options;
     options.device = device;
-    workers_.push_back(std::make_unique<ServingWorker>(options));
-    ASSERT_TRUE(workers_.back()->ok());
-    Result<std::unique_ptr<WorkerClient>> client =
-        WorkerClient::Connect(workers_.back()->endpoint(), kConnectTimeout);
-    ASSERT_TRUE(client.ok()) << client.status().message();
-    clients_.push_back(std::move(client).value());
+    StartWorker(options);
   }
   const std::vector<torch::Tensor> expected = WholeModelOutputs(spec, plan);
 
