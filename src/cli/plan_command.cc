@@ -241,6 +241,7 @@ nlohmann::ordered_json FrontJson(const std::vector<PlanPrediction>& front,
     nlohmann::ordered_json plan = {{"cuts", pl.cuts},
                                    {"devices", names},
                                    {"latency_ms", p.latency_ms},
+                                   {"steady_latency_ms", p.steady_latency_ms},
                                    {"period_ms", p.period_ms},
                                    {"throughput_ips", nullptr},
                                    {"bottleneck", BottleneckName(p.bottleneck)},
@@ -394,12 +395,16 @@ int PlanCommand::Run() const {
     cuts_width = std::max(cuts_width, cuts.back().size());
     devices_width = std::max(devices_width, order.back().size());
   }
-  fmt::print("{:<{}}  {:<{}}  {:>10}  {:>16}  {:>9}  {}\n", "cuts", cuts_width, "devices",
-             devices_width, "latency ms", "throughput img/s", "period ms", "bottleneck");
+  // "full ms": the latency once --window batches are in flight, which a
+  // sweep measures (docs/planner.md, "Queueing").
+  fmt::print("{:<{}}  {:<{}}  {:>10}  {:>10}  {:>16}  {:>9}  {}\n", "cuts", cuts_width, "devices",
+             devices_width, "latency ms", "full ms", "throughput img/s", "period ms",
+             "bottleneck");
   for (size_t i = 0; i < front->size(); ++i) {
     const PlanPrediction& p = (*front)[i];
-    fmt::print("{:<{}}  {:<{}}  {:>10.2f}  {:>16.2f}  {:>9.2f}  {}\n", cuts[i], cuts_width,
-               order[i], devices_width, p.latency_ms, p.throughput_ips, p.period_ms,
+    fmt::print("{:<{}}  {:<{}}  {:>10.2f}  {:>10.2f}  {:>16.2f}  {:>9.2f}  {}\n", cuts[i],
+               cuts_width, order[i], devices_width, p.latency_ms, p.steady_latency_ms,
+               p.throughput_ips, p.period_ms,
                BottleneckText(p, *devices, problem.window));
   }
   return 0;
