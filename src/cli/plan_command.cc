@@ -398,14 +398,12 @@ int PlanCommand::Run() const {
   // "full ms": the latency once --window batches are in flight, which a
   // sweep measures (docs/planner.md, "Queueing").
   fmt::print("{:<{}}  {:<{}}  {:>10}  {:>10}  {:>16}  {:>9}  {}\n", "cuts", cuts_width, "devices",
-             devices_width, "latency ms", "full ms", "throughput img/s", "period ms",
-             "bottleneck");
+             devices_width, "latency ms", "full ms", "throughput img/s", "period ms", "bottleneck");
   for (size_t i = 0; i < front->size(); ++i) {
     const PlanPrediction& p = (*front)[i];
     fmt::print("{:<{}}  {:<{}}  {:>10.2f}  {:>10.2f}  {:>16.2f}  {:>9.2f}  {}\n", cuts[i],
                cuts_width, order[i], devices_width, p.latency_ms, p.steady_latency_ms,
-               p.throughput_ips, p.period_ms,
-               BottleneckText(p, *devices, problem.window));
+               p.throughput_ips, p.period_ms, BottleneckText(p, *devices, problem.window));
   }
   return 0;
 }
