@@ -40,16 +40,17 @@ TEST(StageDeviceTest, CpuDeviceComputesInPlaceAndReturnsRowMajorHostOutputs) {
   received.copy_(torch::arange(6, torch::kFloat).reshape({1, 1, 2, 3}));
 
   int64_t copy_ns = 0;
-  Result<std::vector<torch::Tensor>> on_device = cpu.CopyIn({received}, &copy_ns);
-  ASSERT_TRUE(on_device.ok()) << on_device.status().message();
+  std::vector<torch::Tensor> on_device = {received};
+  Status copied = cpu.CopyIn(&on_device, &copy_ns);
+  ASSERT_TRUE(copied.ok()) << copied.message();
   TransposeTwice compute;
   BatchTrace trace;
-  Result<std::vector<torch::Tensor>> out = cpu.Compute(compute, *on_device, &trace);
+  Result<std::vector<torch::Tensor>> out = cpu.Compute(compute, on_device, &trace);
 
   EXPECT_EQ(cpu.name(), "cpu");
   EXPECT_EQ(cpu.description(), "");
   EXPECT_FALSE(received.is_pinned());
-  EXPECT_EQ((*on_device)[0].data_ptr(), received.data_ptr()) << "the CPU copied its input";
+  EXPECT_EQ(on_device[0].data_ptr(), received.data_ptr()) << "the CPU copied its input";
   EXPECT_EQ(copy_ns, -1);
   ASSERT_TRUE(out.ok()) << out.status().message();
   ASSERT_EQ(out->size(), 1u);

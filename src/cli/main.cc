@@ -407,37 +407,6 @@ int CmdNetem(const std::string& action, const NetemRequest& r) {
   return 0;
 }
 
-// What pareto and export select: empty strings select everything.
-struct AnalysisFilter {
-  std::string db, model, backend, sweep, net;
-};
-
-// Runs of `f.db` matching the filters; one model unless `model` is given.
-Result<std::vector<RunRecord>> LoadForAnalysis(const AnalysisFilter& f, bool only_ok) {
-  const std::string& sweep = f.sweep;
-  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::OpenReadOnly(f.db));
-  RunFilter filter;
-  if (!f.model.empty()) filter.model = f.model;
-  if (!f.backend.empty()) filter.backend = f.backend;
-  if (!f.net.empty()) {
-    // Written as the sweep stored it: the canonical text of the condition.
-    PP_ASSIGN_OR_RETURN(NetCondition c, ParseNetCondition(f.net));
-    filter.net = FormatNetCondition(c);
-  }
-  filter.only_ok = only_ok;
-  if (!sweep.empty() && sweep != "last") filter.sweep_id = sweep;
-  PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store->LoadRuns(filter));
-  if (sweep == "last" && !runs.empty()) {
-    const std::string last = runs.back().config.sweep_id;
-    std::vector<RunRecord> kept;
-    for (RunRecord& r : runs) {
-      if (r.config.sweep_id == last) kept.push_back(std::move(r));
-    }
-    runs = std::move(kept);
-  }
-  return runs;
-}
-
 // LoadForAnalysis for commands that need at least one run: NotFound, naming
 // the filters, when none matches.
 Result<std::vector<RunRecord>> LoadSomeForAnalysis(const AnalysisFilter& f, bool only_ok) {

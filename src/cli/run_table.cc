@@ -8,6 +8,8 @@
 #include <set>
 
 #include "cli/format.h"
+#include "netem/condition.h"
+#include "store/store.h"
 
 namespace paretopipe::cli {
 namespace {
@@ -225,6 +227,31 @@ std::string FormatBackendComparison(const std::vector<RunRecord>& runs, LatencyS
     out += FormatBackendComparisonOfOneNetwork(subset, stat);
   }
   return out;
+}
+
+Result<std::vector<RunRecord>> LoadForAnalysis(const AnalysisFilter& f, bool only_ok) {
+  const std::string& sweep = f.sweep;
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::OpenReadOnly(f.db));
+  RunFilter filter;
+  if (!f.model.empty()) filter.model = f.model;
+  if (!f.backend.empty()) filter.backend = f.backend;
+  if (!f.net.empty()) {
+    // Written as the sweep stored it: the canonical text of the condition.
+    PP_ASSIGN_OR_RETURN(NetCondition c, ParseNetCondition(f.net));
+    filter.net = FormatNetCondition(c);
+  }
+  filter.only_ok = only_ok;
+  if (!sweep.empty() && sweep != "last") filter.sweep_id = sweep;
+  PP_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store->LoadRuns(filter));
+  if (sweep == "last" && !runs.empty()) {
+    const std::string last = runs.back().config.sweep_id;
+    std::vector<RunRecord> kept;
+    for (RunRecord& r : runs) {
+      if (r.config.sweep_id == last) kept.push_back(std::move(r));
+    }
+    runs = std::move(kept);
+  }
+  return runs;
 }
 
 }  // namespace paretopipe::cli

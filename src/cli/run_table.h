@@ -1,5 +1,7 @@
-// The table of runs that `sweep` and `pareto` print. Presentation only: the
-// front comes from analysis/pareto, every number from the run record.
+// The runs that the analysis commands select from a database (pareto,
+// export, report, plot, validate), and the table of runs that `sweep` and
+// `pareto` print. Presentation only: the front comes from analysis/pareto,
+// every number from the run record.
 #pragma once
 
 #include <map>
@@ -8,8 +10,19 @@
 
 #include "analysis/pareto.h"
 #include "metrics/run_record.h"
+#include "util/status.h"
 
 namespace paretopipe::cli {
+
+// What the analysis commands select: empty strings select everything.
+struct AnalysisFilter {
+  std::string db, model, backend, sweep, net;
+};
+
+// Runs of `f.db` matching the filters (`sweep` may be "last": the latest
+// sweep among the matching runs; `net` is any spelling of a condition);
+// only finished ones when `only_ok`.
+Result<std::vector<RunRecord>> LoadForAnalysis(const AnalysisFilter& f, bool only_ok);
 
 enum class RowOrder { kAsRun, kParetoFirst };
 

@@ -9,7 +9,6 @@
 
 #include "analysis/validate.h"
 #include "cli/plan_inputs.h"
-#include "store/store.h"
 
 namespace paretopipe::cli {
 namespace {
@@ -53,7 +52,7 @@ ValidateCommand::ValidateCommand(CLI::App& app) {
       "validate",
       "Compare the planner's predictions with every measured run that has profiles for its "
       "devices: errors, regret, Pareto membership (docs/planner.md)");
-  command_->add_option("--db", db_, "SQLite file of runs")->capture_default_str();
+  command_->add_option("--db", filter_.db, "SQLite file of runs")->capture_default_str();
   command_
       ->add_option("--device", devices_,
                    "NAME=PROFILE.json, repeatable: the profile of the device a stage ran on, "
@@ -65,8 +64,10 @@ ValidateCommand::ValidateCommand(CLI::App& app) {
                    "(rtt=0.1ms,rate=10gbit,overhead=0.05ms) or a link.json from linkprobe; a "
                    "run's --net condition is added on top")
       ->capture_default_str();
-  command_->add_option("--model", model_, "Only runs of this model");
-  command_->add_option("--sweep", sweep_, "Only runs of this sweep id, or `last`");
+  command_->add_option("--model", filter_.model, "Only runs of this model");
+  command_->add_option("--sweep", filter_.sweep, "Only runs of this sweep id, or `last`");
+  command_->add_option("--backend", filter_.backend, "Only runs on this backend");
+  command_->add_option("--net", filter_.net, "Only runs under this network condition");
   command_->add_flag("--json", json_, "The comparison as JSON");
 }
 
@@ -79,22 +80,8 @@ int ValidateCommand::Run() const {
   if (!base.ok()) return Fail(base.status().WithContext("--base-link"));
   options.base_link = *base;
 
-  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db_);
-  if (!store.ok()) return Fail(store.status());
-  RunFilter filter;
-  if (!model_.empty()) filter.model = model_;
-  if (!sweep_.empty() && sweep_ != "last") filter.sweep_id = sweep_;
-  filter.only_ok = true;
-  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns(filter);
+  Result<std::vector<RunRecord>> runs = LoadForAnalysis(filter_, /*only_ok=*/true);
   if (!runs.ok()) return Fail(runs.status());
-  if (sweep_ == "last" && !runs->empty()) {
-    const std::string last = runs->back().config.sweep_id;
-    std::vector<RunRecord> kept;
-    for (RunRecord& r : *runs) {
-      if (r.config.sweep_id == last) kept.push_back(std::move(r));
-    }
-    *runs = std::move(kept);
-  }
   Result<ValidationReport> report = Validate(*runs, options);
   if (!report.ok()) return Fail(report.status());
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/run_table.h"
+
 namespace paretopipe::cli {
 
 // Registers the `validate` subcommand on `app`. Not copyable or movable:
@@ -30,10 +32,9 @@ class ValidateCommand {
 
  private:
   CLI::App* command_;
-  std::string db_ = "paretopipe.db";
+  AnalysisFilter filter_{"paretopipe.db", "", "", "", ""};
   std::vector<std::string> devices_;  // NAME=PROFILE.json
   std::string base_link_ = "none";    // SPEC or link.json
-  std::string model_, sweep_;
   bool json_ = false;
 };
 

@@ -69,14 +69,13 @@ class CudaStageDevice final : public StageDevice {
 
   torch::Tensor HostBuffer(c10::IntArrayRef shape) override { return PinnedPool::Pinned(shape); }
 
-  Result<std::vector<torch::Tensor>> CopyIn(const std::vector<torch::Tensor>& host,
-                                            int64_t* copy_ns) override {
-    return GuardTorch([&]() -> Result<std::vector<torch::Tensor>> {
+  Status CopyIn(std::vector<torch::Tensor>* tensors, int64_t* copy_ns) override {
+    return CatchTorchErrors([&] {
       c10::cuda::CUDAStreamGuard guard(copy_stream_);
       at::cuda::CUDAEvent begin(cudaEventDefault), end(cudaEventDefault);
       std::vector<torch::Tensor> out;
       begin.record(copy_stream_);
-      for (const torch::Tensor& h : host) {
+      for (const torch::Tensor& h : *tensors) {
         // Allocated on the copy stream; the compute thread frees it only
         // after the compute stream is done with it (Compute synchronizes).
         torch::Tensor d = torch::empty(h.sizes(), h.options().device(device_).pinned_memory(false));
@@ -86,7 +85,8 @@ class CudaStageDevice final : public StageDevice {
       end.record(copy_stream_);
       end.synchronize();
       *copy_ns = ElapsedNs(begin, end);
-      return out;
+      *tensors = std::move(out);  // The host buffers go back to their pool.
+      return Status::Ok();
     });
   }
 

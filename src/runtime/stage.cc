@@ -247,9 +247,8 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
         t.recv_end_ns = SteadyNowNs();
         // On a GPU the copy to the device runs here, on its own stream, while
         // the compute thread computes the batch before.
-        Result<std::vector<torch::Tensor>> on_device = device.CopyIn(item.tensors, &t.copy_in_ns);
-        if (!on_device.ok()) return im.Fail(on_device.status().WithContext(where()));
-        item.tensors = std::move(on_device).value();
+        s = device.CopyIn(&item.tensors, &t.copy_in_ns);
+        if (!s.ok()) return im.Fail(s.WithContext(where()));
         if (!compute_q.Push(std::move(item), stall())) {
           return im.Fail(
               Status::Unavailable(where() + ": compute did not keep up before the stall timeout"));
@@ -342,12 +341,10 @@ Result<StageTrace> StageRunner::RunPass(const StageLinks& links) {
           inputs = {im.inputs[b % im.inputs.size()]};
         }
         t.recv_begin_ns = t.recv_end_ns = SteadyNowNs();
-        Result<std::vector<torch::Tensor>> on_device = device.CopyIn(inputs, &t.copy_in_ns);
-        if (!on_device.ok()) {
-          im.Fail(on_device.status().WithContext(where()));
+        if (Status s = device.CopyIn(&inputs, &t.copy_in_ns); !s.ok()) {
+          im.Fail(s.WithContext(where()));
           break;
         }
-        inputs = std::move(on_device).value();
       } else {
         std::optional<InFlight> item = compute_q.Pop(stall());
         if (!item) {

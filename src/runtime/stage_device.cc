@@ -20,10 +20,9 @@ class CpuStageDevice final : public StageDevice {
     return torch::empty(shape, torch::kFloat);
   }
 
-  Result<std::vector<torch::Tensor>> CopyIn(const std::vector<torch::Tensor>& host,
-                                            int64_t* copy_ns) override {
+  Status CopyIn(std::vector<torch::Tensor>* /*tensors*/, int64_t* copy_ns) override {
     *copy_ns = -1;
-    return host;
+    return Status::Ok();
   }
 
   Result<std::vector<torch::Tensor>> Compute(StageCompute& compute,

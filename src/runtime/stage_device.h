@@ -45,12 +45,12 @@ class StageDevice {
   // that its copy to the device is asynchronous DMA.
   virtual torch::Tensor HostBuffer(c10::IntArrayRef shape) = 0;
 
-  // Puts `host` (a batch's received tensors) on the device and returns them
-  // there. Returns when the copy is done, so the host buffers may be reused;
-  // *copy_ns is its time on the GPU, -1 on the CPU (where nothing is copied).
-  // REQUIRES: copy_ns != nullptr.
-  virtual Result<std::vector<torch::Tensor>> CopyIn(const std::vector<torch::Tensor>& host,
-                                                    int64_t* copy_ns) = 0;
+  // Replaces `*tensors` (a batch's received tensors, on the host) by copies
+  // on the device. Returns when the copy is done, so the host buffers may be
+  // reused; *copy_ns is its time on the GPU. The CPU leaves them where they
+  // are (nothing is allocated per batch) and *copy_ns -1.
+  // REQUIRES: tensors != nullptr, copy_ns != nullptr.
+  virtual Status CopyIn(std::vector<torch::Tensor>* tensors, int64_t* copy_ns) = 0;
 
   // Runs `compute` on `inputs` (from CopyIn) and returns its outputs on the
   // host, contiguous, in row-major order as the next stage receives them.
