@@ -1,6 +1,7 @@
 // The worker daemon against misbehaving peers: whatever arrives on its port,
 // it closes that one connection, logs why, and goes on serving the next
-// orchestrator.
+// orchestrator. And its "profile" operation: a zoo model's blocks timed on
+// the worker itself, every malformed request refused naming its field.
 #include "control/worker.h"
 
 #include <gtest/gtest.h>
@@ -16,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "analysis/device_profile.h"
 #include "control/protocol.h"
 #include "control/worker_client.h"
+#include "model/cuts.h"
 #include "peer_util.h"
 #include "test_util.h"
 
@@ -279,6 +282,118 @@ TEST_F(WorkerConnectionTest, NextOrchestratorIsServedOnceTheFirstLeaves) {
 
   ASSERT_TRUE(next.ok()) << next.status().message();
   EXPECT_TRUE((*next)->Info().ok());
+}
+
+class WorkerProfileTest : public WorkerConnectionTest {
+ protected:
+  // A control session of raw frames, for requests WorkerClient never sends.
+  Socket OpenControlSession() {
+    Socket control = Connect();
+    const nlohmann::json hello = {{"role", kRoleControl}, {"protocol", kProtocolVersion}};
+    EXPECT_TRUE(
+        SendJsonFrame(control, FrameType::kHello, hello.dump(), DeadlineIn(kTestDeadline)).ok());
+    return control;
+  }
+
+  // Sends `request` on `control` and returns the worker's reply.
+  static nlohmann::json Ask(Socket& control, const nlohmann::json& request) {
+    EXPECT_TRUE(
+        SendJsonFrame(control, FrameType::kControl, request.dump(), DeadlineIn(kTestDeadline))
+            .ok());
+    Result<std::string> reply =
+        ReceiveJsonReply(control, FrameType::kControl, DeadlineIn(kTestDeadline), kTestDeadline);
+    EXPECT_TRUE(reply.ok()) << reply.status().message();
+    return reply.ok() ? nlohmann::json::parse(*reply) : nlohmann::json::object();
+  }
+};
+
+TEST_F(WorkerProfileTest, ProfilesEveryBlockOfAZooModelOnItsOwnDeviceAndThreads) {
+  const ModelSpec model{"resnet18", 10, 3, ""};
+  Result<ModelAnalysis> analysis = AnalyzeModel(model, 32);
+  ASSERT_TRUE(analysis.ok()) << analysis.status().message();
+  Result<std::unique_ptr<WorkerClient>> client =
+      WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  Result<WorkerInfo> info = (*client)->Info();
+  ASSERT_TRUE(info.ok()) << info.status().message();
+
+  Result<std::string> text = (*client)->Profile(model, /*batch=*/2, /*input_side_px=*/32,
+                                                /*repeat=*/2, /*warmup=*/1);
+
+  ASSERT_TRUE(text.ok()) << text.status().message();
+  Result<DeviceProfile> profile = ParseDeviceProfile(*text, "reply");
+  ASSERT_TRUE(profile.ok()) << profile.status().message();
+  EXPECT_EQ(profile->model, "resnet18");
+  EXPECT_EQ(profile->batch, 2);
+  EXPECT_EQ(profile->input_shape, (std::vector<int64_t>{2, 3, 32, 32}));
+  EXPECT_EQ(profile->device, "cpu");
+  EXPECT_EQ(profile->threads, info->threads);
+  ASSERT_EQ(profile->block_compute_ms.size(), analysis->blocks.size());
+  for (size_t k = 0; k < analysis->blocks.size(); ++k) {
+    const BlockAnalysis& block = analysis->blocks[k];
+    EXPECT_EQ(profile->block_names[k], block.name);
+    EXPECT_GT(profile->block_compute_ms[k], 0) << block.name;
+    EXPECT_EQ(profile->block_output_bytes[k], 2 * block.output_bytes) << block.name;
+  }
+}
+
+TEST_F(WorkerProfileTest, MalformedRequestsAreRefusedNamingTheFieldAndTheSessionGoesOn) {
+  const nlohmann::json valid = {
+      {"op", "profile"}, {"model", {{"name", "resnet18"}, {"num_classes", 10}, {"seed", 0}}},
+      {"batch", 1},      {"input_side_px", 32},
+      {"repeat", 1},     {"warmup", 0}};
+  // Each a JSON merge patch of `valid` (null removes a field), and what the error says.
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"batch": 0})", "profile: batch must be an integer in 1..4096, got 0"},
+      {R"({"batch": 4097})", "profile: batch must be an integer in 1..4096, got 4097"},
+      {R"({"batch": 2.0})", "profile: batch must be an integer in 1..4096, got 2.0"},
+      {R"({"repeat": "x"})", "profile: repeat must be an integer in 1..200, got \"x\""},
+      {R"({"repeat": 201})", "profile: repeat must be an integer in 1..200, got 201"},
+      {R"({"warmup": -1})", "profile: warmup must be an integer in 0..50, got -1"},
+      {R"({"warmup": null})", "profile: warmup is missing"},
+      {R"({"input_side_px": 8})",
+       "profile: input_side_px must be 0 (the model's nominal size) or in 16..1024, got 8"},
+      {R"({"input_side_px": 4096})", "profile: input_side_px must be an integer in 0..1024"},
+      {R"({"input_side_px": 16})", "profile: input_side_px 16 is below resnet18's smallest"},
+      {R"({"model": null})", "profile: model is missing"},
+      {R"({"model": "resnet18"})", "profile: model is a JSON string, not an object"},
+      {R"({"model": {"name": "nosuchnet"}})", "profile: model: name: unknown model 'nosuchnet'"},
+      {R"({"model": {"num_classes": 0}})", "profile: model: num_classes must be an integer in 1.."},
+      {R"({"model": {"seed": -1}})", "profile: model: seed must be an integer in 0.."},
+      {R"({"model": {"name": "/home/pi/net.pt"}})",
+       "profile: model: name '/home/pi/net.pt' is a TorchScript file, which this worker does not "
+       "have"},
+  };
+  Socket control = OpenControlSession();
+
+  for (const auto& [patch, error] : cases) {
+    SCOPED_TRACE(patch);
+    nlohmann::json request = valid;
+    request.merge_patch(nlohmann::json::parse(patch));
+
+    const nlohmann::json reply = Ask(control, request);
+
+    EXPECT_EQ(reply.value("ok", true), false) << reply.dump();
+    EXPECT_NE(reply.value("error", "").find(error), std::string::npos) << reply.dump();
+  }
+  EXPECT_EQ(Ask(control, {{"op", "info"}}).value("ok", false), true);
+}
+
+TEST_F(WorkerProfileTest, ClientProfileOfATorchScriptFileFailsNamingTheWorker) {
+  Result<std::unique_ptr<WorkerClient>> client =
+      WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  ASSERT_TRUE(client.ok()) << client.status().message();
+
+  Result<std::string> profile = (*client)->Profile({"/home/pi/net.pt", 10, 0, ""}, 1, 32, 2, 1);
+
+  ASSERT_FALSE(profile.ok());
+  EXPECT_NE(profile.status().message().find("worker " + worker_.endpoint().ToString() +
+                                            ": profile: model: name '/home/pi/net.pt' is a "
+                                            "TorchScript file"),
+            std::string::npos)
+      << profile.status().message();
+  Result<WorkerInfo> info = (*client)->Info();
+  EXPECT_TRUE(info.ok()) << info.status().message();
 }
 
 }  // namespace

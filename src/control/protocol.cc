@@ -225,6 +225,51 @@ Result<StageConfig> StageConfigFromJson(const json& j) {
 }
 
 namespace {
+// Limits of a profile request (docs/protocol.md, "Limits"): `paretopipe
+// profile` asks only for batch >= 1, repeat >= 1, warmup >= 0; a request from
+// the network is also bounded above, so that one message cannot keep a
+// worker busy for hours or allocate an input of gigabytes.
+constexpr int64_t kMaxProfileBatch = 4096;
+constexpr int64_t kMaxProfileRepeat = 200;
+constexpr int64_t kMaxProfileWarmup = 50;
+constexpr int64_t kMinProfileSidePx = 16;  // Below every zoo model's smallest input.
+constexpr int64_t kMaxProfileSidePx = 1024;
+}  // namespace
+
+json ToJson(const ProfileRequest& r) {
+  return json{
+      {"model",
+       {{"name", r.model.name}, {"num_classes", r.model.num_classes}, {"seed", r.model.seed}}},
+      {"batch", r.batch},
+      {"input_side_px", r.input_side_px},
+      {"repeat", r.repeat},
+      {"warmup", r.warmup}};
+}
+
+Result<ProfileRequest> ProfileRequestFromJson(const json& j) {
+  ProfileRequest p;
+  try {
+    const FieldReader r(j, "profile");
+    const FieldReader model(r.At("model"), "profile: model");
+    p.model.name = model.String("name", kMaxNameBytes);
+    p.model.num_classes = model.Int("num_classes", 1, kMaxClasses);
+    p.model.seed = model.UInt64("seed");
+    p.batch = r.Int("batch", 1, kMaxProfileBatch);
+    p.input_side_px = r.Int("input_side_px", 0, kMaxProfileSidePx);
+    if (p.input_side_px != 0 && p.input_side_px < kMinProfileSidePx) {
+      r.Fail("input_side_px",
+             fmt::format("must be 0 (the model's nominal size) or in {}..{}, got {}",
+                         kMinProfileSidePx, kMaxProfileSidePx, p.input_side_px));
+    }
+    p.repeat = static_cast<int>(r.Int("repeat", 1, kMaxProfileRepeat));
+    p.warmup = static_cast<int>(r.Int("warmup", 0, kMaxProfileWarmup));
+  } catch (const std::exception& e) {  // FieldReader's, or a failed allocation.
+    return Status::InvalidArgument(e.what());
+  }
+  return p;
+}
+
+namespace {
 // The per-batch columns of a trace, as they travel, each with its least value.
 struct TraceColumn {
   const char* name;

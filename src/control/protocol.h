@@ -12,6 +12,7 @@
 
 #include "metrics/machine.h"
 #include "metrics/run_record.h"
+#include "profile/profiler.h"
 #include "runtime/stage.h"
 #include "util/status.h"
 
@@ -35,6 +36,15 @@ nlohmann::json ToJson(const StageConfig& config);
 // The block range is checked here for its form only (begin >= 0, end > begin
 // or -1); against the model by Segment::CheckRange.
 Result<StageConfig> StageConfigFromJson(const nlohmann::json& j);
+
+// The fields of a "profile" request: the zoo model (name, num_classes, seed),
+// batch, input_side_px, repeat and warmup. Not the weights (a block's time does
+// not depend on their values), nor threads and device: those are the worker's.
+nlohmann::json ToJson(const ProfileRequest& request);
+// Parses and range-checks a "profile" request like StageConfigFromJson (limits
+// in docs/protocol.md). Leaves threads and device at their defaults, for the
+// worker to fill in; whether model.name is a zoo model is the worker's check.
+Result<ProfileRequest> ProfileRequestFromJson(const nlohmann::json& j);
 
 nlohmann::json ToJson(const StageTrace& trace);
 // Like StageConfigFromJson, for a stage's trace (a worker's reply).

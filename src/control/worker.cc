@@ -29,6 +29,8 @@
 #include "model/segment.h"
 #include "model/state_dict.h"
 #include "model/torchscript.h"
+#include "model/zoo.h"
+#include "profile/profiler.h"
 #include "runtime/input_set.h"
 #include "runtime/stage.h"
 #include "runtime/stage_device.h"
@@ -180,6 +182,7 @@ struct Worker::Impl {
   // Asks the orchestrator for config's TorchScript segment and loads it.
   Result<std::unique_ptr<ScriptSegment>> ReceiveModule(Socket& socket, const StageConfig& config);
   Result<json> Probe(const json& request);
+  Result<json> ProfileDevice(const json& request);
   Result<json> Connect(const json& request);
   Result<json> Pass(Socket& socket, const json& request);
   void EndRun();
@@ -323,6 +326,7 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
                 {"pid", static_cast<int64_t>(getpid())}};
   }
   if (op == "probe") return Probe(request);
+  if (op == "profile") return ProfileDevice(request);
   if (op == "configure") return Configure(socket, request);
   if (op == "connect") return Connect(request);
   if (op == "pass") return Pass(socket, request);
@@ -399,6 +403,43 @@ Result<json> Worker::Impl::Probe(const json& request) {
                 {"bandwidth_mbit", r.bandwidth_mbit},
                 {"bulk_bytes", r.bulk_bytes},
                 {"bulk_s", r.bulk_s}}}};
+}
+
+// Times every block of a zoo model here, on this worker's device and threads
+// (profile/profiler.h), so that a planner sees this machine, not the
+// orchestrator's. Only a zoo model: a TorchScript file is a path on the
+// orchestrator's machine, and a worker never opens a path from the network.
+Result<json> Worker::Impl::ProfileDevice(const json& request) {
+  PP_ASSIGN_OR_RETURN(ProfileRequest profile, ProfileRequestFromJson(request));
+  if (IsTorchScriptFile(profile.model.name)) {
+    return Status::InvalidArgument(fmt::format(
+        "profile: model: name '{}' is a TorchScript file, which this worker does not have: it "
+        "profiles zoo models only (run `paretopipe profile` where the file is)",
+        profile.model.name));
+  }
+  Result<ZooEntry> entry = FindZooModel(profile.model.name);
+  PP_RETURN_IF_ERROR(entry.status().WithContext("profile: model: name"));
+  if (profile.input_side_px != 0 && profile.input_side_px < entry->min_input_side_px) {
+    return Status::InvalidArgument(
+        fmt::format("profile: input_side_px {} is below {}'s smallest input side, {}",
+                    profile.input_side_px, entry->name, entry->min_input_side_px));
+  }
+  // Like configure, a profile ends the current run: its links and their
+  // peers have nothing to do with the timing. A pass cannot be running: the
+  // session reads its next request only after the pass's reply.
+  EndRun();
+  if (stopping) return Status::Unavailable("worker stopping");
+  profile.device = device->name();
+  profile.threads = options.threads;
+  const auto t0 = Clock::now();
+  Result<Profile> measured = RunProfile(profile);
+  PP_RETURN_IF_ERROR(measured.status().WithContext(fmt::format(
+      "profile: {} at batch {} on {}", profile.model.name, profile.batch, profile.device)));
+  spdlog::info("worker {}: profiled {} ({} blocks, input {}, {} timed passes) on {} in {:.1f} s",
+               Name(), profile.model.name, measured->blocks.size(),
+               fmt::join(measured->input_shape, "x"), profile.repeat, profile.device,
+               std::chrono::duration<double>(Clock::now() - t0).count());
+  return json{{"ok", true}, {"profile", ProfileToJson(*measured)}};
 }
 
 Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {

@@ -10,6 +10,7 @@
 #include "model/model.h"
 #include "model/state_dict.h"
 #include "model/tensor_file.h"
+#include "profile/profiler.h"
 #include "runtime/input_set.h"
 #include "runtime/tensor_frame.h"
 
@@ -21,6 +22,9 @@ namespace {
 // load VGG-16's weights: seconds on a Pi).
 constexpr std::chrono::milliseconds kReplyTimeout{10000};
 constexpr std::chrono::milliseconds kConfigureTimeout{300000};
+// Profiling VGG-16 at a large batch on a Pi takes minutes; the heartbeat
+// timeout notices a dead worker long before this.
+constexpr std::chrono::minutes kProfileTimeout{10};
 // The worker's `connect` waits up to its link timeout (10 s) per connection.
 constexpr std::chrono::milliseconds kConnectLinksTimeout{30000};
 // After a lost session the worker needs a moment to notice and end it.
@@ -199,6 +203,24 @@ Result<MessageSizeProbe> WorkerClient::ProbeMessageSizes(const Endpoint& target,
   }
   r.burst_ms_per_message = burst_ms.get<double>();
   return r;
+}
+
+Result<std::string> WorkerClient::Profile(const ModelSpec& model, int64_t batch,
+                                          int64_t input_side_px, int repeat, int warmup) {
+  ProfileRequest request;
+  request.model = model;
+  request.batch = batch;
+  request.input_side_px = input_side_px;
+  request.repeat = repeat;
+  request.warmup = warmup;
+  json message = ToJson(request);
+  message["op"] = "profile";
+  PP_ASSIGN_OR_RETURN(std::string text, Call(message.dump(), DeadlineIn(kProfileTimeout)));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  if (!reply.contains("profile") || !reply["profile"].is_object()) {
+    return Status::InvalidArgument(label_ + ": profile reply without a profile");
+  }
+  return reply["profile"].dump();
 }
 
 Result<ClockOffset> WorkerClient::SyncClock(int samples) {

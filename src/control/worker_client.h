@@ -18,6 +18,7 @@
 
 #include "metrics/machine.h"
 #include "metrics/run_record.h"
+#include "model/zoo.h"
 #include "runtime/stage.h"
 #include "transport/link_probe.h"
 #include "transport/socket.h"
@@ -70,6 +71,20 @@ class WorkerClient {
   // the bulk transfer lasting at least `min_bulk` (0: the probe's default).
   Result<LinkMeasurement> ProbeLink(const Endpoint& target,
                                     std::chrono::milliseconds min_bulk = {});
+
+  // Makes the worker time every block of the zoo model `model` on its own
+  // device and intra-op threads (profile/profiler.h RunProfile): `warmup`
+  // untimed passes, then `repeat` timed ones, at `batch` and a square input
+  // of `input_side_px` (0: the model's nominal size). model.weights_path is
+  // not sent: a block's time does not depend on the weights' values. Returns
+  // the profile's JSON text (docs/profile-format.md; analysis/device_profile.h
+  // reads it). InvalidArgument, naming the worker and the field, when the
+  // worker refuses the request (a TorchScript file, which it does not have;
+  // a value out of range: docs/protocol.md); NotFound for a model not in the
+  // zoo. Waits up to 10 minutes (a big model on a Pi); a dead worker fails it
+  // within the heartbeat timeout. Ends the worker's current run, like Configure.
+  Result<std::string> Profile(const ModelSpec& model, int64_t batch, int64_t input_side_px,
+                              int repeat, int warmup);
 
   // `samples` clock exchanges; the minimum-RTT one gives the offset.
   Result<ClockOffset> SyncClock(int samples);
