@@ -12,6 +12,7 @@
 #include "control/worker.h"
 #include "model/segment.h"
 #include "model/tensor_file.h"
+#include "store/store.h"
 #include "test_util.h"
 
 namespace paretopipe {
@@ -237,6 +238,75 @@ TEST_F(CliPlanTest, ValidateWithoutMatchingRunsIsOneLineError) {
 
   EXPECT_NE(o.exit_code, 0);
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+// A finished two-stage run of the profiles' model and batch, its stages on
+// the hosts the profiles are named after.
+RunRecord MeasuredRun(int cut, std::optional<RunPrediction> prediction) {
+  RunRecord r;
+  r.started_at_utc = "2026-11-27T10:00:00Z";
+  r.config.model = "mobilenet_v2";
+  r.config.num_classes = 10;
+  r.config.batch_size = 2;
+  r.config.input_side_px = 32;
+  r.config.cuts = {cut};
+  r.config.window = 4;
+  r.config.repeats = 1;
+  r.config.workers = {"127.0.0.1:7000", "127.0.0.1:7001"};
+  for (int s = 0; s < 2; ++s) {
+    StageEnvironment e;
+    e.stage = s;
+    e.endpoint = r.config.workers[s];
+    e.hostname = s == 0 ? "pi" : "server";
+    r.environment.push_back(e);
+  }
+  r.latency_ms_mean = r.latency_ms_p50 = r.latency_ms_p95 = r.latency_ms_p99 = {20, {}, {}, 1};
+  r.throughput_ips = {100, {}, {}, 1};
+  r.prediction = std::move(prediction);
+  return r;
+}
+
+TEST_F(CliPlanTest, ValidateSaveStoresEachRunsPredictionButKeepsOneASweepMadeBeforeTheRun) {
+  const std::string db = dir_->path() + "/save.db";
+  RunPrediction before_the_run;
+  before_the_run.latency_ms = 1.5;
+  before_the_run.idle_latency_ms = 1.25;
+  before_the_run.throughput_ips = 1000;
+  before_the_run.bottleneck = "stage 1";
+  before_the_run.role = "front";
+  before_the_run.source = "plan-first: each worker profiled (10 passes), base link none";
+  {
+    Result<std::unique_ptr<ResultStore>> store = ResultStore::Open(db);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ASSERT_TRUE((*store)->InsertRun(MeasuredRun(3, std::nullopt)).ok());
+    ASSERT_TRUE((*store)->InsertRun(MeasuredRun(10, before_the_run)).ok());
+  }
+
+  const testing::CommandOutcome o = Run("validate --save --db " + db + Devices());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("saved the prediction of 1 run(s) in " + db +
+                       "; kept the one sweep --plan-first made before the run for 1 run(s)"),
+            std::string::npos)
+      << o.out;
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns(RunFilter{});
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_EQ(runs->size(), 2u);
+  const std::optional<RunPrediction>& saved = (*runs)[0].prediction;
+  ASSERT_TRUE(saved.has_value());
+  EXPECT_EQ(saved->role, "validate");
+  EXPECT_EQ(saved->source, "validate: pi=" + dir_->path() + "/a.json, server=" + dir_->path() +
+                               "/b.json; base link none");
+  EXPECT_GT(saved->latency_ms, 0);
+  EXPECT_GE(saved->latency_ms, saved->idle_latency_ms);
+  EXPECT_GT(saved->throughput_ips, 0);
+  const std::optional<RunPrediction>& kept = (*runs)[1].prediction;
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->role, "front");
+  EXPECT_EQ(kept->latency_ms, 1.5);
+  EXPECT_EQ(kept->source, before_the_run.source);
 }
 
 }  // namespace

@@ -37,6 +37,18 @@ class TempDir {
   std::string path_;
 };
 
+// A prediction whose numbers differ from each other and from `latency_ms`.
+RunPrediction Prediction(double latency_ms, const std::string& role, const std::string& source) {
+  RunPrediction p;
+  p.latency_ms = latency_ms;
+  p.idle_latency_ms = latency_ms - 7.25;
+  p.throughput_ips = 4000 / latency_ms;
+  p.bottleneck = "stage 2";
+  p.role = role;
+  p.source = source;
+  return p;
+}
+
 // A run of `stage_count` stages with every field set to a distinct value, two
 // repeats with confidence intervals, and samples. Stage 1 (when there is one)
 // ran on a GPU, the others on the CPU.
@@ -166,6 +178,8 @@ RunRecord FullRecord(int stage_count) {
   r.latency_ms_p95 = {35.8, 29.4, 42.2, 2};
   r.latency_ms_p99 = {41.2, 34.8, 47.6, 2};
   r.throughput_ips = {511.75, 505.4, 518.1, 2};
+  r.prediction = Prediction(28.5 + 1.0 / 3.0, "front",
+                            "plan-first: each worker profiled (10 passes), base link none");
   return r;
 }
 
@@ -236,6 +250,15 @@ void ExpectSameRecord(const RunRecord& a, const RunRecord& b) {
   if (a.accuracy) {
     EXPECT_EQ(a.accuracy->images, b.accuracy->images);
     EXPECT_EQ(a.accuracy->correct, b.accuracy->correct);
+  }
+  ASSERT_EQ(a.prediction.has_value(), b.prediction.has_value());
+  if (a.prediction) {
+    EXPECT_EQ(a.prediction->latency_ms, b.prediction->latency_ms);
+    EXPECT_EQ(a.prediction->idle_latency_ms, b.prediction->idle_latency_ms);
+    EXPECT_EQ(a.prediction->throughput_ips, b.prediction->throughput_ips);
+    EXPECT_EQ(a.prediction->bottleneck, b.prediction->bottleneck);
+    EXPECT_EQ(a.prediction->role, b.prediction->role);
+    EXPECT_EQ(a.prediction->source, b.prediction->source);
   }
   ASSERT_EQ(a.links.size(), b.links.size());
   for (size_t i = 0; i < a.links.size(); ++i) {
@@ -362,6 +385,13 @@ std::vector<RunRecord> LoadOrDie(const ResultStore& store, const RunFilter& filt
   return runs.ok() ? std::move(runs).value() : std::vector<RunRecord>();
 }
 
+// Every run with every row, samples included: what ExpectSameRecord compares.
+RunFilter Everything() {
+  RunFilter filter;
+  filter.with_samples = true;
+  return filter;
+}
+
 // Runs `sql` on a plain SQLite connection and returns the first column of the
 // first row as text ("NULL" for null, "" without rows).
 std::string QueryOnOwnConnection(const std::string& path, const std::string& sql) {
@@ -394,6 +424,108 @@ TEST(ResultStoreTest, ThreeStageRunRoundTripsFieldByField) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].id, id);
   ExpectSameRecord(runs[0], record);
+}
+
+TEST(ResultStoreTest, RunWithoutAPredictionReadsBackWithout) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  std::unique_ptr<ResultStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  RunRecord record = FullRecord(2);
+  record.prediction.reset();
+
+  InsertOrDie(*store, record);
+  std::vector<RunRecord> runs = LoadOrDie(*store, Everything());
+
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_FALSE(runs[0].prediction.has_value());
+  ExpectSameRecord(runs[0], record);
+  EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM run_predictions"), "0");
+}
+
+TEST(ResultStoreTest, SavePredictionReplacesTheRunsEarlierOneAndLeavesItsMeasurement) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  std::unique_ptr<ResultStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  RunRecord record = FullRecord(2);
+  record.prediction.reset();
+  const int64_t id = InsertOrDie(*store, record);
+  const RunPrediction first = Prediction(10, "validate", "validate: pi=a.json; base link none");
+  const RunPrediction second =
+      Prediction(20.5, "validate", "validate: pi=b.json; base link rtt=1ms,rate=unlimited");
+
+  ASSERT_TRUE(store->SavePrediction(id, first).ok());
+  Status replaced = store->SavePrediction(id, second);
+
+  ASSERT_TRUE(replaced.ok()) << replaced.message();
+  std::vector<RunRecord> runs = LoadOrDie(*store, Everything());
+  ASSERT_EQ(runs.size(), 1u);
+  record.prediction = second;
+  ExpectSameRecord(runs[0], record);
+  EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM run_predictions"), "1");
+}
+
+TEST(ResultStoreTest, SavePredictionForAnUnknownRunIsNotFoundAndWritesNothing) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  std::unique_ptr<ResultStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  const int64_t id = InsertOrDie(*store, FullRecord(2));
+
+  Status status = store->SavePrediction(id + 1, FullRecord(2).prediction.value());
+
+  EXPECT_EQ(status.code(), Status::Code::kNotFound) << status.message();
+  EXPECT_EQ(status.message(), path + ": save prediction of run " + std::to_string(id + 1) +
+                                  ": no such run in this database");
+  EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM run_predictions"), "1");
+}
+
+TEST(ResultStoreTest, PredictionWithANumberThatIsNotFiniteIsRefused) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  std::unique_ptr<ResultStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  RunRecord record = FullRecord(2);
+  const int64_t id = InsertOrDie(*store, record);
+  RunPrediction nan = *record.prediction, infinite = *record.prediction;
+  nan.latency_ms = std::numeric_limits<double>::quiet_NaN();
+  infinite.throughput_ips = std::numeric_limits<double>::infinity();
+  RunRecord with_nan = record;
+  with_nan.prediction = nan;
+
+  Status saved = store->SavePrediction(id, infinite);
+  Result<int64_t> inserted = store->InsertRun(with_nan);
+
+  EXPECT_EQ(saved.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(saved.message().find("throughput_ips"), std::string::npos) << saved.message();
+  ASSERT_FALSE(inserted.ok());
+  EXPECT_EQ(inserted.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(inserted.status().message().find("latency_ms"), std::string::npos)
+      << inserted.status().message();
+  std::vector<RunRecord> runs = LoadOrDie(*store, Everything());
+  ASSERT_EQ(runs.size(), 1u);
+  ExpectSameRecord(runs[0], record);
+}
+
+TEST(ResultStoreTest, ReadOnlyStoreRefusesToSaveAPrediction) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  RunRecord record = FullRecord(2);
+  record.prediction.reset();
+  int64_t id = 0;
+  {
+    std::unique_ptr<ResultStore> writer = OpenOrDie(path);
+    ASSERT_NE(writer, nullptr);
+    id = InsertOrDie(*writer, record);
+  }
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(path);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+
+  Status saved = (*store)->SavePrediction(id, FullRecord(2).prediction.value());
+
+  EXPECT_FALSE(saved.ok());
+  EXPECT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM run_predictions"), "0");
 }
 
 TEST(ResultStoreTest, GpuStageKeepsItsDeviceNumbersAndCpuStageHasNulls) {
@@ -638,6 +770,27 @@ TEST(ResultStoreTest, ARunReplacingAFailedOneDeletesItInTheSameInsert) {
   EXPECT_EQ(ids, (std::vector<int64_t>{kept, *retry}));
 }
 
+// The store's own connection enforces the foreign keys: the failed run's
+// prediction goes with it.
+TEST(ResultStoreTest, ReplacingAFailedRunDeletesItsPrediction) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  std::unique_ptr<ResultStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  RunRecord failed_record = FailedRecord();
+  failed_record.prediction = FullRecord(2).prediction;
+  const int64_t failed = InsertOrDie(*store, failed_record);
+  ASSERT_EQ(QueryOnOwnConnection(path, "SELECT count(*) FROM run_predictions WHERE run_id = " +
+                                           std::to_string(failed)),
+            "1");
+
+  Result<int64_t> retry = store->InsertRun(FullRecord(2), {failed});
+
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(QueryOnOwnConnection(path, "SELECT group_concat(run_id) FROM run_predictions"),
+            std::to_string(*retry));
+}
+
 TEST(ResultStoreTest, ReplacingASuccessfulRunIsRefusedAndWritesNothing) {
   TempDir dir;
   std::unique_ptr<ResultStore> store = OpenOrDie(dir.File("paretopipe.db"));
@@ -673,7 +826,8 @@ TEST(ResultStoreTest, DeletingARunDeletesItsRows) {
   std::unique_ptr<ResultStore> store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
   int64_t id = InsertOrDie(*store, FullRecord(2));
-  for (const char* table : {"run_environment", "run_repeats", "run_stages", "run_samples"}) {
+  for (const char* table :
+       {"run_environment", "run_repeats", "run_stages", "run_samples", "run_predictions"}) {
     ASSERT_NE(QueryOnOwnConnection(path, std::string("SELECT count(*) FROM ") + table), "0")
         << table << " has no rows to delete";
   }
@@ -688,7 +842,8 @@ TEST(ResultStoreTest, DeletingARunDeletesItsRows) {
       SQLITE_OK);
   sqlite3_close(db);
 
-  for (const char* table : {"run_environment", "run_repeats", "run_stages", "run_samples"}) {
+  for (const char* table :
+       {"run_environment", "run_repeats", "run_stages", "run_samples", "run_predictions"}) {
     EXPECT_EQ(QueryOnOwnConnection(path, std::string("SELECT count(*) FROM ") + table), "0")
         << table;
   }
@@ -715,20 +870,23 @@ TEST(ResultStoreTest, FileOfAnotherSchemaVersionIsRefused) {
 
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 5");
+  EXPECT_EQ(store.status().message(), path + ": schema version 7, this build reads version 6");
   ASSERT_FALSE(read_only.ok());
   EXPECT_EQ(read_only.status().code(), Status::Code::kInvalidArgument);
 }
 
-// Turns a current file into what a build of `version` (1 to 4) wrote.
+// Turns a current file into what a build of `version` (1 to 5) wrote.
 void Downgrade(const std::string& path, int version) {
-  for (const char* sql : {"ALTER TABLE run_environment DROP COLUMN device",
-                          "ALTER TABLE run_environment DROP COLUMN device_name",
-                          "ALTER TABLE run_stages DROP COLUMN copy_in_ms_mean",
-                          "ALTER TABLE run_stages DROP COLUMN copy_out_ms_mean",
-                          "ALTER TABLE run_stages DROP COLUMN device_peak_bytes",
-                          "ALTER TABLE run_stages DROP COLUMN device_utilization_pct"}) {
-    QueryOnOwnConnection(path, sql);
+  QueryOnOwnConnection(path, "DROP TABLE run_predictions");
+  if (version <= 4) {
+    for (const char* sql : {"ALTER TABLE run_environment DROP COLUMN device",
+                            "ALTER TABLE run_environment DROP COLUMN device_name",
+                            "ALTER TABLE run_stages DROP COLUMN copy_in_ms_mean",
+                            "ALTER TABLE run_stages DROP COLUMN copy_out_ms_mean",
+                            "ALTER TABLE run_stages DROP COLUMN device_peak_bytes",
+                            "ALTER TABLE run_stages DROP COLUMN device_utilization_pct"}) {
+      QueryOnOwnConnection(path, sql);
+    }
   }
   for (const char* column :
        {"input", "input_digest", "input_images", "accuracy_images", "accuracy_correct"}) {
@@ -783,6 +941,7 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
     ASSERT_TRUE(old_runs.ok()) << old_runs.status().message();
     ASSERT_EQ(old_runs->size(), 1u);
     EXPECT_EQ(old_runs->front().hops.size(), version == 1 ? 0u : 1u);
+    EXPECT_FALSE(old_runs->front().prediction.has_value());
     if (version <= 3) {
       EXPECT_EQ(old_runs->front().config.input, "synthetic");  // Before 4, no run had another.
       EXPECT_FALSE(old_runs->front().accuracy.has_value());
@@ -822,6 +981,7 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
     ASSERT_EQ(runs->size(), 2u);
     EXPECT_EQ((*runs)[0].environment.back().device, "cpu");
     EXPECT_FALSE((*runs)[0].stages.back().device_peak_bytes.has_value());
+    EXPECT_FALSE((*runs)[0].prediction.has_value());
     if (version <= 3) {
       EXPECT_EQ((*runs)[0].config.input, "synthetic");
       EXPECT_EQ((*runs)[0].config.input_images, 0);
@@ -833,8 +993,44 @@ TEST(ResultStoreTest, OlderFilesReadAsTheyAreAndAreUpgradedOnWrite) {
       EXPECT_TRUE((*runs)[0].links.empty());
     }
     ExpectSameRecord((*runs)[1], FullRecord(2));
+    EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "6");
+  }
+}
+
+TEST(ResultStoreTest, VersionFiveFileKeepsItsRunsAndAcceptsPredictionsOnceUpgraded) {
+  TempDir dir;
+  std::string path = dir.File("paretopipe.db");
+  RunRecord old_run = FullRecord(2);
+  old_run.prediction.reset();
+  int64_t id = 0;
+  {
+    std::unique_ptr<ResultStore> store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    id = InsertOrDie(*store, old_run);
+  }
+  Downgrade(path, 5);
+  ASSERT_EQ(QueryOnOwnConnection(
+                path, "SELECT count(*) FROM sqlite_master WHERE name = 'run_predictions'"),
+            "0");
+  {
+    Result<std::unique_ptr<ResultStore>> read_only = ResultStore::OpenReadOnly(path);
+    ASSERT_TRUE(read_only.ok()) << read_only.status().message();
+    std::vector<RunRecord> runs = LoadOrDie(**read_only, Everything());
+    ASSERT_EQ(runs.size(), 1u);
+    ExpectSameRecord(runs[0], old_run);  // GPU numbers and all; no prediction.
     EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "5");
   }
+
+  std::unique_ptr<ResultStore> upgraded = OpenOrDie(path);
+  ASSERT_NE(upgraded, nullptr);
+  Status saved = upgraded->SavePrediction(id, FullRecord(2).prediction.value());
+
+  ASSERT_TRUE(saved.ok()) << saved.message();
+  EXPECT_EQ(QueryOnOwnConnection(path, "PRAGMA user_version"), "6");
+  std::vector<RunRecord> runs = LoadOrDie(*upgraded, Everything());
+  ASSERT_EQ(runs.size(), 1u);
+  old_run.prediction = FullRecord(2).prediction;
+  ExpectSameRecord(runs[0], old_run);
 }
 
 TEST(ResultStoreTest, RunOnUnlabelledInputHasNoAccuracyAndZeroIsNotAbsent) {

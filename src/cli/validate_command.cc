@@ -3,12 +3,17 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
+#include "analysis/link_model.h"
 #include "analysis/validate.h"
 #include "cli/plan_inputs.h"
+#include "store/store.h"
 
 namespace paretopipe::cli {
 namespace {
@@ -45,6 +50,70 @@ void PrintFigures(const ValidationFigures& f) {
       f.front_precision(), f.front_recall(), f.predicted_front, f.measured_front, f.both_fronts);
 }
 
+// A sweep's prediction ("front", "control") was made before its run was
+// measured: the honest record of the planner, which a prediction made after
+// the fact, knowing the measurement was there to compare, must not replace.
+bool PredictedBeforeTheRun(const RunRecord& run) {
+  return run.prediction && (run.prediction->role == "front" || run.prediction->role == "control");
+}
+
+// The base link as the user gave it: a spec described canonically, a
+// link.json named with what it holds.
+std::string BaseLinkText(const std::string& value, const LinkModel& link) {
+  const std::string described = DescribeLinkModel(link);
+  if (value == "none" || value.find('=') != std::string::npos) return described;
+  return fmt::format("{} ({})", value, described);
+}
+
+// "validate: pi=a.json, server=b.json; base link none": the --device
+// arguments of the profiles the run's stages matched, and the base link.
+std::string SourceOf(const RunComparison& run, const std::vector<std::string>& device_args,
+                     const std::string& base_link) {
+  std::vector<std::string> used;
+  for (const std::string& name : run.devices) {
+    for (const std::string& arg : device_args) {
+      if (arg.substr(0, arg.find('=')) == name &&
+          std::find(used.begin(), used.end(), arg) == used.end()) {
+        used.push_back(arg);
+      }
+    }
+  }
+  return fmt::format("validate: {}; base link {}", fmt::join(used, ", "), base_link);
+}
+
+struct SaveCounts {
+  int saved = 0;
+  int kept = 0;  // Runs whose prediction a sweep made before measuring them.
+};
+
+// Stores the prediction of every run in `report` beside the run in `db`,
+// each in its own transaction, except where PredictedBeforeTheRun.
+Result<SaveCounts> SavePredictions(const std::string& db, const std::vector<RunRecord>& runs,
+                                   const ValidationReport& report,
+                                   const std::vector<std::string>& device_args,
+                                   const std::string& base_link) {
+  PP_ASSIGN_OR_RETURN(std::unique_ptr<ResultStore> store, ResultStore::Open(db));
+  std::map<int64_t, const RunRecord*> by_id;
+  for (const RunRecord& r : runs) by_id[r.id] = &r;
+  SaveCounts counts;
+  for (const RunComparison& c : report.runs) {
+    if (PredictedBeforeTheRun(*by_id.at(c.run_id))) {
+      ++counts.kept;
+      continue;
+    }
+    RunPrediction p;
+    p.latency_ms = c.predicted_latency_ms;
+    p.idle_latency_ms = c.predicted_idle_latency_ms;
+    p.throughput_ips = c.predicted_throughput_ips;
+    p.bottleneck = c.predicted_bottleneck;
+    p.role = "validate";
+    p.source = SourceOf(c, device_args, base_link);
+    PP_RETURN_IF_ERROR(store->SavePrediction(c.run_id, p));
+    ++counts.saved;
+  }
+  return counts;
+}
+
 }  // namespace
 
 ValidateCommand::ValidateCommand(CLI::App& app) {
@@ -69,6 +138,9 @@ ValidateCommand::ValidateCommand(CLI::App& app) {
   command_->add_option("--backend", filter_.backend, "Only runs on this backend");
   command_->add_option("--net", filter_.net, "Only runs under this network condition");
   command_->add_flag("--json", json_, "The comparison as JSON");
+  command_->add_flag("--save", save_,
+                     "Store each compared run's prediction beside it in --db (role validate), "
+                     "except a prediction sweep --plan-first made before the run, which is kept");
 }
 
 int ValidateCommand::Run() const {
@@ -84,9 +156,17 @@ int ValidateCommand::Run() const {
   if (!runs.ok()) return Fail(runs.status());
   Result<ValidationReport> report = Validate(*runs, options);
   if (!report.ok()) return Fail(report.status());
+  SaveCounts saved;
+  if (save_) {
+    Result<SaveCounts> counts =
+        SavePredictions(filter_.db, *runs, *report, devices_, BaseLinkText(base_link_, *base));
+    if (!counts.ok()) return Fail(counts.status().WithContext("--save"));
+    saved = *counts;
+  }
 
   if (json_) {
     nlohmann::json j = {{"overall", FiguresJson(report->overall)}, {"skipped", report->skipped}};
+    if (save_) j["save"] = {{"saved", saved.saved}, {"kept", saved.kept}};
     for (const GroupValidation& g : report->groups) {
       j["groups"].push_back({{"group", g.group}, {"figures", FiguresJson(g.figures)}});
     }
@@ -127,6 +207,12 @@ int ValidateCommand::Run() const {
   if (!report->skipped.empty()) {
     std::cout << fmt::format("{} run(s) not compared, e.g. {}\n", report->skipped.size(),
                              report->skipped.front());
+  }
+  if (save_) {
+    std::cout << fmt::format(
+        "saved the prediction of {} run(s) in {}; kept the one sweep --plan-first made before "
+        "the run for {} run(s)\n",
+        saved.saved, filter_.db, saved.kept);
   }
   return 0;
 }

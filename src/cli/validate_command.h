@@ -1,6 +1,7 @@
 // `paretopipe validate`: the planner's predictions beside measured runs
 // (analysis/validate.h). Owns the command's options, loading the runs and
-// profiles, and printing; the comparison and its figures are
+// profiles, printing and, with --save, storing each compared run's
+// prediction beside it; the comparison and its figures are
 // analysis/validate.h's. Needs no LibTorch and runs no model.
 #pragma once
 
@@ -25,8 +26,12 @@ class ValidateCommand {
   bool parsed() const { return command_->parsed(); }
 
   // Loads the runs and profiles, compares and prints (a table, or JSON with
-  // --json) on stdout. Returns 0, or 1 after one line "paretopipe: error:
-  // ..." on stderr (also when no run could be compared).
+  // --json) on stdout. With --save, first stores every compared run's
+  // prediction (role "validate") in the database, except where the run
+  // already has one that a sweep made before measuring it (role "front" or
+  // "control"), and says how many were saved and kept. Returns 0, or 1 after
+  // one line "paretopipe: error: ..." on stderr (also when no run could be
+  // compared, or a prediction could not be saved: those saved before stay).
   // REQUIRES: parsed().
   int Run() const;
 
@@ -36,6 +41,7 @@ class ValidateCommand {
   std::vector<std::string> devices_;  // NAME=PROFILE.json
   std::string base_link_ = "none";    // SPEC or link.json
   bool json_ = false;
+  bool save_ = false;
 };
 
 }  // namespace paretopipe::cli

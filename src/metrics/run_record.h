@@ -232,6 +232,21 @@ struct StageEnvironment {
   std::string limits;
 };
 
+// The planner's prediction for a run's own configuration (docs/planner.md),
+// stored beside what the run measured: by `sweep --plan-first` for the runs
+// it chose, by `validate --save` for the runs it compared.
+struct RunPrediction {
+  double latency_ms = 0;       // Steady-state latency (PlanPrediction::steady_latency_ms).
+  double idle_latency_ms = 0;  // One batch through an empty pipeline.
+  double throughput_ips = 0;
+  std::string bottleneck;  // "stage 2", "hop 1", "window".
+  // Why the run was measured: "front" (on the predicted front of its
+  // sweep's candidates), "control" (predicted dominated, measured to check
+  // the prediction) or "validate" (predicted after the fact).
+  std::string role;
+  std::string source;  // How it was predicted: the profiles and links, for people.
+};
+
 struct RunRecord {
   int64_t id = 0;              // Assigned by the store.
   std::string started_at_utc;  // ISO 8601, e.g. "2026-11-26T19:46:49Z".
@@ -249,6 +264,7 @@ struct RunRecord {
   Estimate throughput_ips;
   // Present when the input had labels.
   std::optional<Accuracy> accuracy;
+  std::optional<RunPrediction> prediction;  // Present when the planner predicted it.
 };
 
 }  // namespace paretopipe

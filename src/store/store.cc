@@ -176,6 +176,22 @@ ALTER TABLE run_stages ADD COLUMN device_peak_bytes INTEGER;
 ALTER TABLE run_stages ADD COLUMN device_utilization_pct REAL;
 )sql";
 
+// Version 6: the planner's prediction for a run's own configuration, at most
+// one per run (`sweep --plan-first` before the run, `validate --save` after).
+// A table beside runs, not columns of it: most runs have none, and replacing
+// a prediction must not rewrite the measurement.
+constexpr const char* kVersion6Sql = R"sql(
+CREATE TABLE IF NOT EXISTS run_predictions (
+  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+  latency_ms REAL NOT NULL,
+  idle_latency_ms REAL NOT NULL,
+  throughput_ips REAL NOT NULL,
+  bottleneck TEXT NOT NULL,
+  role TEXT NOT NULL,
+  source TEXT NOT NULL
+);
+)sql";
+
 // A lock held by another connection (a sweep's insert, a reader switching the
 // journal mode) lasts milliseconds; 5 s rides out any of them while still
 // failing within a human's patience when something truly holds the file.
@@ -372,6 +388,9 @@ const std::vector<const char*> kHopColumns = {
 
 const std::vector<const char*> kSampleColumns = {
     "run_id", "repeat", "batch_id", "warmup", "latency_ms", "stage_compute_ms"};
+
+const std::vector<const char*> kPredictionColumns = {
+    "run_id", "latency_ms", "idle_latency_ms", "throughput_ips", "bottleneck", "role", "source"};
 // clang-format on
 
 std::string JoinInts(const std::vector<int>& values) {
@@ -613,30 +632,70 @@ Status CreateSchema(sqlite3* db) {
     PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
     PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
     PP_RETURN_IF_ERROR(Exec(db, kVersion5Sql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion6Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
   return transaction.Commit();
 }
 
-// Upgrades a version 1 to 4 file in place: adds run_hops (version 1 runs
+// Upgrades a version 1 to 5 file in place: adds run_hops (version 1 runs
 // have none), version 3's columns (their defaults say "no condition, no
 // limits") and run_links (older runs have none), version 4's (synthetic
-// input, no accuracy), then version 5's (every stage on the CPU, no GPU
-// numbers).
+// input, no accuracy), version 5's (every stage on the CPU, no GPU
+// numbers), then version 6's run_predictions (older runs have none).
 Status Migrate(sqlite3* db) {
   Transaction transaction(db);
   PP_RETURN_IF_ERROR(transaction.Begin());
   PP_ASSIGN_OR_RETURN(int64_t version, QueryInt(db, "PRAGMA user_version"));
-  if (version >= 1 && version <= 4) {
+  if (version >= 1 && version <= 5) {
     if (version == 1) PP_RETURN_IF_ERROR(Exec(db, kHopsSql));
     if (version <= 2) PP_RETURN_IF_ERROR(Exec(db, kVersion3Sql));
     if (version <= 3) PP_RETURN_IF_ERROR(Exec(db, kVersion4Sql));
-    PP_RETURN_IF_ERROR(Exec(db, kVersion5Sql));
+    if (version <= 4) PP_RETURN_IF_ERROR(Exec(db, kVersion5Sql));
+    PP_RETURN_IF_ERROR(Exec(db, kVersion6Sql));
     PP_RETURN_IF_ERROR(
         Exec(db, fmt::format("PRAGMA user_version = {}", kStoreSchemaVersion).c_str()));
   }
   return transaction.Commit();
+}
+
+// A NaN would be stored as NULL (and refused by NOT NULL with a message
+// naming no field), an infinity as a number no reader expects: both are a
+// planner bug the caller should hear about by name.
+Status CheckPrediction(const RunPrediction& p) {
+  const std::pair<const char*, double> numbers[] = {{"latency_ms", p.latency_ms},
+                                                    {"idle_latency_ms", p.idle_latency_ms},
+                                                    {"throughput_ips", p.throughput_ips}};
+  for (const auto& [name, value] : numbers) {
+    if (!std::isfinite(value)) {
+      return Status::InvalidArgument(
+          fmt::format("prediction {} is {}, not a finite number", name, value));
+    }
+  }
+  return Status::Ok();
+}
+
+// `verb`: "INSERT" for a new run, "INSERT OR REPLACE" to replace the run's
+// earlier prediction (the key is run_id).
+Status WritePrediction(sqlite3* db, int64_t run_id, const RunPrediction& p, const char* verb) {
+  PP_RETURN_IF_ERROR(CheckPrediction(p));
+  Statement s;
+  std::string sql = InsertSql("run_predictions", kPredictionColumns);
+  sql.replace(0, strlen("INSERT"), verb);
+  PP_RETURN_IF_ERROR(s.Prepare(db, sql));
+  s.Int(run_id).Real(p.latency_ms).Real(p.idle_latency_ms).Real(p.throughput_ips);
+  s.Text(p.bottleneck).Text(p.role).Text(p.source);
+  return s.Execute().WithContext("prediction");
+}
+
+Status CheckRunExists(sqlite3* db, int64_t run_id) {
+  Statement s;
+  PP_RETURN_IF_ERROR(s.Prepare(db, "SELECT count(*) FROM runs WHERE id = ?"));
+  s.Int(run_id);
+  PP_ASSIGN_OR_RETURN(bool row, s.Next());
+  if (!row || s.ColInt() == 0) return Status::NotFound("no such run in this database");
+  return Status::Ok();
 }
 
 Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
@@ -741,6 +800,7 @@ Status InsertRunRows(sqlite3* db, const RunRecord& r, int64_t* id) {
           fmt::format("sample of repeat {} batch {}", b.repeat, b.batch_id)));
     }
   }
+  if (r.prediction) PP_RETURN_IF_ERROR(WritePrediction(db, *id, *r.prediction, "INSERT"));
   return Status::Ok();
 }
 
@@ -765,7 +825,8 @@ std::string ChildSelectSql(const char* table, const std::vector<const char*>& co
 
 Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
                    std::vector<RunRecord>* runs) {
-  const bool has_hops = version >= 2, v3 = version >= 3, v4 = version >= 4, v5 = version >= 5;
+  const bool has_hops = version >= 2, v3 = version >= 3, v4 = version >= 4, v5 = version >= 5,
+             v6 = version >= 6;
   if (filter.net && !v3 && *filter.net != "none") return Status::Ok();  // Older runs had none.
   std::vector<const char*> run_columns = v3 ? Concat(kRunColumns, kRunColumnsV3) : kRunColumns;
   if (v4) run_columns = Concat(run_columns, kRunColumnsV4);
@@ -841,7 +902,7 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
     runs->push_back(std::move(r));
   }
 
-  Statement env, rep, stg, hop, lnk, smp;
+  Statement env, rep, stg, hop, lnk, smp, prd;
   std::vector<const char*> environment_columns =
       v3 ? Concat(kEnvironmentColumns, kEnvironmentColumnsV3) : kEnvironmentColumns;
   if (v5) environment_columns = Concat(environment_columns, kEnvironmentColumnsV5);
@@ -853,6 +914,10 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
       db, ChildSelectSql("run_stages", v5 ? Concat(kStageColumns, kStageColumnsV5) : kStageColumns,
                          "stage")));
   if (has_hops) PP_RETURN_IF_ERROR(hop.Prepare(db, ChildSelectSql("run_hops", kHopColumns, "hop")));
+  if (v6) {
+    PP_RETURN_IF_ERROR(
+        prd.Prepare(db, ChildSelectSql("run_predictions", kPredictionColumns, "run_id")));
+  }
   if (filter.with_samples) {
     PP_RETURN_IF_ERROR(
         smp.Prepare(db, ChildSelectSql("run_samples", kSampleColumns, "repeat, batch_id")));
@@ -955,6 +1020,19 @@ Status LoadRunRows(sqlite3* db, const RunFilter& filter, int64_t version,
         return Status::Ok();
       }));
     }
+    if (v6) {
+      PP_RETURN_IF_ERROR(ForEachChildRow(prd, r.id, [&] {
+        RunPrediction p;
+        p.latency_ms = prd.ColReal();
+        p.idle_latency_ms = prd.ColReal();
+        p.throughput_ips = prd.ColReal();
+        p.bottleneck = prd.ColText();
+        p.role = prd.ColText();
+        p.source = prd.ColText();
+        r.prediction = std::move(p);
+        return Status::Ok();
+      }));
+    }
     if (filter.with_samples) {
       PP_RETURN_IF_ERROR(ForEachChildRow(smp, r.id, [&]() -> Status {
         BatchSample b;
@@ -978,7 +1056,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
   if (!opened.ok()) return opened.status();
   DbGuard db(opened.value());
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
-  if (version < 0 || version > 4) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  if (version < 0 || version > 5) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   // WAL: a reader (`paretopipe pareto`, sqlite3) reads the last committed runs
   // while a sweep writes, and neither blocks the other. The mode is stored in
   // the file, so readers see it too.
@@ -992,7 +1070,7 @@ Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path) 
       Exec(db.get(), "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL").WithContext(path));
   if (version == 0) {
     PP_RETURN_IF_ERROR(CreateSchema(db.get()).WithContext(path + ": create schema"));
-  } else if (version >= 1 && version <= 4) {
+  } else if (version >= 1 && version <= 5) {
     PP_RETURN_IF_ERROR(Migrate(db.get()).WithContext(path + ": upgrade schema"));
   }
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, kStoreSchemaVersion));
@@ -1009,8 +1087,8 @@ Result<std::unique_ptr<ResultStore>> ResultStore::OpenReadOnly(const std::string
   PP_ASSIGN_OR_RETURN(int64_t version, ReadVersion(db.get(), path));
   // An older file reads as it is (no hops before 2, no conditions or links
   // before 3, synthetic input and no accuracy before 4, every stage on the
-  // CPU before 5): reading must not write.
-  if (version < 1 || version > 4) PP_RETURN_IF_ERROR(CheckVersion(version, path));
+  // CPU before 5, no predictions before 6): reading must not write.
+  if (version < 1 || version > 5) PP_RETURN_IF_ERROR(CheckVersion(version, path));
   return std::unique_ptr<ResultStore>(new ResultStore(db.release(), path, version));
 }
 
@@ -1045,6 +1123,19 @@ Result<int64_t> ResultStore::InsertRun(const RunRecord& record,
   if (status.ok()) status = transaction.Commit();
   if (!status.ok()) return status.WithContext(path_ + ": insert run");
   return id;
+}
+
+Status ResultStore::SavePrediction(int64_t run_id, const RunPrediction& prediction) {
+  const std::string context = fmt::format("{}: save prediction of run {}", path_, run_id);
+  PP_RETURN_IF_ERROR(CheckPrediction(prediction).WithContext(context));
+  Transaction transaction(db_);
+  Status status = transaction.Begin();
+  // Checked under the write lock rather than left to the foreign key: a
+  // missing run is NotFound, not a broken constraint.
+  if (status.ok()) status = CheckRunExists(db_, run_id);
+  if (status.ok()) status = WritePrediction(db_, run_id, prediction, "INSERT OR REPLACE");
+  if (status.ok()) status = transaction.Commit();
+  return status.WithContext(context);
 }
 
 Result<std::vector<RunRecord>> ResultStore::LoadRuns(const RunFilter& filter) const {

@@ -26,17 +26,18 @@ namespace paretopipe {
 // and top-1 accuracy (accuracy_images, accuracy_correct). 5: each stage's
 // device (run_environment.device, device_name) and GPU numbers (run_stages
 // copy_in_ms_mean, copy_out_ms_mean, device_peak_bytes,
-// device_utilization_pct). Open() upgrades a version 1 to 4 file;
-// OpenReadOnly reads them as they are.
-inline constexpr int kStoreSchemaVersion = 5;
+// device_utilization_pct). 6: the planner's prediction beside a run
+// (run_predictions). Open() upgrades a version 1 to 5 file; OpenReadOnly
+// reads them as they are.
+inline constexpr int kStoreSchemaVersion = 6;
 
 struct RunFilter {
   std::optional<std::string> model;
   std::optional<std::string> backend;
   std::optional<std::string> sweep_id;
   std::optional<std::string> net;  // Canonical condition text (netem/condition.h).
-  bool only_ok = false;        // Skip failed runs.
-  bool with_samples = false;   // Load per-batch samples (large).
+  bool only_ok = false;            // Skip failed runs.
+  bool with_samples = false;       // Load per-batch samples (large).
 };
 
 class ResultStore {
@@ -54,16 +55,28 @@ class ResultStore {
   ResultStore(const ResultStore&) = delete;
   ResultStore& operator=(const ResultStore&) = delete;
 
-  // Inserts `record` (config, environment, repeats, stages, samples, summary)
-  // in one transaction and returns its id. Nothing is written on error.
+  // Inserts `record` (config, environment, repeats, stages, samples, summary,
+  // and its prediction when present) in one transaction and returns its id.
+  // Nothing is written on error; a prediction with a number that is not
+  // finite is InvalidArgument.
   // The failed runs `replaces` (a resumed sweep's earlier tries of the same
   // configuration) are deleted in the same transaction, so a crash never
   // leaves both or neither; a run in `replaces` that is not a failed run is
   // an error (InvalidArgument) and nothing is written.
   Result<int64_t> InsertRun(const RunRecord& record, const std::vector<int64_t>& replaces = {});
 
-  // Runs matching `filter`, in id order, fully populated (samples only when asked).
+  // Runs matching `filter`, in id order, fully populated (samples only when
+  // asked). A file older than version 6 has no predictions: every run's
+  // `prediction` is empty.
   Result<std::vector<RunRecord>> LoadRuns(const RunFilter& filter) const;
+
+  // Stores `prediction` as the prediction of run `run_id`, replacing the one
+  // it had, in its own transaction. The run's measurement is not touched.
+  // Errors: InvalidArgument when a number of `prediction` is not finite,
+  // NotFound when the database has no run `run_id`; nothing is written then.
+  // Choosing whether to replace (a sweep's "front" or "control" prediction
+  // is the record of what was predicted before the run) is the caller's.
+  Status SavePrediction(int64_t run_id, const RunPrediction& prediction);
 
   const std::string& path() const { return path_; }
 
