@@ -449,6 +449,68 @@ TEST_F(ReportTest, PageFlagsTheRunWhoseAccuracyDiffers) {
   EXPECT_NE(html.find("<th>top-1 %</th>"), std::string::npos);
 }
 
+TEST_F(ReportTest, RunsWithPredictionsGetThePredictionFigureAndTable) {
+  // The planner predicted the tcp runs without network emulation: its front
+  // 2 and 4, the control 6 (predicted slow, measured on the front) and the
+  // dominated 2,6.
+  std::map<std::string, RunPrediction> predicted;
+  predicted["2"] = {11, 11, 95, "stage 1", "front", "profiles"};
+  predicted["4"] = {13, 13, 170, "stage 2", "front", "profiles"};
+  predicted["6"] = {30, 30, 150, "hop 1", "control", "profiles"};
+  predicted["2,6"] = {24, 24, 140, "hop 1", "validate", "profiles"};
+  std::set<int64_t> ids;
+  for (RunRecord& r : runs_) {
+    if (r.config.backend != "tcp" || r.config.net != "none" || r.status != "ok") continue;
+    std::string cuts;
+    for (int c : r.config.cuts) cuts += (cuts.empty() ? "" : ",") + std::to_string(c);
+    r.prediction = predicted.at(cuts);
+    ids.insert(r.id);
+  }
+  ASSERT_EQ(ids.size(), 4u);
+
+  Result<ReportResult> report = Report();
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(report->figures, 5);
+  std::string why;
+  EXPECT_TRUE(ParsesAsSvg(dir_.File("report/prediction-resnet18.svg"), &why)) << why;
+  EXPECT_GT(PngSize(dir_.File("report/prediction-resnet18.png")).first, 0u);
+  // Each predicted run is drawn twice, measured and predicted.
+  std::set<int64_t> drawn;
+  FrontIdsInSvg(dir_.File("report/prediction-resnet18.svg"), &drawn);
+  EXPECT_EQ(drawn, ids);
+  const std::string svg = ReadAll(dir_.File("report/prediction-resnet18.svg"));
+  for (int64_t id : ids) {
+    for (const char* what : {"measured, role", "predicted, role"}) {
+      EXPECT_NE(svg.find(fmt::format("run #{}, cuts", id)), std::string::npos);
+      EXPECT_NE(svg.find(what), std::string::npos) << what;
+    }
+  }
+
+  const std::string html = ReadAll(dir_.File("report/index.html"));
+  const size_t figure = html.find("aria-label=\"resnet18: predicted (hollow) vs measured");
+  const size_t table = html.find("<table class=\"predictions\">");
+  ASSERT_NE(figure, std::string::npos);
+  ASSERT_NE(table, std::string::npos);
+  EXPECT_LT(figure, table);  // The table under its figure.
+  int64_t control = 0;
+  for (const RunRecord& r : runs_) {
+    if (r.prediction && r.prediction->role == "control") control = r.id;
+  }
+  EXPECT_NE(html.find(fmt::format("backend tcp, network none: 4 runs, latency MAPE "
+                                  "17.8%, throughput MAPE 9.7%; control run cuts 6 (#{}) beat "
+                                  "the predicted front: it is on the measured front",
+                                  control)),
+            std::string::npos)
+      << html.substr(table, 3000);
+}
+
+TEST_F(ReportTest, PlotOfPredictionsWithoutAnyIsNotFound) {
+  const Status s =
+      WritePlot(runs_, FigureKind::kPrediction, LatencyStat::kMean, dir_.File("p.svg"));
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+  EXPECT_NE(s.message().find("has a prediction"), std::string::npos) << s.message();
+}
+
 TEST_F(ReportTest, PlotWritesOneFigureInTheFormatOfItsExtension) {
   const std::string svg = dir_.File("front.svg"), png = dir_.File("breakdown.png");
   Status s = WritePlot(runs_, FigureKind::kFront, LatencyStat::kP95, svg);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <tuple>
@@ -14,13 +15,18 @@
 
 namespace paretopipe {
 
+std::vector<FigureKind> AllFigureKinds() {
+  return {FigureKind::kFront, FigureKind::kBreakdown, FigureKind::kBytes, FigureKind::kMoves,
+          FigureKind::kPrediction};
+}
+
 Result<FigureKind> ParseFigureKind(const std::string& text) {
-  for (FigureKind kind :
-       {FigureKind::kFront, FigureKind::kBreakdown, FigureKind::kBytes, FigureKind::kMoves}) {
+  std::string names;
+  for (FigureKind kind : AllFigureKinds()) {
     if (text == FigureKindName(kind)) return kind;
+    names += (names.empty() ? "" : ", ") + std::string(FigureKindName(kind));
   }
-  return Status::InvalidArgument(
-      fmt::format("figure kind '{}' is not one of front, breakdown, bytes, moves", text));
+  return Status::InvalidArgument(fmt::format("figure kind '{}' is not one of {}", text, names));
 }
 
 const char* FigureKindName(FigureKind kind) {
@@ -33,6 +39,8 @@ const char* FigureKindName(FigureKind kind) {
       return "bytes";
     case FigureKind::kMoves:
       return "moves";
+    case FigureKind::kPrediction:
+      return "prediction";
   }
   return "unknown";
 }
@@ -200,9 +208,29 @@ Grid GridFor(int panels, int panel_width_px) {
   return g;
 }
 
+// The title's lines: gnuplot never wraps text, so a title wider than its
+// figure is broken once, after the last ": " or ", " that lets the first
+// line fit (the comma dropped).
+std::vector<std::string> TitleLines(const std::string& title, int width_px) {
+  constexpr double kTitleCharPx = 8.5;  // DejaVu Sans at 13 pt, on average; an estimate.
+  const size_t fits = static_cast<size_t>(std::max(0.0, (width_px - 40) / kTitleCharPx));
+  if (title.size() <= fits) return {title};
+  size_t at = std::string::npos;
+  for (const char* mark : {": ", ", "}) {
+    const size_t found = title.rfind(mark, fits);
+    if (found != std::string::npos && found > 0 && (at == std::string::npos || found > at))
+      at = found;
+  }
+  if (at == std::string::npos) return {title};
+  return {title.substr(0, title[at] == ',' ? at : at + 1), title.substr(at + 2)};
+}
+
 // What every figure shares: clean axes, light grid, the key under the panel
 // where it never covers a point, fixed side margins so that panels align.
 std::string Preamble(const Figure& figure, const Grid& grid) {
+  std::string title;
+  for (const std::string& line : TitleLines(figure.title, figure.width_px))
+    title += (title.empty() ? "" : ".\"\\n\".") + GnuplotString(line);
   return fmt::format(
       "reset\n"
       "set encoding utf8\n"
@@ -218,12 +246,15 @@ std::string Preamble(const Figure& figure, const Grid& grid) {
       "ht(id, cuts, where, ms, ips) = sprintf(\"run #%d, cuts %s: %s\\n%.3f ms, %.2f img/s\", "
       "id, cuts, where, ms, ips)\n"
       "set multiplot layout {},{} title {} font ',13'\n",
-      grid.rows, grid.cols, GnuplotString(figure.title));
+      grid.rows, grid.cols, title);
 }
 
+// REQUIRES: f->title is set (a long one takes two lines).
 void SetSize(Figure* f, const Grid& grid, int panel_width_px) {
   f->width_px = grid.cols * panel_width_px;
-  f->height_px = grid.rows * kPanelHeightPx + kTitleHeightPx;
+  const size_t title_lines = TitleLines(f->title, f->width_px).size();
+  f->height_px =
+      grid.rows * kPanelHeightPx + kTitleHeightPx + static_cast<int>(title_lines - 1) * 18;
 }
 
 std::string LatencyAxis(LatencyStat stat) {
@@ -280,16 +311,21 @@ std::string WhereText(const ParetoResult& p) {
 }
 
 // A row of a points block: latency, throughput, run id, cuts, where it stands.
-// The label reaches the SVG inside a JavaScript string in an attribute
-// (the hypertext): quotes and backslashes are dropped on the way.
-std::string PointRow(const ParetoResult& p) {
-  std::string label;
-  for (char c : p.point.label) {
-    if (c != '\'' && c != '"' && c != '\\') label += c;
-  }
-  return fmt::format("{} {} {} {} {}\n", Num(p.point.latency_ms), Num(p.point.throughput_ips),
-                     p.point.run_id, GnuplotDataField(label), GnuplotDataField(WhereText(p)));
+// The label and the place reach the SVG inside a JavaScript string in an
+// attribute (the hypertext): quotes and backslashes are dropped on the way.
+std::string PointRow(const ParetoPoint& p, const std::string& where) {
+  auto hypertext = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c != '\'' && c != '"' && c != '\\') out += c;
+    }
+    return out;
+  };
+  return fmt::format("{} {} {} {} {}\n", Num(p.latency_ms), Num(p.throughput_ips), p.run_id,
+                     GnuplotDataField(hypertext(p.label)), GnuplotDataField(hypertext(where)));
 }
+
+std::string PointRow(const ParetoResult& p) { return PointRow(p.point, WhereText(p)); }
 
 // `text` safe in a gnuplot comment: a line break would end the comment and
 // a trailing backslash would continue it onto the next command.
@@ -816,6 +852,180 @@ std::optional<Figure> MovesFigure(const std::vector<RunRecord>& runs, const std:
   return f;
 }
 
+// A role's colour and point types (filled for the measured point, hollow
+// for the predicted one): shape as well as colour, so that roles stay apart
+// in greyscale print.
+struct RoleStyle {
+  const char* role;
+  const char* colour;
+  int filled_pt, hollow_pt;
+};
+constexpr RoleStyle kRoleStyles[] = {
+    {"front", "#0072B2", 7, 6},     // Circles.
+    {"control", "#D55E00", 9, 8},   // Triangles.
+    {"validate", "#009E73", 5, 4},  // Squares.
+    {"other", "#6E6E6E", 13, 12},   // Diamonds: a role this report does not know.
+};
+constexpr const char* kPredictionFrontColour = "#333333";
+
+const RoleStyle& StyleOf(const std::string& role) {
+  for (const RoleStyle& s : kRoleStyles) {
+    if (role == s.role) return s;
+  }
+  return kRoleStyles[std::size(kRoleStyles) - 1];
+}
+
+// The front's points by latency, for a step line: from each point the line
+// runs right at its throughput, then up to the next.
+std::string StepRows(const PredictionGroup& g, bool predicted) {
+  std::vector<ParetoPoint> front;
+  for (const PredictedRun& p : g.runs) {
+    if (predicted ? p.on_predicted_front : p.on_measured_front)
+      front.push_back(predicted ? p.predicted : p.measured);
+  }
+  std::sort(front.begin(), front.end(), [](const ParetoPoint& a, const ParetoPoint& b) {
+    return std::make_tuple(a.latency_ms, -a.throughput_ips, a.run_id) <
+           std::make_tuple(b.latency_ms, -b.throughput_ips, b.run_id);
+  });
+  std::string rows;
+  for (const ParetoPoint& p : front)
+    rows += fmt::format("{} {} {}\n", Num(p.latency_ms), Num(p.throughput_ips), p.run_id);
+  return rows;
+}
+
+std::optional<Figure> PredictionFigure(const std::vector<RunRecord>& runs,
+                                       const std::string& model) {
+  const std::vector<PredictionGroup> groups = GroupPredictions(runs, model);
+  if (groups.empty()) return std::nullopt;
+  const PredictionErrors errors = MeanAbsolutePercentageErrors(groups);
+  Figure f;
+  f.kind = FigureKind::kPrediction;
+  f.model = model;
+  f.title = fmt::format(
+      "{}: predicted (hollow) vs measured (filled), latency MAPE {:.1f}%, throughput MAPE {:.1f}%",
+      model, errors.latency_mape_pct, errors.throughput_mape_pct);
+  f.panels = static_cast<int>(groups.size());
+  const Grid grid = GridFor(f.panels, kPanelWidthPx);
+  SetSize(&f, grid, kPanelWidthPx);
+
+  // One scale over both point sets; intervals are cut at it, as in `front`.
+  Range xr, yr;
+  for (const PredictionGroup& g : groups) {
+    for (const PredictedRun& p : g.runs) {
+      for (const ParetoPoint* point : {&p.predicted, &p.measured}) {
+        xr.Add(point->latency_ms);
+        yr.Add(point->throughput_ips);
+      }
+    }
+  }
+  const Axis x = xr.Padded(0.08, 0.16), y = yr.Padded(0.1, 0.12);
+  f.commands = Preamble(f, grid);
+  f.commands += fmt::format(
+      "set xlabel {}\nset ylabel 'throughput (images/s)'\nset xrange {}\nset yrange {}\n",
+      GnuplotString(LatencyAxis(LatencyStat::kMean)), x.Gnuplot(), y.Gnuplot());
+
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const PredictionGroup& g = groups[i];
+    const std::string n = std::to_string(i + 1);
+    const std::string panel = fmt::format("{}, backend {}, network {}", model, g.backend, g.net);
+    std::map<std::string, std::string> measured, predicted;  // Rows by role style.
+    std::string links, intervals;
+    std::vector<LabelRequest> labels;
+    for (const PredictedRun& p : g.runs) {
+      const RoleStyle& style = StyleOf(p.role);
+      const std::string role = p.role.empty() ? "no role" : "role " + p.role;
+      measured[style.role] +=
+          PointRow(p.measured, fmt::format("measured, {}, {} the measured front", role,
+                                           p.on_measured_front ? "on" : "off"));
+      predicted[style.role] +=
+          PointRow(p.predicted, fmt::format("predicted, {}, {} the predicted front", role,
+                                            p.on_predicted_front ? "on" : "off"));
+      links += fmt::format("{} {} {} {} {}\n", Num(p.predicted.latency_ms),
+                           Num(p.predicted.throughput_ips),
+                           Num(p.measured.latency_ms - p.predicted.latency_ms),
+                           Num(p.measured.throughput_ips - p.predicted.throughput_ips),
+                           std::stoul(std::string(style.colour).substr(1), nullptr, 16));
+      labels.push_back(
+          {p.measured.latency_ms, p.measured.throughput_ips, p.measured.label, "#1A1A1A"});
+      const Estimate& l = p.run->latency_ms_mean;
+      const Estimate& t = p.run->throughput_ips;
+      if ((l.ci_low && l.ci_high) || (t.ci_low && t.ci_high)) {
+        const ParetoPoint& m = p.measured;
+        intervals += fmt::format("{} {} {} {} {} {}\n", Num(m.latency_ms), Num(m.throughput_ips),
+                                 Num(x.Clamp(l.ci_low.value_or(m.latency_ms))),
+                                 Num(x.Clamp(l.ci_high.value_or(m.latency_ms))),
+                                 Num(y.Clamp(t.ci_low.value_or(m.throughput_ips))),
+                                 Num(y.Clamp(t.ci_high.value_or(m.throughput_ips))));
+      }
+    }
+    const std::string columns = "latency_ms throughput_ips run_id cuts where";
+    for (const RoleStyle& s : kRoleStyles) {
+      if (!measured.count(s.role)) continue;
+      f.data +=
+          Block(fmt::format("$measured_{}_{}", n, s.role),
+                fmt::format("{}: measured, role {}; {}", panel, s.role, columns), measured[s.role]);
+      f.data += Block(fmt::format("$predicted_{}_{}", n, s.role),
+                      fmt::format("{}: predicted, role {}; {}", panel, s.role, columns),
+                      predicted[s.role]);
+    }
+    f.data += Block("$links_" + n,
+                    panel + ": predicted to measured; latency throughput dlatency dthroughput rgb",
+                    links);
+    f.data += Block("$pareto_predicted_" + n,
+                    panel + ": the predicted front by latency; latency_ms throughput_ips run_id",
+                    StepRows(g, true));
+    f.data += Block("$pareto_measured_" + n,
+                    panel + ": the measured front by latency; latency_ms throughput_ips run_id",
+                    StepRows(g, false));
+    if (!intervals.empty()) {
+      f.data += Block("$ci_" + n,
+                      panel +
+                          ": measured 95% intervals, cut at the axes; latency throughput "
+                          "latency_low latency_high throughput_low throughput_high",
+                      intervals);
+    }
+
+    std::vector<std::string> clauses;
+    if (!intervals.empty()) {
+      clauses.push_back(fmt::format(
+          "$ci_{} using 1:2:3:4:5:6 with xyerrorbars pt 7 ps 0 lw 1 lc rgb '{}' title '95% CI'", n,
+          kIntervalColour));
+    }
+    clauses.push_back(fmt::format(
+        "$links_{} using 1:2:3:4:5 with vectors nohead lw 1 lc rgb variable notitle", n));
+    clauses.push_back(fmt::format(
+        "$pareto_predicted_{} using 1:2 with steps lw 1.5 dt 2 lc rgb '{}' title 'predicted front'",
+        n, kPredictionFrontColour));
+    clauses.push_back(fmt::format(
+        "$pareto_measured_{} using 1:2 with steps lw 2 lc rgb '{}' title 'measured front'", n,
+        kPredictionFrontColour));
+    for (const RoleStyle& s : kRoleStyles) {
+      if (!measured.count(s.role)) continue;
+      clauses.push_back(
+          fmt::format("$predicted_{}_{} using 1:2:{} with labels hypertext point pt {} "
+                      "ps 1.3*ps_scale lw 1.5 lc rgb '{}' notitle",
+                      n, s.role, kHypertext, s.hollow_pt, s.colour));
+      clauses.push_back(
+          fmt::format("$measured_{}_{} using 1:2:{} with labels hypertext point pt {} "
+                      "ps 1.3*ps_scale lc rgb '{}' notitle",
+                      n, s.role, kHypertext, s.filled_pt, s.colour));
+      clauses.push_back(fmt::format(
+          "keyentry with points pt {} ps 1.3*ps_scale lc rgb '{}' title {}", s.filled_pt, s.colour,
+          GnuplotString(std::string(s.role) == "other" ? "other role"
+                                                       : fmt::format("role {}", s.role))));
+    }
+    // The measured points labelled with their cuts; a predicted point is
+    // found at the other end of its line.
+    AddLabels("$labels_" + n, panel, PlaceLabels(labels, ScatterPixels(x, y)), "small_font", &f,
+              &clauses);
+    f.commands += fmt::format(
+        "set title {}\n", GnuplotString(fmt::format("backend {}, network {}", g.backend, g.net)));
+    f.commands += PlotCommand(clauses);
+  }
+  f.commands += "unset multiplot\n";
+  return f;
+}
+
 }  // namespace
 
 std::optional<Figure> BuildFigure(FigureKind kind, const std::vector<RunRecord>& runs,
@@ -829,6 +1039,8 @@ std::optional<Figure> BuildFigure(FigureKind kind, const std::vector<RunRecord>&
       return BytesFigure(runs, model);
     case FigureKind::kMoves:
       return MovesFigure(runs, model, stat);
+    case FigureKind::kPrediction:
+      return PredictionFigure(runs, model);
   }
   return std::nullopt;
 }

@@ -24,13 +24,17 @@
 namespace paretopipe {
 
 enum class FigureKind {
-  kFront,      // Latency against throughput, a panel per backend and network condition.
-  kBreakdown,  // Per cut, stacked compute, transfer and queueing time.
-  kBytes,      // Bytes crossing each cut.
-  kMoves,      // The fronts of every network condition (backend) overlaid.
+  kFront,       // Latency against throughput, a panel per backend and network condition.
+  kBreakdown,   // Per cut, stacked compute, transfer and queueing time.
+  kBytes,       // Bytes crossing each cut.
+  kMoves,       // The fronts of every network condition (backend) overlaid.
+  kPrediction,  // The planner's predicted latency and throughput beside the measured ones.
 };
 
-// Parses "front", "breakdown", "bytes", "moves".
+// Every kind, in the order above.
+std::vector<FigureKind> AllFigureKinds();
+
+// Parses "front", "breakdown", "bytes", "moves", "prediction".
 Result<FigureKind> ParseFigureKind(const std::string& text);
 const char* FigureKindName(FigureKind kind);
 
@@ -50,7 +54,9 @@ struct Figure {
 // non-finite metric are not drawn. Every panel of a figure shares its axes'
 // scales, so that panels can be compared at a glance.
 // Returns nullopt when there is nothing to draw: no finished run of `model`,
-// or for kMoves a single backend and a single network condition.
+// for kMoves a single backend and a single network condition, for
+// kPrediction no run that GroupPredictions (fronts.h) keeps. kPrediction
+// ignores `stat`: the planner predicts the mean latency.
 std::optional<Figure> BuildFigure(FigureKind kind, const std::vector<RunRecord>& runs,
                                   const std::string& model, LatencyStat stat);
 

@@ -150,6 +150,12 @@ table.runs tr.failed td { color: #8a8a8a; }
 table.runs td.flag { background: #f8c9c4; color: #7b1d12; font-weight: bold; }
 table.runs tr.front td:first-child { border-left: 4px solid #0072B2; }
 table.runs tr.knee td:first-child { border-left: 4px solid #D55E00; }
+table.predictions { border-collapse: collapse; font-size: 12.5px; }
+table.predictions th { background: #f0f0f0; border-bottom: 1px solid #bbbbbb;
+                       padding: 0.3em 0.5em; text-align: center; white-space: nowrap; }
+table.predictions td { border-bottom: 1px solid #e4e4e4; padding: 0.25em 0.5em;
+                       white-space: nowrap; }
+table.predictions td.num { text-align: right; }
 .small { color: #666666; font-size: 0.9em; }
 #tip { position: absolute; display: none; background: #ffffe8; border: 1px solid #999999;
        padding: 0.3em 0.5em; white-space: pre; font-size: 12px; pointer-events: none; }
@@ -430,6 +436,90 @@ std::string RunTable(const std::vector<RunRecord>& runs, const std::vector<RunGr
       head, body);
 }
 
+// "cuts 5 (#12)", "cuts 5 (#12) and cuts 7 (#13)", "cuts 5 (#12), cuts 7 (#13) and ...".
+std::string RunList(const std::vector<const PredictedRun*>& runs) {
+  std::vector<std::string> items;
+  for (const PredictedRun* p : runs)
+    items.push_back(fmt::format("cuts {} (#{})", HtmlEscape(p->measured.label), p->run->id));
+  if (items.size() < 2) return Join(items, "");
+  const std::string last = items.back();
+  items.pop_back();
+  return Join(items, ", ") + " and " + last;
+}
+
+// Whether a control run (predicted dominated) reached the measured front: if
+// one did, the predicted front missed a run worth having.
+std::string ControlVerdict(const PredictionGroup& g) {
+  std::vector<const PredictedRun*> controls, beat;
+  for (const PredictedRun& p : g.runs) {
+    if (p.role != "control") continue;
+    controls.push_back(&p);
+    if (p.on_measured_front) beat.push_back(&p);
+  }
+  if (controls.empty()) return "no control run was measured";
+  if (beat.empty()) {
+    return controls.size() == 1
+               ? "no control beat the predicted front (the control run is off the measured front)"
+               : fmt::format(
+                     "no control beat the predicted front (its {} control runs are all off the "
+                     "measured front)",
+                     controls.size());
+  }
+  return fmt::format("control run{} {} beat the predicted front: {} on the measured front",
+                     beat.size() == 1 ? "" : "s", RunList(beat),
+                     beat.size() == 1 ? "it is" : "they are");
+}
+
+std::string Percent(double fraction) { return fmt::format("{:+.1f}", 100 * fraction); }
+
+// The predicted runs of `model` against their measurements: a table, the
+// errors and, per backend and network, the control runs' verdict.
+std::string PredictionTable(const std::vector<RunRecord>& runs, const std::string& model) {
+  const std::vector<PredictionGroup> groups = GroupPredictions(runs, model);
+  if (groups.empty()) return "";
+  const bool several = groups.size() > 1;
+  // Two header rows: the quantity over its predicted, measured and error columns.
+  std::string head = "<tr><th rowspan=\"2\">run</th><th rowspan=\"2\">cuts</th>";
+  if (several) head += "<th rowspan=\"2\">backend</th><th rowspan=\"2\">network</th>";
+  head +=
+      "<th rowspan=\"2\">role</th><th colspan=\"3\">latency, mean (ms)</th>"
+      "<th colspan=\"3\">throughput (images/s)</th></tr>\n<tr>"
+      "<th>predicted</th><th>measured</th><th>error %</th>"
+      "<th>predicted</th><th>measured</th><th>error %</th></tr>";
+  std::string body, verdicts;
+  for (const PredictionGroup& g : groups) {
+    for (const PredictedRun& p : g.runs) {
+      std::string cells = fmt::format("<td><a href=\"#run-{0}\">#{0}</a></td><td>{1}</td>",
+                                      p.run->id, HtmlEscape(p.measured.label));
+      if (several)
+        cells += fmt::format("<td>{}</td><td>{}</td>", HtmlEscape(g.backend), HtmlEscape(g.net));
+      cells += fmt::format(
+          "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
+          "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+          HtmlEscape(p.role.empty() ? "-" : p.role), Fixed(p.predicted.latency_ms, 2),
+          Fixed(p.measured.latency_ms, 2), Percent(p.latency_error),
+          Fixed(p.predicted.throughput_ips, 1), Fixed(p.measured.throughput_ips, 1),
+          Percent(p.throughput_error));
+      body += "<tr>" + cells + "</tr>\n";
+    }
+    const PredictionErrors e = MeanAbsolutePercentageErrors({g});
+    verdicts += fmt::format(
+        "<li>backend {}, network {}: {} run{}, latency MAPE {:.1f}%, throughput MAPE {:.1f}%; "
+        "{}</li>\n",
+        HtmlEscape(g.backend), HtmlEscape(g.net), e.runs, e.runs == 1 ? "" : "s",
+        e.latency_mape_pct, e.throughput_mape_pct, ControlVerdict(g));
+  }
+  const PredictionErrors all = MeanAbsolutePercentageErrors(groups);
+  return fmt::format(
+      "<div class=\"scroll\"><table class=\"predictions\">\n<thead>{}</thead>\n<tbody>\n{}"
+      "</tbody>\n</table></div>\n"
+      "<p>Predicted against measured over {} run{}: latency MAPE {:.1f}%, throughput MAPE "
+      "{:.1f}% (error: predicted less measured, over measured).</p>\n"
+      "<ul class=\"predictions\">\n{}</ul>\n",
+      head, body, all.runs, all.runs == 1 ? "" : "s", all.latency_mape_pct, all.throughput_mape_pct,
+      verdicts);
+}
+
 std::string FigureHtml(const PageFigure& f) {
   std::vector<std::string> links;
   if (!f.svg_file.empty())
@@ -471,7 +561,10 @@ std::string RenderReportPage(const std::vector<RunRecord>& runs, const PageConte
                         HtmlEscape(m.model));
     html += FrontsInWords(groups, m.model);
     if (m.figures.empty()) html += "<p>No finished run to draw.</p>\n";
-    for (const PageFigure& f : m.figures) html += FigureHtml(f);
+    for (const PageFigure& f : m.figures) {
+      html += FigureHtml(f);
+      if (f.kind == FigureKind::kPrediction) html += PredictionTable(runs, m.model);
+    }
   }
   html +=
       "<h2 id=\"run-table\">Every run</h2>\n<p class=\"small\">Click a column header to sort. "

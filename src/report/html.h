@@ -14,6 +14,7 @@
 #include "analysis/accuracy.h"
 #include "analysis/pareto.h"
 #include "metrics/run_record.h"
+#include "report/figures.h"
 
 namespace paretopipe {
 
@@ -30,6 +31,8 @@ std::string InlineSvg(std::string_view svg, const std::string& id_prefix, const 
 
 // A figure as the page shows it.
 struct PageFigure {
+  // A kPrediction figure is followed by the table of its predictions.
+  FigureKind kind = FigureKind::kFront;
   std::string caption;     // Plain text.
   std::string svg_inline;  // From InlineSvg.
   // Beside index.html, relative names: the figure as files, and its script.
@@ -51,8 +54,10 @@ struct PageContent {
 // The whole page: title, a red warning block listing the runs whose accuracy
 // disagrees with their group (when any), the sweep's summary (models, runs,
 // backends, network conditions, hosts), per model its fronts and knees in
-// words and its figures, then the table of every run, sortable by clicking a
-// column header.
+// words and its figures (the prediction figure followed by a table of each
+// predicted run against its measurement, the errors' MAPE and whether a
+// control run reached the measured front), then the table of every run,
+// sortable by clicking a column header.
 std::string RenderReportPage(const std::vector<RunRecord>& runs, const PageContent& content);
 
 }  // namespace paretopipe

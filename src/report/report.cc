@@ -115,6 +115,12 @@ std::string Caption(FigureKind kind, LatencyStat stat) {
     case FigureKind::kMoves:
       return "The fronts of each network condition overlaid per backend, and of each backend "
              "per condition, on one scale.";
+    case FigureKind::kPrediction:
+      return "Each run the planner predicted: its measured latency (mean) and throughput "
+             "(filled, with 95% confidence intervals) and the planner's prediction (hollow), "
+             "joined by a line; colour and shape give its role (front, control, validate). "
+             "Dashed: the predicted front; solid: the measured front, both among these runs. "
+             "MAPE: mean absolute percentage error of the predictions.";
   }
   return "";
 }
@@ -144,12 +150,13 @@ Result<ReportResult> WriteReport(const std::vector<RunRecord>& runs, const Repor
       part = fmt::format("{}-{}", FileNamePart(model), n);
     PageModel section;
     section.model = model;
-    for (FigureKind kind :
-         {FigureKind::kFront, FigureKind::kMoves, FigureKind::kBreakdown, FigureKind::kBytes}) {
+    for (FigureKind kind : {FigureKind::kFront, FigureKind::kPrediction, FigureKind::kMoves,
+                            FigureKind::kBreakdown, FigureKind::kBytes}) {
       std::optional<Figure> figure = BuildFigure(kind, runs, model, options.latency);
       if (!figure) continue;
       const std::string base = fmt::format("{}-{}", FigureKindName(kind), part);
       PageFigure shown;
+      shown.kind = kind;
       shown.svg_file = base + ".svg";
       shown.png_file = base + ".png";
       shown.script_file = base + ".gp";
@@ -193,12 +200,21 @@ Status WritePlot(const std::vector<RunRecord>& runs, FigureKind kind, LatencySta
   }
   std::optional<Figure> figure = BuildFigure(kind, runs, models[0], stat);
   if (!figure) {
-    return Status::NotFound(
-        kind == FigureKind::kMoves
-            ? fmt::format("nothing to draw: the moves figure needs finished runs of {} under two "
-                          "network conditions or on two backends",
-                          models[0])
-            : fmt::format("nothing to draw: no finished run of {} with valid metrics", models[0]));
+    switch (kind) {
+      case FigureKind::kMoves:
+        return Status::NotFound(
+            fmt::format("nothing to draw: the moves figure needs finished runs of {} under two "
+                        "network conditions or on two backends",
+                        models[0]));
+      case FigureKind::kPrediction:
+        return Status::NotFound(fmt::format(
+            "nothing to draw: no finished run of {} has a prediction (sweep --plan-first or "
+            "validate --save store them)",
+            models[0]));
+      default:
+        return Status::NotFound(
+            fmt::format("nothing to draw: no finished run of {} with valid metrics", models[0]));
+    }
   }
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;

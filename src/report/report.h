@@ -38,10 +38,12 @@ struct ReportResult {
 };
 
 // Writes, into options.output_dir, for each model among `runs` the figures
-// front, breakdown, bytes and (with several backends or network conditions)
-// moves, each as <kind>-<model>.svg, .png and the .gp script that drew them,
-// then index.html holding every figure inline, the fronts and knees in words,
-// the accuracy check and the table of every run (failed ones included).
+// front, breakdown, bytes, (with several backends or network conditions)
+// moves and (when runs have a planner's prediction) prediction, each as
+// <kind>-<model>.svg, .png and the .gp script that drew them, then
+// index.html holding every figure inline, the fronts and knees in words, the
+// predictions against the measurements, the accuracy check and the table of
+// every run (failed ones included).
 // Errors: IoError when a file cannot be written; the errors of RunGnuplot
 // (gnuplot missing: NotFound naming the package).
 // REQUIRES: !runs.empty().
