@@ -1,6 +1,8 @@
 // `paretopipe sweep`, `pareto`, `export` and `worker` as a user runs them:
 // the real binary, real worker processes on loopback, a real SQLite file.
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -240,6 +242,52 @@ TEST_F(CliBackendsTest, ParetoAndExportFilterByBackend) {
   EXPECT_EQ(exported.out.find(",grpc,"), std::string::npos) << exported.out;
 }
 
+// --plan-first on every cut of resnet18: the workers profile it, and only
+// the predicted front and one control are run, each stored with its
+// prediction.
+TEST(CliPlanFirstTest, MeasuresOnlyThePredictedFrontAndOneControlAndStoresTheirPredictions) {
+  ScopedTempDir dir;
+  const std::string db = dir.path() + "/runs.db";
+
+  const CommandOutcome o =
+      RunBinary(SweepArgs(db, "all") + " --plan-first --controls 1 --profile-repeat 3", dir.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  std::smatch m;
+  static const std::regex kChoice(
+      R"(plan-first under none: of (\d+) candidate\(s\), measuring the predicted front \(cuts ([\d, ]+)\) and (\d) control\(s\) \(cuts ([\d, ]+|none))");
+  ASSERT_TRUE(std::regex_search(o.out, m, kChoice)) << o.out;
+  const int candidates = std::stoi(m[1]);
+  const std::string front = m[2], controls = m[4];
+  EXPECT_EQ(m[3], "1");
+  EXPECT_NE(o.out.find("stage 1's worker (cpu"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("stage 2's worker (cpu"), std::string::npos) << o.out;
+
+  Result<std::unique_ptr<ResultStore>> store = ResultStore::OpenReadOnly(db);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  Result<std::vector<RunRecord>> runs = (*store)->LoadRuns({});
+  ASSERT_TRUE(runs.ok()) << runs.status().message();
+  ASSERT_LT(static_cast<int>(runs->size()), candidates) << o.out;
+  std::vector<std::string> measured_front, measured_controls;
+  for (const RunRecord& r : *runs) {
+    ASSERT_TRUE(r.prediction.has_value()) << "run " << r.id;
+    EXPECT_GT(r.prediction->latency_ms, 0);
+    EXPECT_GT(r.prediction->throughput_ips, 0);
+    EXPECT_NE(r.prediction->source.find("plan-first"), std::string::npos);
+    (r.prediction->role == "front" ? measured_front : measured_controls)
+        .push_back(std::to_string(r.config.cuts[0]));
+  }
+  std::sort(measured_front.begin(), measured_front.end(),
+            [](const std::string& a, const std::string& b) { return std::stoi(a) < std::stoi(b); });
+  EXPECT_EQ(fmt::format("{}", fmt::join(measured_front, ", ")), front);
+  EXPECT_EQ(fmt::format("{}", fmt::join(measured_controls, ", ")), controls);
+  EXPECT_NE(o.out.find(fmt::format("plan-first: measured {} of {} configuration(s)", runs->size(),
+                                   candidates)),
+            std::string::npos)
+      << o.out;
+  EXPECT_NE(o.out.find("under none, tcp: measured front cuts"), std::string::npos) << o.out;
+}
+
 TEST(CliWorkersTest, SweepRunsOnWorkersStartedByHand) {
   ScopedTempDir dir;
   ChildWorker first(dir.path() + "/worker1.log"), second(dir.path() + "/worker2.log");
@@ -435,6 +483,14 @@ TEST_F(CliSweepErrorTest, BackendLeftOutOfThisBuildSaysWhatToInstall) {
 
   ExpectOneLineError(SweepArgs(db_) + " --backend tcp," + missing,
                      "backend '" + missing + "' is not in this build: CMake found no");
+}
+
+TEST_F(CliSweepErrorTest, BaseLinkWithoutPlanFirst) {
+  ExpectOneLineError(SweepArgs(db_) + " --base-link rtt=1ms", "--base-link is for --plan-first");
+}
+
+TEST_F(CliSweepErrorTest, BadBaseLink) {
+  ExpectOneLineError(SweepArgs(db_) + " --plan-first --base-link rtt=fast", "--base-link");
 }
 
 TEST_F(CliSweepErrorTest, UnknownDataset) {

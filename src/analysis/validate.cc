@@ -10,8 +10,8 @@
 #include <set>
 
 #include "analysis/pareto.h"
+#include "analysis/plan_first.h"
 #include "analysis/planner.h"
-#include "netem/condition.h"
 
 namespace paretopipe {
 namespace {
@@ -31,21 +31,6 @@ Result<std::pair<std::string, const DeviceProfile*>> ProfileOf(const StageEnviro
   return Status::NotFound(fmt::format("stage {}: no profile named {}{}{}", e.stage + 1,
                                       LimitsName(e).empty() ? "" : LimitsName(e) + ", ", e.hostname,
                                       e.endpoint.empty() ? "" : " or " + e.endpoint));
-}
-
-// The link a run's condition makes of the base link: its delay added, its
-// rate a cap. `forward`: towards later stages; a forward-only condition
-// leaves the way back (the credits) as the base link.
-Result<LinkModel> ConditionedLink(const LinkModel& base, const std::string& net, bool forward) {
-  PP_ASSIGN_OR_RETURN(NetCondition c, ParseNetCondition(net.empty() ? "none" : net));
-  if (!forward && c.forward_only) return base;
-  LinkModel link = base;
-  link.delay_ms += std::chrono::duration<double, std::milli>(c.delay).count();
-  if (c.rate_bits_per_s > 0) {
-    const double rate = static_cast<double>(c.rate_bits_per_s);
-    link.rate_bits_per_s = base.rate_bits_per_s > 0 ? std::min(base.rate_bits_per_s, rate) : rate;
-  }
-  return link;
 }
 
 Result<RunComparison> Compare(const RunRecord& run, const ValidationOptions& o) {
@@ -73,20 +58,8 @@ Result<RunComparison> Compare(const RunRecord& run, const ValidationOptions& o) 
         first.model, first.batch, first.input_shape.size() == 4 ? first.input_shape[2] : 0, c.model,
         c.batch_size, c.input_side_px));
   }
-  for (const DeviceProfile* p : profiles) PP_RETURN_IF_ERROR(CheckSameModel(first, *p));
-
-  PlanProblem problem;
-  for (const DeviceProfile* p : profiles) problem.compute_ms.push_back(p->block_compute_ms);
-  problem.block_output_bytes = first.block_output_bytes;
-  PP_ASSIGN_OR_RETURN(const LinkModel forward, ConditionedLink(o.base_link, c.net, true));
-  PP_ASSIGN_OR_RETURN(const LinkModel back, ConditionedLink(o.base_link, c.net, false));
-  problem.links.assign(stages, std::vector<LinkModel>(stages));
-  for (int a = 0; a < stages; ++a) {
-    for (int b = 0; b < stages; ++b) problem.links[a][b] = b > a ? forward : back;
-  }
-  problem.batch = c.batch_size;
-  problem.window = c.window;
-  problem.min_stages = problem.max_stages = stages;
+  PP_ASSIGN_OR_RETURN(const PlanProblem problem,
+                      ChainProblem(profiles, o.base_link, c.net, c.batch_size, c.window));
   Placement placement{c.cuts, {}};
   for (int s = 0; s < stages; ++s) placement.devices.push_back(s);
   PP_ASSIGN_OR_RETURN(const PlanPrediction p, Predict(problem, placement));

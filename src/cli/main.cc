@@ -27,6 +27,7 @@
 #include "cli/format.h"
 #include "cli/linkprobe_command.h"
 #include "cli/plan_command.h"
+#include "cli/plan_inputs.h"
 #include "cli/run_table.h"
 #include "cli/validate_command.h"
 #include "control/stage_transport.h"
@@ -762,6 +763,26 @@ int Main(int argc, char** argv) {
   sweep->add_flag("--verify", sweep_options.verify,
                   "Check every run's outputs against the whole model, computed by the "
                   "orchestrator on the same inputs; a run whose outputs differ fails");
+  sweep->add_flag("--plan-first", sweep_options.plan_first,
+                  "Predict before measuring: each worker profiles the model on its own device, "
+                  "and under each --net only the predicted Pareto front of the cuts and a few "
+                  "dominated controls are run; the sweep ends saying what that saved and whether "
+                  "a control beat the predicted front (docs/planner.md)");
+  sweep
+      ->add_option("--controls", sweep_options.plan_controls,
+                   "--plan-first: dominated cuts measured per condition, the ones predicted "
+                   "closest to the front")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  sweep
+      ->add_option("--profile-repeat", sweep_options.plan_profile_repeat,
+                   "--plan-first: timed passes of each worker's profile")
+      ->check(CLI::Range(1, 200))
+      ->capture_default_str();
+  std::string sweep_base_link;
+  sweep->add_option("--base-link", sweep_base_link,
+                    "--plan-first: the link between workers before any --net, as rtt=..,rate=.. "
+                    "or a link.json from `paretopipe linkprobe` (default: none, no cost)");
   sweep->add_option("--dataset", sweep_options.input.dataset,
                     "Feed real images instead of synthetic ones: cifar10:DIR (the CIFAR-10 binary "
                     "test batch, DIR/test_batch.bin or the file itself). Every run then reports "
@@ -885,11 +906,14 @@ int Main(int argc, char** argv) {
   plot->add_option("--net", plot_filter.net,
                    "Only runs under this network condition (as `sweep --net` wrote it)");
   plot->add_option("--latency", plot_latency, "mean, p50, p95 or p99")->capture_default_str();
+  std::vector<std::string> plot_kinds;
+  for (FigureKind kind : AllFigureKinds()) plot_kinds.push_back(FigureKindName(kind));
   plot->add_option("--kind", plot_kind,
                    "front (latency against throughput), breakdown (compute, transfer, queueing "
-                   "per cut), bytes (bytes crossing each cut) or moves (fronts per network "
-                   "condition and backend)")
-      ->check(CLI::IsMember({"front", "breakdown", "bytes", "moves"}))
+                   "per cut), bytes (bytes crossing each cut), moves (fronts per network "
+                   "condition and backend) or prediction (the planner's predictions against "
+                   "the measurements)")
+      ->check(CLI::IsMember(plot_kinds))
       ->capture_default_str();
   plot->add_option("-o,--output", plot_output, "FILE.svg or FILE.png")->required();
   plot->add_option("--gnuplot", plot_gnuplot, "gnuplot program")->capture_default_str();
@@ -952,6 +976,14 @@ int Main(int argc, char** argv) {
     sweep_options.heartbeat_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(sweep_heartbeat_s * 1000));
     sweep_options.keep_going = !sweep_fail_fast;
+    if (!sweep_base_link.empty()) {
+      if (!sweep_options.plan_first) {
+        return Fail(Status::InvalidArgument("--base-link is for --plan-first"));
+      }
+      Result<LinkModel> link = cli::ReadLinkValue(sweep_base_link);
+      if (!link.ok()) return Fail(link.status().WithContext("--base-link"));
+      sweep_options.plan_base_link = *link;
+    }
     return CmdSweep(sweep_options, sweep_latency);
   }
   if (netem->parsed()) {

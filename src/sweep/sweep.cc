@@ -25,6 +25,7 @@
 #include "sweep/local_workers.h"
 #include "sweep/output_check.h"
 #include "sweep/pipeline_run.h"
+#include "sweep/plan_first_sweep.h"
 #include "util/auth.h"
 #include "util/cpus.h"
 #include "util/digest.h"
@@ -402,6 +403,34 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   }
   const std::string stage_devices = StageDevicesText(devices_in_order);
 
+  PlanFirstRequest plan_request;
+  SweepPlan sweep_plan;
+  if (o.plan_first) {
+    plan_request.model = spec;
+    plan_request.batch = o.batch_size;
+    plan_request.input_side_px = analysis.input_side_px;
+    plan_request.window = o.window;
+    plan_request.profile_repeat = o.plan_profile_repeat;
+    plan_request.controls = o.plan_controls;
+    plan_request.base_link = o.plan_base_link;
+    for (const Condition& cond : conditions) plan_request.conditions.push_back(cond.text);
+    plan_request.candidates = combos;
+    PP_ASSIGN_OR_RETURN(sweep_plan, PlanSweep(ptrs, plan_request, progress));
+  }
+  // What runs, in order. Conditions and backends interleave per cut: the
+  // machine's speed drifts over a long sweep, and this way the drift falls
+  // on every one alike.
+  struct Job {
+    size_t combo = 0, condition = 0, backend = 0;
+  };
+  std::vector<Job> jobs;
+  for (size_t k = 0; k < combos.size(); ++k) {
+    for (size_t n = 0; n < conditions.size(); ++n) {
+      if (o.plan_first && !sweep_plan.Chosen(n, k)) continue;
+      for (size_t b = 0; b < backends.size(); ++b) jobs.push_back({k, n, b});
+    }
+  }
+
   // Detached before the clients go, on every return below.
   struct Detach {
     SweepInterrupt* interrupt;
@@ -418,8 +447,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     result.sweep_id = resume.sweep_id;
   }
   const int64_t run_base = static_cast<int64_t>(std::random_device{}() & 0x7fffffff) << 16;
-  const size_t per_cut = conditions.size() * backends.size();
-  const size_t total = combos.size() * per_cut;
+  const size_t total = jobs.size();
   progress << fmt::format(
                   "sweep {}: {} {} run(s) of {} stages over {}{}, batch {}, {} batches ({} "
                   "warm-up), window "
@@ -436,13 +464,14 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
         "run again\n",
         resume.sweep_id, resume.stored, resume.done.size(), resume.failed.size());
   }
-  for (const Condition& cond : conditions) {
+  for (size_t n = 0; n < conditions.size(); ++n) {
+    const Condition& cond = conditions[n];
     if (cond.value.rate_bits_per_s == 0) continue;
     double floor_s = 0;
-    for (const std::vector<int>& cuts : combos) {
-      floor_s += TransferFloorSeconds(StageInputShapes(analysis, o.batch_size, cuts),
-                                      o.batches * o.repeats, cond.value.rate_bits_per_s) *
-                 backends.size();
+    for (const Job& job : jobs) {
+      if (job.condition != n) continue;
+      floor_s += TransferFloorSeconds(StageInputShapes(analysis, o.batch_size, combos[job.combo]),
+                                      o.batches * o.repeats, cond.value.rate_bits_per_s);
     }
     if (floor_s < 60) continue;
     progress << fmt::format(
@@ -452,13 +481,14 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
   }
   const std::string declared = any_condition && !testbed ? "external" : "";
   std::string applied;  // The testbed's current condition.
-  // Conditions and backends interleave per cut: the machine's speed drifts
-  // over a long sweep, and this way the drift falls on every one alike.
+  std::vector<std::pair<size_t, double>> run_jobs;  // Per result.runs: its job, its wall time.
   for (size_t i = 0; i < total; ++i) {
     if (o.interrupt && o.interrupt->requested()) break;
-    const std::vector<int>& cuts = combos[i / per_cut];
-    const Condition& cond = conditions[(i % per_cut) / backends.size()];
-    const std::string& backend = backends[i % backends.size()];
+    const Job& job = jobs[i];
+    const std::vector<int>& cuts = combos[job.combo];
+    const Condition& cond = conditions[job.condition];
+    const std::string& backend = backends[job.backend];
+    const auto run_begin = std::chrono::steady_clock::now();
     RunPlan plan;
     RunConfig& c = plan.config;
     c.model = o.model;
@@ -503,6 +533,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                               done->second.id)
                << std::flush;
       result.runs.push_back(done->second);
+      run_jobs.emplace_back(i, -1.0);
       continue;
     }
     const std::vector<int64_t> replaces = resume.failed[key];
@@ -602,6 +633,7 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
       record.error = run.status().message();
     }
     record.links = links;
+    if (o.plan_first) record.prediction = sweep_plan.PredictionOf(job.condition, job.combo);
     for (size_t k = 0; k < record.environment.size() && k < local.limits().size(); ++k) {
       record.environment[k].limits = local.limits()[k];
     }
@@ -624,6 +656,10 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                               : "",
                           verified)
             : "FAILED: " + record.error;
+    if (record.prediction) {
+      what += fmt::format(" (predicted {:.2f} ms, {:.1f} img/s; {})", record.prediction->latency_ms,
+                          record.prediction->throughput_ips, record.prediction->role);
+    }
     std::string link_text;
     for (const LinkMeasurement& l : record.links) {
       link_text += fmt::format("{}rtt {:.1f} ms, {:.0f} Mbit/s", link_text.empty() ? "" : "; ",
@@ -638,7 +674,19 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
                             what, ClockText(elapsed), ClockText(eta))
              << std::flush;
     result.runs.push_back(std::move(record));
+    run_jobs.emplace_back(
+        i, std::chrono::duration<double>(std::chrono::steady_clock::now() - run_begin).count());
     if (!run.ok() && !o.keep_going) return run.status();
+  }
+  if (o.plan_first) {
+    std::vector<PlanFirstRun> planned;
+    for (size_t r = 0; r < run_jobs.size(); ++r) {
+      const Job& job = jobs[run_jobs[r].first];
+      const bool control = sweep_plan.PredictionOf(job.condition, job.combo).role == "control";
+      planned.push_back({job.condition, backends[job.backend], job.combo, control, &result.runs[r],
+                         run_jobs[r].second});
+    }
+    PrintPlanFirstVerdict(sweep_plan, plan_request, backends, planned, progress);
   }
   result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
   result.interrupted = o.interrupt && o.interrupt->requested();

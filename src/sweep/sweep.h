@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/link_model.h"
 #include "metrics/run_record.h"
 #include "sweep/input_source.h"
 #include "util/status.h"
@@ -88,6 +89,13 @@ struct SweepOptions {
   // Compare every run's outputs with the whole model's, computed here; a run
   // whose outputs differ fails with the difference.
   bool verify = false;
+  // --plan-first (sweep/plan_first_sweep.h): every worker profiles the
+  // model, and under each condition only the predicted front of the cuts and
+  // `plan_controls` dominated controls are measured.
+  bool plan_first = false;
+  int plan_controls = 2;
+  int plan_profile_repeat = 10;         // Timed passes of each worker's profile.
+  LinkModel plan_base_link;             // --base-link: the hops with no condition.
   SweepInterrupt* interrupt = nullptr;  // May be null.
 };
 
