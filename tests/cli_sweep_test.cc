@@ -243,23 +243,25 @@ TEST_F(CliBackendsTest, ParetoAndExportFilterByBackend) {
 }
 
 // --plan-first on every cut of resnet18: the workers profile it, and only
-// the predicted front and one control are run, each stored with its
-// prediction.
+// the predicted front and one control are run (no margin), each stored with
+// its prediction.
 TEST(CliPlanFirstTest, MeasuresOnlyThePredictedFrontAndOneControlAndStoresTheirPredictions) {
   ScopedTempDir dir;
   const std::string db = dir.path() + "/runs.db";
 
   const CommandOutcome o =
-      RunBinary(SweepArgs(db, "all") + " --plan-first --controls 1 --profile-repeat 3", dir.path());
+      RunBinary(SweepArgs(db, "all") + " --plan-first --controls 1 --margin 0 --profile-repeat 3",
+                dir.path());
 
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   std::smatch m;
   static const std::regex kChoice(
-      R"(plan-first under none: of (\d+) candidate\(s\), measuring the predicted front \(cuts ([\d, ]+)\) and (\d) control\(s\) \(cuts ([\d, ]+|none))");
+      R"(plan-first under none: of (\d+) candidate\(s\), measuring the predicted front \(cuts ([\d, ]+)\), (\d+) within 0% of it \(cuts ([\d, ]+|none)\) and (\d) control\(s\) \(cuts ([\d, ]+|none))");
   ASSERT_TRUE(std::regex_search(o.out, m, kChoice)) << o.out;
   const int candidates = std::stoi(m[1]);
-  const std::string front = m[2], controls = m[4];
-  EXPECT_EQ(m[3], "1");
+  const std::string front = m[2], near = m[4], controls = m[6];
+  EXPECT_EQ(m[3], "0");  // --margin 0: nothing is near but ties, which are on the front.
+  EXPECT_EQ(m[5], "1");
   EXPECT_NE(o.out.find("stage 1's worker (cpu"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("stage 2's worker (cpu"), std::string::npos) << o.out;
 
@@ -268,18 +270,22 @@ TEST(CliPlanFirstTest, MeasuresOnlyThePredictedFrontAndOneControlAndStoresTheirP
   Result<std::vector<RunRecord>> runs = (*store)->LoadRuns({});
   ASSERT_TRUE(runs.ok()) << runs.status().message();
   ASSERT_LT(static_cast<int>(runs->size()), candidates) << o.out;
-  std::vector<std::string> measured_front, measured_controls;
+  std::vector<std::string> measured_front, measured_near, measured_controls;
   for (const RunRecord& r : *runs) {
     ASSERT_TRUE(r.prediction.has_value()) << "run " << r.id;
     EXPECT_GT(r.prediction->latency_ms, 0);
     EXPECT_GT(r.prediction->throughput_ips, 0);
     EXPECT_NE(r.prediction->source.find("plan-first"), std::string::npos);
-    (r.prediction->role == "front" ? measured_front : measured_controls)
+    const std::string role = r.prediction->role;
+    ASSERT_TRUE(role == "front" || role == "near" || role == "control") << role;
+    (role == "front"  ? measured_front
+     : role == "near" ? measured_near
+                      : measured_controls)
         .push_back(std::to_string(r.config.cuts[0]));
   }
-  std::sort(measured_front.begin(), measured_front.end(),
-            [](const std::string& a, const std::string& b) { return std::stoi(a) < std::stoi(b); });
   EXPECT_EQ(fmt::format("{}", fmt::join(measured_front, ", ")), front);
+  EXPECT_EQ(measured_near.empty() ? "none" : fmt::format("{}", fmt::join(measured_near, ", ")),
+            near);
   EXPECT_EQ(fmt::format("{}", fmt::join(measured_controls, ", ")), controls);
   EXPECT_NE(o.out.find(fmt::format("plan-first: measured {} of {} configuration(s)", runs->size(),
                                    candidates)),

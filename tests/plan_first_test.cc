@@ -68,7 +68,8 @@ TEST_F(PlanFirstTest, MeasuresThePredictedFrontAndTheNearestDominatedCut) {
   // Cuts 1 and 2 trade latency for throughput; cut 3 is behind cut 2 by
   // max(30 / 25, 800 / 444.4) = 1.8 and behind cut 1 by 1.95.
   const std::vector<std::vector<int>> candidates = {{1}, {2}, {3}};
-  Result<PlanFirstSelection> s = SelectPlanFirst(Problem("delay=10ms,rate=8mbit"), candidates, 2);
+  Result<PlanFirstSelection> s =
+      SelectPlanFirst(Problem("delay=10ms,rate=8mbit"), candidates, 2, 0);
   ASSERT_TRUE(s.ok()) << s.status().message();
   ASSERT_EQ(s->predictions.size(), 3u);
   EXPECT_DOUBLE_EQ(s->predictions[0].steady_latency_ms, 27);
@@ -77,6 +78,7 @@ TEST_F(PlanFirstTest, MeasuresThePredictedFrontAndTheNearestDominatedCut) {
   EXPECT_DOUBLE_EQ(s->predictions[1].throughput_ips, 800);
   EXPECT_DOUBLE_EQ(s->predictions[2].steady_latency_ms, 30);
   EXPECT_EQ(s->front, (std::vector<size_t>{0, 1}));
+  EXPECT_TRUE(s->near.empty());
   EXPECT_EQ(s->controls, (std::vector<size_t>{2}));  // Only one is dominated.
   EXPECT_DOUBLE_EQ(s->factor[0], 1);
   EXPECT_DOUBLE_EQ(s->factor[2], 1.8);
@@ -88,21 +90,37 @@ TEST_F(PlanFirstTest, ControlsAreTheDominatedCutsClosestToTheFront) {
   // img/s. Cut 2: 14 ms, period 10: 800 img/s, behind cut 1 by
   // max(14 / 13, 1000 / 800) = 1.25. Cut 3: 19 ms, 444.4 img/s, behind by 2.25.
   const std::vector<std::vector<int>> candidates = {{1}, {2}, {3}};
-  Result<PlanFirstSelection> s = SelectPlanFirst(Problem("none"), candidates, 1);
+  Result<PlanFirstSelection> s = SelectPlanFirst(Problem("none"), candidates, 1, 0);
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->front, (std::vector<size_t>{0}));  // 13 ms and 1000 img/s beat both.
   EXPECT_EQ(s->controls, (std::vector<size_t>{1}));
   EXPECT_DOUBLE_EQ(s->factor[1], 1.25);
   EXPECT_DOUBLE_EQ(s->factor[2], 2.25);
-  Result<PlanFirstSelection> none = SelectPlanFirst(Problem("none"), candidates, 0);
+  Result<PlanFirstSelection> none = SelectPlanFirst(Problem("none"), candidates, 0, 0);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->controls.empty());
 }
 
 TEST_F(PlanFirstTest, RefusesACandidateThatIsNotACutOfTheModel) {
-  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {{4}}, 1).ok());
-  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {{1, 2}}, 1).ok());
-  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {}, 1).ok());
+  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {{4}}, 1, 0).ok());
+  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {{1, 2}}, 1, 0).ok());
+  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {}, 1, 0).ok());
+  EXPECT_FALSE(SelectPlanFirst(Problem("none"), {{1}}, 1, -0.1).ok());
+}
+
+TEST_F(PlanFirstTest, CutsWithinTheMarginOfTheFrontAreMeasuredAsNearAndControlsComeAfter) {
+  // No network (the numbers of the test above): cut 2 is 1.25x behind cut
+  // 1, cut 3 2.25x. A 30% margin takes cut 2 as near; the control is cut 3.
+  Result<PlanFirstSelection> s = SelectPlanFirst(Problem("none"), {{1}, {2}, {3}}, 1, 0.3);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->front, (std::vector<size_t>{0}));
+  EXPECT_EQ(s->near, (std::vector<size_t>{1}));
+  EXPECT_EQ(s->controls, (std::vector<size_t>{2}));
+  // At exactly the factor, a cut is near: 1.25 <= 1 + 0.25.
+  Result<PlanFirstSelection> edge = SelectPlanFirst(Problem("none"), {{1}, {2}, {3}}, 0, 0.25);
+  ASSERT_TRUE(edge.ok());
+  EXPECT_EQ(edge->near, (std::vector<size_t>{1}));
+  EXPECT_TRUE(edge->controls.empty());
 }
 
 TEST(PlanFirstJudgeTest, AControlMeasuredBetterThanEveryFrontRunBeatsThePredictedFront) {

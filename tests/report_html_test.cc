@@ -282,8 +282,8 @@ TEST(PredictionTableTest, ListsEachPredictionBesideItsMeasurementWithTheErrors) 
 
 TEST(PredictionTableTest, NamesAControlRunThatLandedOnTheMeasuredFront) {
   const std::string html = PageWith(PredictedRuns(), FigureKind::kPrediction);
-  EXPECT_NE(html.find("control run cuts 5 (#3) beat the predicted front: it is on the measured "
-                      "front"),
+  EXPECT_NE(html.find("control run cuts 5 (#3) beat the predicted front: no run predicted on or "
+                      "near it measured better on both metrics"),
             std::string::npos)
       << html;
   EXPECT_EQ(html.find("no control beat"), std::string::npos);
@@ -293,8 +293,8 @@ TEST(PredictionTableTest, SaysNoControlBeatThePredictedFrontWhenNoneDid) {
   std::vector<RunRecord> runs = PredictedRuns();
   runs[2].latency_ms_mean.mean = 15;  // Cut 5 now measured dominated by cut 4 (14 ms, 160/s).
   const std::string html = PageWith(runs, FigureKind::kPrediction);
-  EXPECT_NE(html.find("no control beat the predicted front (its 2 control runs are all off the "
-                      "measured front)"),
+  EXPECT_NE(html.find("no control beat the predicted front (each of its 2 control runs is "
+                      "beaten by a run predicted on or near it)"),
             std::string::npos)
       << html;
   EXPECT_EQ(html.find("beat the predicted front:"), std::string::npos);

@@ -69,8 +69,11 @@ double DominanceFactor(double latency_ms, double throughput_ips,
 
 Result<PlanFirstSelection> SelectPlanFirst(const PlanProblem& problem,
                                            const std::vector<std::vector<int>>& candidates,
-                                           int controls) {
+                                           int controls, double margin) {
   if (candidates.empty()) return Status::InvalidArgument("plan-first: no candidate to predict");
+  if (!(margin >= 0)) {
+    return Status::InvalidArgument(fmt::format("plan-first: margin {} is negative", margin));
+  }
   const int stages = static_cast<int>(problem.compute_ms.size());
   PlanFirstSelection out;
   for (const std::vector<int>& cuts : candidates) {
@@ -99,7 +102,8 @@ Result<PlanFirstSelection> SelectPlanFirst(const PlanProblem& problem,
   for (size_t i = 0; i < p.size(); ++i) {
     out.factor.push_back(
         DominanceFactor(p[i].steady_latency_ms, p[i].throughput_ips, front_points));
-    if (!std::binary_search(out.front.begin(), out.front.end(), i)) dominated.push_back(i);
+    if (std::binary_search(out.front.begin(), out.front.end(), i)) continue;
+    (out.factor[i] <= 1 + margin ? out.near : dominated).push_back(i);
   }
   std::stable_sort(dominated.begin(), dominated.end(),
                    [&](size_t a, size_t b) { return out.factor[a] < out.factor[b]; });

@@ -42,9 +42,12 @@ struct PlanFirstSelection {
   std::vector<PlanPrediction> predictions;  // One per candidate, in candidate order.
   // Indices into the candidates, ascending. `front`: no other candidate is
   // predicted at least as good on both objectives and better on one (equal
-  // predictions are all on it). `controls`: predicted dominated, the ones
-  // closest to the front (smallest DominanceFactor), ties by index.
+  // predictions are all on it). `near`: off the front by at most the margin
+  // (DominanceFactor <= 1 + margin): within the prediction's error, so as
+  // likely to be on the measured front. `controls`: the next ones, closest to
+  // the front first (smallest DominanceFactor), ties by index.
   std::vector<size_t> front;
+  std::vector<size_t> near;
   std::vector<size_t> controls;
   // DominanceFactor of each candidate (1 on the front).
   std::vector<double> factor;
@@ -57,12 +60,13 @@ struct PlanFirstSelection {
 double DominanceFactor(double latency_ms, double throughput_ips,
                        const std::vector<PlanPrediction>& front);
 
-// Predicts every candidate and chooses the front and `controls` controls
-// (fewer when fewer candidates are dominated). InvalidArgument when a
-// candidate is not a valid cut tuple of `problem`, or there are none.
+// Predicts every candidate and chooses the front, the near ones within
+// `margin` (>= 0; 0.05: 5%) and `controls` controls (fewer when fewer
+// candidates are left). InvalidArgument when a candidate is not a valid cut
+// tuple of `problem`, there are none, or the margin is negative.
 Result<PlanFirstSelection> SelectPlanFirst(const PlanProblem& problem,
                                            const std::vector<std::vector<int>>& candidates,
-                                           int controls);
+                                           int controls, double margin);
 
 // One measured run of a plan-first sweep.
 struct PlanFirstMeasurement {
@@ -76,15 +80,16 @@ struct PlanFirstOutcome {
   // Candidates (indices) whose measurement no other measurement of the group
   // beats: the measured front.
   std::vector<size_t> measured_front;
-  // Controls that no measured predicted-front run beats: the prediction
+  // Controls that no measured front or near run beats: the prediction
   // placed them behind the front, measurement says they are not.
   std::vector<size_t> beating_controls;
-  // Predicted-front runs that some measured control beats.
+  // Front and near runs that some measured control beats.
   std::vector<size_t> beaten_front;
 };
 
-// Judges `runs` (ok runs only; a group without controls has no verdict on
-// them). Indices are candidates, as in the selection.
+// Judges `runs` (ok runs only; `control` false for front and near runs; a
+// group without controls has no verdict on them). Indices are candidates,
+// as in the selection.
 PlanFirstOutcome JudgePlanFirst(const std::vector<PlanFirstMeasurement>& runs);
 
 }  // namespace paretopipe

@@ -765,14 +765,21 @@ int Main(int argc, char** argv) {
                   "orchestrator on the same inputs; a run whose outputs differ fails");
   sweep->add_flag("--plan-first", sweep_options.plan_first,
                   "Predict before measuring: each worker profiles the model on its own device, "
-                  "and under each --net only the predicted Pareto front of the cuts and a few "
-                  "dominated controls are run; the sweep ends saying what that saved and whether "
+                  "and under each --net only the cuts predicted on or near (--margin) the Pareto "
+                  "front and a few dominated controls are run; the sweep ends saying what that "
+                  "saved and whether "
                   "a control beat the predicted front (docs/planner.md)");
   sweep
       ->add_option("--controls", sweep_options.plan_controls,
                    "--plan-first: dominated cuts measured per condition, the ones predicted "
                    "closest to the front")
       ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  sweep
+      ->add_option("--margin", sweep_options.plan_margin,
+                   "--plan-first: also measure the cuts predicted within this fraction of the "
+                   "front (the prediction's error; 0.05: 5%)")
+      ->check(CLI::Range(0.0, 10.0))
       ->capture_default_str();
   sweep
       ->add_option("--profile-repeat", sweep_options.plan_profile_repeat,

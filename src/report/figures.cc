@@ -862,6 +862,7 @@ struct RoleStyle {
 };
 constexpr RoleStyle kRoleStyles[] = {
     {"front", "#0072B2", 7, 6},     // Circles.
+    {"near", "#CC79A7", 11, 10},    // Inverted triangles.
     {"control", "#D55E00", 9, 8},   // Triangles.
     {"validate", "#009E73", 5, 4},  // Squares.
     {"other", "#6E6E6E", 13, 12},   // Diamonds: a role this report does not know.

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "analysis/plan_first.h"
 #include "report/fronts.h"
 
 namespace paretopipe {
@@ -447,27 +448,34 @@ std::string RunList(const std::vector<const PredictedRun*>& runs) {
   return Join(items, ", ") + " and " + last;
 }
 
-// Whether a control run (predicted dominated) reached the measured front: if
-// one did, the predicted front missed a run worth having.
+// Whether a control run (predicted dominated) beat the predicted front: no
+// other run of the group that is not a control measured better on both
+// metrics (JudgePlanFirst, as the sweep judges it). If one did, the
+// predicted front missed a run worth having.
 std::string ControlVerdict(const PredictionGroup& g) {
-  std::vector<const PredictedRun*> controls, beat;
-  for (const PredictedRun& p : g.runs) {
-    if (p.role != "control") continue;
-    controls.push_back(&p);
-    if (p.on_measured_front) beat.push_back(&p);
+  std::vector<PlanFirstMeasurement> measured;
+  std::vector<const PredictedRun*> controls;
+  for (size_t i = 0; i < g.runs.size(); ++i) {
+    const PredictedRun& p = g.runs[i];
+    measured.push_back({i, p.role == "control", p.measured.latency_ms, p.measured.throughput_ips});
+    if (p.role == "control") controls.push_back(&p);
   }
   if (controls.empty()) return "no control run was measured";
+  std::vector<const PredictedRun*> beat;
+  for (size_t i : JudgePlanFirst(measured).beating_controls) beat.push_back(&g.runs[i]);
   if (beat.empty()) {
     return controls.size() == 1
-               ? "no control beat the predicted front (the control run is off the measured front)"
+               ? "no control beat the predicted front (a run predicted on or near it measured "
+                 "better than the control run)"
                : fmt::format(
-                     "no control beat the predicted front (its {} control runs are all off the "
-                     "measured front)",
+                     "no control beat the predicted front (each of its {} control runs is beaten "
+                     "by a run predicted on or near it)",
                      controls.size());
   }
-  return fmt::format("control run{} {} beat the predicted front: {} on the measured front",
-                     beat.size() == 1 ? "" : "s", RunList(beat),
-                     beat.size() == 1 ? "it is" : "they are");
+  return fmt::format(
+      "control run{} {} beat the predicted front: no run predicted on or near it measured better "
+      "on both metrics",
+      beat.size() == 1 ? "" : "s", RunList(beat));
 }
 
 std::string Percent(double fraction) { return fmt::format("{:+.1f}", 100 * fraction); }

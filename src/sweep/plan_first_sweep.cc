@@ -29,9 +29,10 @@ std::string CutsList(const std::vector<std::vector<int>>& candidates,
 }
 
 std::string Duration(double seconds) {
-  return seconds < 60 ? fmt::format("{:.0f} s", seconds)
-                      : fmt::format("{:.0f} min {:02.0f} s", std::floor(seconds / 60),
-                                    std::fmod(seconds, 60));
+  return seconds < 10   ? fmt::format("{:.1f} s", seconds)
+         : seconds < 60 ? fmt::format("{:.0f} s", seconds)
+                        : fmt::format("{:.0f} min {:02.0f} s", std::floor(seconds / 60),
+                                      std::fmod(seconds, 60));
 }
 
 }  // namespace
@@ -39,6 +40,7 @@ std::string Duration(double seconds) {
 bool SweepPlan::Chosen(size_t k, size_t c) const {
   const PlanFirstSelection& s = selections[k];
   return std::binary_search(s.front.begin(), s.front.end(), c) ||
+         std::binary_search(s.near.begin(), s.near.end(), c) ||
          std::binary_search(s.controls.begin(), s.controls.end(), c);
 }
 
@@ -50,7 +52,9 @@ RunPrediction SweepPlan::PredictionOf(size_t k, size_t c) const {
   out.idle_latency_ms = p.latency_ms;
   out.throughput_ips = p.throughput_ips;
   out.bottleneck = BottleneckName(p.bottleneck);
-  out.role = std::binary_search(s.front.begin(), s.front.end(), c) ? "front" : "control";
+  out.role = std::binary_search(s.front.begin(), s.front.end(), c) ? "front"
+             : std::binary_search(s.near.begin(), s.near.end(), c) ? "near"
+                                                                   : "control";
   out.source = source;
   return out;
 }
@@ -99,17 +103,21 @@ Result<SweepPlan> PlanSweep(const std::vector<WorkerClient*>& clients, const Pla
     Result<PlanProblem> problem = ChainProblem(stages, r.base_link, net, r.batch, r.window);
     if (!problem.ok()) return problem.status().WithContext("--plan-first");
     PP_ASSIGN_OR_RETURN(PlanFirstSelection selection,
-                        SelectPlanFirst(*problem, r.candidates, r.controls));
+                        SelectPlanFirst(*problem, r.candidates, r.controls, r.margin));
     std::vector<std::string> factors;
-    for (size_t c : selection.controls)
+    for (size_t c : selection.controls) {
       factors.push_back(fmt::format("{:.2f}x", selection.factor[c]));
+    }
+    const size_t chosen =
+        selection.front.size() + selection.near.size() + selection.controls.size();
     progress << fmt::format(
-        "plan-first under {}: of {} candidate(s), measuring the predicted front (cuts {}) and {} "
-        "control(s) (cuts {}{}); skipping {}\n",
-        net, r.candidates.size(), CutsList(r.candidates, selection.front),
-        selection.controls.size(), CutsList(r.candidates, selection.controls),
+        "plan-first under {}: of {} candidate(s), measuring the predicted front (cuts {}), {} "
+        "within {:.0f}% of it (cuts {}) and {} control(s) (cuts {}{}); skipping {}\n",
+        net, r.candidates.size(), CutsList(r.candidates, selection.front), selection.near.size(),
+        100 * r.margin, CutsList(r.candidates, selection.near), selection.controls.size(),
+        CutsList(r.candidates, selection.controls),
         factors.empty() ? "" : fmt::format("; {} behind the front", fmt::join(factors, ", ")),
-        r.candidates.size() - selection.front.size() - selection.controls.size());
+        r.candidates.size() - chosen);
     plan.selections.push_back(std::move(selection));
   }
   return plan;
@@ -119,29 +127,40 @@ void PrintPlanFirstVerdict(const SweepPlan& plan, const PlanFirstRequest& r,
                            const std::vector<std::string>& backends,
                            const std::vector<PlanFirstRun>& runs, std::ostream& progress) {
   const size_t full = r.candidates.size() * r.conditions.size() * backends.size();
-  double measured_s = 0, estimated_full_s = 0;
-  bool estimate_complete = true;
+  double measured_s = 0, skipped_s = 0;
+  bool estimated = true;
   std::vector<std::string> groups;
   for (size_t k = 0; k < r.conditions.size(); ++k) {
+    const std::vector<PlanPrediction>& predicted = plan.selections[k].predictions;
+    // A run's passes, as predicted: each repeat fills the pipeline once
+    // (its idle latency) and then delivers a batch per period.
+    auto passes_s = [&](size_t c) {
+      return r.repeats * (r.batches * predicted[c].period_ms + predicted[c].latency_ms) / 1000;
+    };
     for (const std::string& backend : backends) {
       std::vector<PlanFirstMeasurement> measured;
-      double wall_s = 0;
+      std::vector<bool> made(r.candidates.size(), false);
+      double overhead_s = 0;
       int timed = 0;
       for (const PlanFirstRun& run : runs) {
         if (run.condition != k || run.backend != backend) continue;
+        made[run.candidate] = true;
         if (run.wall_s >= 0) {
-          wall_s += run.wall_s;
+          measured_s += run.wall_s;
+          overhead_s += run.wall_s - passes_s(run.candidate);
           ++timed;
         }
         if (run.record->status != "ok") continue;
         measured.push_back({run.candidate, run.control, run.record->latency_ms_mean.mean,
                             run.record->throughput_ips.mean});
       }
-      measured_s += wall_s;
       if (timed > 0) {
-        estimated_full_s += wall_s / timed * static_cast<double>(r.candidates.size());
+        overhead_s = std::max(0.0, overhead_s / timed);
+        for (size_t c = 0; c < r.candidates.size(); ++c) {
+          if (!made[c]) skipped_s += overhead_s + passes_s(c);
+        }
       } else {
-        estimate_complete = false;
+        estimated = false;
       }
       const PlanFirstOutcome outcome = JudgePlanFirst(measured);
       std::string verdict;
@@ -153,8 +172,8 @@ void PrintPlanFirstVerdict(const SweepPlan& plan, const PlanFirstRequest& r,
         verdict = "no control beat the predicted front";
       } else {
         verdict = fmt::format(
-            "control(s) cuts {} beat the predicted front: no measured front run is better on "
-            "both metrics (the prediction missed {})",
+            "control(s) cuts {} beat the predicted front: no measured front or near run is "
+            "better on both metrics (the prediction missed {})",
             CutsList(r.candidates, outcome.beating_controls),
             outcome.beating_controls.size() == 1 ? "it" : "them");
       }
@@ -167,13 +186,15 @@ void PrintPlanFirstVerdict(const SweepPlan& plan, const PlanFirstRequest& r,
       "plan-first: measured {} of {} configuration(s) in {}, after {} of "
       "profiling",
       runs.size(), full, Duration(measured_s), Duration(plan.profile_s));
-  if (estimate_complete && estimated_full_s > 0) {
-    const double saved_s = estimated_full_s - measured_s - plan.profile_s;
+  if (estimated) {
+    const double saved_s = skipped_s - plan.profile_s;
+    const double full_s = measured_s + skipped_s;
     progress << fmt::format(
-        "; all {} would have taken about {} (each condition and backend's mean run time times "
-        "its {} candidates): {} about {} ({:.0f}%)",
-        full, Duration(estimated_full_s), r.candidates.size(), saved_s >= 0 ? "saved" : "lost",
-        Duration(std::abs(saved_s)), 100 * std::abs(saved_s) / estimated_full_s);
+        "; the {} skipped would have taken about {} more (their predicted passes plus the "
+        "measured runs' mean time around the passes): {} about {} of an estimated {} ({:.0f}%)",
+        full - runs.size(), Duration(skipped_s), saved_s >= 0 ? "saved" : "lost",
+        Duration(std::abs(saved_s)), Duration(full_s),
+        full_s > 0 ? 100 * std::abs(saved_s) / full_s : 0.0);
   }
   progress << "\n";
   for (const std::string& g : groups) progress << g << "\n";

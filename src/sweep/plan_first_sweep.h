@@ -34,6 +34,8 @@ struct PlanFirstRequest {
   int window = 1;
   int profile_repeat = 10;                   // Timed passes of each worker's profile.
   int controls = 2;                          // Dominated candidates measured per condition.
+  double margin = 0.05;                      // Candidates this near the front are measured too.
+  int batches = 1, repeats = 1;              // Per run (warm-up included), for the time estimate.
   LinkModel base_link;                       // Every hop with no condition (default: no cost).
   std::vector<std::string> conditions;       // Canonical --net texts, in sweep order.
   std::vector<std::vector<int>> candidates;  // The cut tuples a full sweep would run.
@@ -67,8 +69,9 @@ struct PlanFirstRun {
 };
 
 // Prints the closing lines: configurations measured of all, the time taken
-// and the estimated time of the full sweep, and per condition and backend
-// the measured front and whether any control beat the predicted front.
+// and the estimated time of the full sweep (docs/planner.md, "Time saved"),
+// and per condition and backend the measured front and whether any control
+// beat the predicted front.
 void PrintPlanFirstVerdict(const SweepPlan& plan, const PlanFirstRequest& r,
                            const std::vector<std::string>& backends,
                            const std::vector<PlanFirstRun>& runs, std::ostream& progress);

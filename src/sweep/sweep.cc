@@ -36,6 +36,10 @@ namespace {
 // Workers started by hand may take a moment; local ones announce their port
 // only once listening.
 constexpr std::chrono::seconds kConnectTimeout{20};
+// One-way delays from which a sweep suggests a longer warm-up, and the
+// warm-up that covered TCP's ramp at a 200 ms round trip (docs/planner.md).
+constexpr std::chrono::milliseconds kLongDelay{25};
+constexpr int kLongDelayWarmup = 10;
 
 Result<std::vector<int>> ParseTuple(const std::string& text, int64_t num_blocks, int stages) {
   std::vector<int> cuts;
@@ -412,6 +416,9 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
     plan_request.window = o.window;
     plan_request.profile_repeat = o.plan_profile_repeat;
     plan_request.controls = o.plan_controls;
+    plan_request.margin = o.plan_margin;
+    plan_request.batches = o.batches;
+    plan_request.repeats = o.repeats;
     plan_request.base_link = o.plan_base_link;
     for (const Condition& cond : conditions) plan_request.conditions.push_back(cond.text);
     plan_request.candidates = combos;
@@ -478,6 +485,18 @@ Result<SweepResult> RunSweep(const SweepOptions& o, std::ostream& progress) {
         "note: under {} the activations alone need at least {} of transfer; --batch, --batches "
         "and --repeat shorten it\n",
         cond.text, ClockText(floor_s));
+  }
+  // Each run opens new connections, and TCP opens its congestion window one
+  // round trip at a time: at a 200 ms round trip the first 7 batches of a
+  // run took 0.2 to 0.9 s instead of 0.15 (docs/planner.md, "Measured"), so
+  // a short warm-up leaves that ramp in the first repeat's measured batches.
+  for (const Condition& cond : conditions) {
+    if (cond.value.delay < kLongDelay || o.warmup >= kLongDelayWarmup) continue;
+    progress << fmt::format(
+        "note: under {} each run's fresh TCP connections need several round trips to open their "
+        "window, longer than --warmup {} batches may last; --warmup {} keeps that ramp out of "
+        "the first repeat's measurements\n",
+        cond.text, o.warmup, kLongDelayWarmup);
   }
   const std::string declared = any_condition && !testbed ? "external" : "";
   std::string applied;  // The testbed's current condition.

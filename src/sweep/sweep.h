@@ -94,6 +94,7 @@ struct SweepOptions {
   // `plan_controls` dominated controls are measured.
   bool plan_first = false;
   int plan_controls = 2;
+  double plan_margin = 0.05;  // Candidates this near the predicted front are measured too.
   int plan_profile_repeat = 10;         // Timed passes of each worker's profile.
   LinkModel plan_base_link;             // --base-link: the hops with no condition.
   SweepInterrupt* interrupt = nullptr;  // May be null.
