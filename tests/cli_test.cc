@@ -335,9 +335,45 @@ TEST(CliLinkProbeTest, FitsTheLoopbackLinkBetweenTwoWorkersAndWritesALinkFile) {
   EXPECT_GE(link->delay_ms, 0);
 }
 
-TEST(CliLinkProbeTest, AnotherBackendOrOneWorkerIsOneLineError) {
+// The round trips through a backend's own links (a frame forward, a credit
+// back) are fitted, and the link file says which backend carried them.
+void ExpectBackendLinkFile(const std::string& backend) {
+  const WorkerOptions defaults;
+  testing::ServingWorker a(defaults), b(defaults);
+  ASSERT_TRUE(a.ok() && b.ok());
+  testing::ScopedTempDir dir;
+  const std::string file = dir.path() + "/link.json";
+
+  const testing::CommandOutcome o =
+      testing::RunCommand(std::string(PARETOPIPE_BINARY) + " linkprobe --backend " + backend +
+                              " --repeat 2 --max-size 65536 --workers " + a.endpoint().ToString() +
+                              "," + b.endpoint().ToString() + " -o " + file,
+                          dir.path());
+
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("over " + backend), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("fit: overhead"), std::string::npos) << o.out;
+  Result<LinkModel> link = ReadLinkFile(file);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  EXPECT_GE(link->overhead_ms, 0);
+  std::ifstream in(file);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["fit"]["backend"], backend) << j.dump();
+}
+
+TEST(CliLinkProbeTest, FitsTheGrpcBackendsOwnLinksAndRecordsTheBackend) {
+  PP_REQUIRE_BACKEND("grpc");
+  ExpectBackendLinkFile("grpc");
+}
+
+TEST(CliLinkProbeTest, FitsTheTorchBackendsOwnLinksAndRecordsTheBackend) {
+  PP_REQUIRE_BACKEND("torch");
+  ExpectBackendLinkFile("torch");
+}
+
+TEST(CliLinkProbeTest, UnknownBackendOrOneWorkerIsOneLineError) {
   for (const char* args : {"linkprobe --workers 127.0.0.1:1",
-                           "linkprobe --backend grpc --workers 127.0.0.1:1,127.0.0.1:2"}) {
+                           "linkprobe --backend nccl --workers 127.0.0.1:1,127.0.0.1:2"}) {
     const testing::CommandOutcome o =
         testing::RunCommand(std::string(PARETOPIPE_BINARY) + " " + args, "/tmp");
     EXPECT_NE(o.exit_code, 0) << args;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "analysis/device_profile.h"
@@ -394,6 +395,98 @@ TEST_F(WorkerProfileTest, ClientProfileOfATorchScriptFileFailsNamingTheWorker) {
       << profile.status().message();
   Result<WorkerInfo> info = (*client)->Info();
   EXPECT_TRUE(info.ok()) << info.status().message();
+}
+
+// The "probe_backend" operation: a run of links only, for `paretopipe
+// linkprobe --backend`.
+class WorkerProbeBackendTest : public WorkerProfileTest {};
+
+TEST_F(WorkerProbeBackendTest, MalformedRequestsAreRefusedNamingTheFieldAndTheSessionGoesOn) {
+  const nlohmann::json begin = {
+      {"op", "probe_backend"}, {"step", "begin"}, {"backend", "tcp"},
+      {"run_id", 7},           {"stage", 0},      {"self", worker_.endpoint().ToString()},
+      {"peer", "127.0.0.1:1"}};
+  const nlohmann::json time = {{"op", "probe_backend"},
+                               {"step", "time"},
+                               {"sizes", {64, 1024}},
+                               {"repeats", 2},
+                               {"burst", 4}};
+  // Each a JSON merge patch of `begin` or `time` (null removes a field), and what the error says.
+  const std::tuple<const nlohmann::json*, const char*, const char*> cases[] = {
+      {&begin, R"({"stage": 2})", "probe_backend: stage must be an integer in 0..1, got 2"},
+      {&begin, R"({"run_id": 0})", "probe_backend: run_id must be an integer in 1.."},
+      {&begin, R"({"run_id": 1.5})", "probe_backend: run_id must be an integer in 1.."},
+      {&begin, R"({"backend": "nccl"})", "probe_backend: backend: unknown backend 'nccl'"},
+      {&begin, R"({"self": null})", "probe_backend: self must be a string"},
+      {&begin, R"({"peer": 5})", "probe_backend: peer must be a string"},
+      {&begin, R"({"step": "go"})", "probe_backend: step must be begin, echo or time, got \"go\""},
+      {&time, R"({"step": "echo", "messages": 1})",
+       "probe_backend: echo: no link probe begun as stage 1"},
+      {&time, "{}", "probe_backend: time: no link probe begun as stage 0"},
+  };
+  // After a valid begin as stage 0 (it opens nothing until connect).
+  const std::pair<const char*, const char*> begun_cases[] = {
+      {R"({"sizes": []})", "probe_backend: sizes must be an array of 1 to 32 sizes"},
+      {R"({"sizes": [0]})", "probe_backend: sizes: 0 is not an integer in 1..67108864"},
+      {R"({"sizes": [67108865]})", "probe_backend: sizes: 67108865 is not an integer in 1.."},
+      {R"({"repeats": 51})", "probe_backend: repeats must be an integer in 1..50, got 51"},
+      {R"({"burst": 1})", "probe_backend: burst must be an integer in 2..1000, got 1"},
+      {R"({"burst": null})", "probe_backend: burst must be an integer in 2..1000, got null"},
+  };
+  Socket control = OpenControlSession();
+
+  for (const auto& [valid, patch, error] : cases) {
+    SCOPED_TRACE(patch);
+    nlohmann::json request = *valid;
+    request.merge_patch(nlohmann::json::parse(patch));
+    const nlohmann::json reply = Ask(control, request);
+    EXPECT_EQ(reply.value("ok", true), false) << reply.dump();
+    EXPECT_NE(reply.value("error", "").find(error), std::string::npos) << reply.dump();
+  }
+  ASSERT_EQ(Ask(control, begin).value("ok", false), true);
+  for (const auto& [patch, error] : begun_cases) {
+    SCOPED_TRACE(patch);
+    nlohmann::json request = time;
+    request.merge_patch(nlohmann::json::parse(patch));
+    const nlohmann::json reply = Ask(control, request);
+    EXPECT_EQ(reply.value("ok", true), false) << reply.dump();
+    EXPECT_NE(reply.value("error", "").find(error), std::string::npos) << reply.dump();
+  }
+  EXPECT_EQ(Ask(control, {{"op", "finish"}}).value("ok", false), true);
+  EXPECT_EQ(Ask(control, {{"op", "info"}}).value("ok", false), true);
+}
+
+TEST_F(WorkerProbeBackendTest, TimesEverySizeThroughTheBackendsLinksWhileThePeerEchoesCredits) {
+  ServingWorker peer{Options()};
+  ASSERT_TRUE(peer.ok());
+  Result<std::unique_ptr<WorkerClient>> a =
+      WorkerClient::Connect(worker_.endpoint(), kTestDeadline);
+  Result<std::unique_ptr<WorkerClient>> b = WorkerClient::Connect(peer.endpoint(), kTestDeadline);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::vector<int64_t> sizes = {64, 4096, 262144};
+  const int repeats = 3, burst = 5;
+
+  ASSERT_TRUE((*a)->BeginBackendProbe("tcp", 11, 0, worker_.endpoint().ToString(),
+                                      peer.endpoint().ToString())
+                  .ok());
+  ASSERT_TRUE((*b)->BeginBackendProbe("tcp", 11, 1, peer.endpoint().ToString(),
+                                      worker_.endpoint().ToString())
+                  .ok());
+  ASSERT_TRUE((*a)->OpenLinks("").ok());
+  ASSERT_TRUE((*b)->OpenLinks("").ok());
+  ASSERT_TRUE((*b)->StartBackendEcho(LinkProbeMessages(sizes.size(), repeats, burst)).ok());
+  Result<MessageSizeProbe> probe = (*a)->ProbeBackendSizes(sizes, repeats, burst);
+  const Status echoed = (*b)->FinishBackendEcho();
+
+  ASSERT_TRUE(probe.ok()) << probe.status().message();
+  EXPECT_TRUE(echoed.ok()) << echoed.message();
+  EXPECT_EQ(probe->bytes,
+            (std::vector<int64_t>{64, 64, 64, 4096, 4096, 4096, 262144, 262144, 262144}));
+  ASSERT_EQ(probe->rtt_ms.size(), probe->bytes.size());
+  for (double ms : probe->rtt_ms) EXPECT_GT(ms, 0);
+  EXPECT_GE(probe->burst_ms_per_message, 0);
+  EXPECT_TRUE((*a)->EndRun().ok());
+  EXPECT_TRUE((*b)->EndRun().ok());
 }
 
 }  // namespace

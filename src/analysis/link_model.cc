@@ -216,7 +216,8 @@ Result<LinkFit> FitLinkModel(const std::vector<int64_t>& bytes, const std::vecto
   return fit;
 }
 
-std::string LinkFileText(const LinkFit& fit, const std::string& measured) {
+std::string LinkFileText(const LinkFit& fit, const std::string& measured,
+                         const std::string& backend) {
   const nlohmann::json j = {
       {"format", "paretopipe.link"},
       {"version", 1},
@@ -225,6 +226,7 @@ std::string LinkFileText(const LinkFit& fit, const std::string& measured) {
       {"delay_ms", fit.model.delay_ms},
       {"fit",
        {{"measured", measured},
+        {"backend", backend},
         {"model", "rtt = 2 * (overhead + delay) + bytes * 8 / rate (weighted least squares)"},
         {"sizes", fit.sizes},
         {"samples", fit.samples},

@@ -77,8 +77,10 @@ Result<LinkFit> FitLinkModel(const std::vector<int64_t>& bytes, const std::vecto
                              double overhead_ms);
 
 // The link file (docs/planner.md, "Link files") of `fit`, with `measured`
-// (e.g. "pi:7001 -> server:7001 over tcp") in its "fit" object.
-std::string LinkFileText(const LinkFit& fit, const std::string& measured);
+// (e.g. "pi:7001 -> server:7001 over tcp") and the `backend` whose frames
+// were timed ("tcp", "grpc", "torch") in its "fit" object.
+std::string LinkFileText(const LinkFit& fit, const std::string& measured,
+                         const std::string& backend = "tcp");
 
 // "rtt=40ms,rate=20mbit,overhead=0.2ms"-like text for tables: the delay as
 // rtt, "none" for a link without cost. Display only: rounded to 4 digits.

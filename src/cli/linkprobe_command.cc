@@ -7,8 +7,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <random>
 
 #include "analysis/link_model.h"
+#include "control/stage_transport.h"
 #include "control/worker_client.h"
 #include "transport/socket.h"
 #include "util/auth.h"
@@ -43,6 +45,59 @@ std::vector<int64_t> ChooseSizes(int64_t max_bytes, int repeats, const LinkMeasu
   return sizes;
 }
 
+// Back-to-back messages for the per-message overhead, as the probe op's.
+constexpr int kBurst = 20;
+
+// The address `client`'s worker takes `backend`'s links on ("host:port"),
+// empty for a backend with no fixed port (torch: a per-run rendezvous).
+Result<std::string> BackendEndpoint(WorkerClient& client, const std::string& backend) {
+  PP_ASSIGN_OR_RETURN(WorkerInfo info, client.Info());
+  auto port = info.backend_ports.find(backend);
+  if (port == info.backend_ports.end()) {
+    return Status::InvalidArgument(fmt::format("worker {} does not offer the {} backend",
+                                               client.endpoint().ToString(), backend));
+  }
+  return port->second ? Endpoint{client.endpoint().host, port->second}.ToString() : "";
+}
+
+// The size sweep through `backend`'s own links from `a` to `b`: a run of
+// links only (docs/protocol.md, "probe_backend"), ended on both however it
+// goes.
+Result<MessageSizeProbe> ProbeBackendSizes(WorkerClient& a, WorkerClient& b,
+                                           const std::string& backend,
+                                           const std::vector<int64_t>& sizes, int repeats) {
+  PP_ASSIGN_OR_RETURN(const std::string a_link, BackendEndpoint(a, backend));
+  PP_ASSIGN_OR_RETURN(const std::string b_link, BackendEndpoint(b, backend));
+  // Any positive id; random, so that a link left from an earlier probe or run
+  // never joins this one.
+  std::mt19937_64 random(std::random_device{}());
+  const int64_t run_id = static_cast<int64_t>(random() >> 2) + 1;
+  auto run = [&]() -> Result<MessageSizeProbe> {
+    PP_RETURN_IF_ERROR(a.BeginBackendProbe(backend, run_id, 0, a.endpoint().ToString(), b_link));
+    PP_RETURN_IF_ERROR(b.BeginBackendProbe(backend, run_id, 1, b.endpoint().ToString(), a_link));
+    PP_ASSIGN_OR_RETURN(const uint16_t rendezvous_port, a.OpenLinks(""));
+    const std::string rendezvous =
+        rendezvous_port ? Endpoint{a.endpoint().host, rendezvous_port}.ToString() : "";
+    PP_RETURN_IF_ERROR(b.OpenLinks(rendezvous).status());
+    PP_RETURN_IF_ERROR(
+        b.StartBackendEcho(LinkProbeMessages(static_cast<int64_t>(sizes.size()), repeats, kBurst)));
+    Result<MessageSizeProbe> timed = a.ProbeBackendSizes(sizes, repeats, kBurst);
+    // A failed sweep: dropping A's links ends B's echo (its error is the
+    // consequence; A's is the cause).
+    if (!timed.ok()) (void)a.EndRun();
+    const Status echoed = b.FinishBackendEcho();
+    PP_RETURN_IF_ERROR(timed.status());
+    PP_RETURN_IF_ERROR(echoed);
+    return timed;
+  };
+  Result<MessageSizeProbe> swept = run();
+  const Status a_ended = a.EndRun(), b_ended = b.EndRun();
+  PP_RETURN_IF_ERROR(swept.status());
+  PP_RETURN_IF_ERROR(a_ended);
+  PP_RETURN_IF_ERROR(b_ended);
+  return swept;
+}
+
 }  // namespace
 
 LinkProbeCommand::LinkProbeCommand(CLI::App& app) {
@@ -58,7 +113,8 @@ LinkProbeCommand::LinkProbeCommand(CLI::App& app) {
   command_->add_option("--token-file", token_file_, "The workers' shared secret");
   command_
       ->add_option("--backend", backend_,
-                   "The path measured: tcp (our framing, as the tcp backend sends activations)")
+                   "The path measured: tcp (our framing on a probe connection), or grpc or "
+                   "torch (a frame on the backend's data link, a credit back, as in a pipeline)")
       ->capture_default_str();
   command_->add_option("--repeat", repeats_, "Timed messages per size")
       ->capture_default_str()
@@ -70,12 +126,7 @@ LinkProbeCommand::LinkProbeCommand(CLI::App& app) {
 }
 
 int LinkProbeCommand::Run() const {
-  if (backend_ != "tcp") {
-    return Fail(Status::InvalidArgument(fmt::format(
-        "--backend {}: linkprobe measures the tcp path in this version (the path of the tcp "
-        "backend's frames); grpc and torch add their own per-message costs on top",
-        backend_)));
-  }
+  if (Status s = CheckBackend(backend_); !s.ok()) return Fail(s.WithContext("--backend"));
   const size_t comma = workers_.find(',');
   if (comma == std::string::npos || workers_.find(',', comma + 1) != std::string::npos) {
     return Fail(Status::InvalidArgument(
@@ -100,10 +151,18 @@ int LinkProbeCommand::Run() const {
   const std::vector<int64_t> sizes = ChooseSizes(max_bytes_, repeats_, *probed);
   std::cout << fmt::format(
       "{} -> {}: round trip {:.3f} ms (median of {}), {:.1f} Mbit/s in bulk; timing {} sizes x "
-      "{}\n",
+      "{} over {}\n",
       from->ToString(), to->ToString(), probed->rtt_ms_median, probed->pings,
-      probed->bandwidth_mbit, sizes.size(), repeats_);
-  Result<MessageSizeProbe> swept = (*client)->ProbeMessageSizes(*to, sizes, repeats_, 20);
+      probed->bandwidth_mbit, sizes.size(), repeats_, backend_);
+  Result<MessageSizeProbe> swept = Status::Internal("not probed");
+  if (backend_ == "tcp") {
+    swept = (*client)->ProbeMessageSizes(*to, sizes, repeats_, kBurst);
+  } else {
+    Result<std::unique_ptr<WorkerClient>> peer =
+        WorkerClient::Connect(*to, std::chrono::seconds(10), secret);
+    if (!peer.ok()) return Fail(peer.status());
+    swept = ProbeBackendSizes(**client, **peer, backend_, sizes, repeats_);
+  }
   if (!swept.ok()) return Fail(swept.status());
   Result<LinkFit> fit = FitLinkModel(swept->bytes, swept->rtt_ms, swept->burst_ms_per_message);
   if (!fit.ok()) return Fail(fit.status());
@@ -129,7 +188,9 @@ int LinkProbeCommand::Run() const {
       m.delay_ms, fit->rms_residual_ms, 100 * fit->max_relative_residual);
   if (!output_.empty()) {
     std::ofstream out(output_);
-    out << LinkFileText(*fit, fmt::format("{} -> {} over tcp", from->ToString(), to->ToString()));
+    out << LinkFileText(*fit,
+                        fmt::format("{} -> {} over {}", from->ToString(), to->ToString(), backend_),
+                        backend_);
     if (!out.flush()) return Fail(Status::IoError(fmt::format("{}: cannot write it", output_)));
     std::cout << "link model written to " << output_ << "\n";
   }

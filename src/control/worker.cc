@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -53,6 +55,25 @@ constexpr std::chrono::minutes kUploadTimeout{5};
 constexpr std::chrono::seconds kProbeTimeout{60};
 // A linkprobe size sweep: within the serving end's probe timeout.
 constexpr std::chrono::seconds kSizeProbeTimeout = kProbeTimeout;
+// The bounds of a probe_backend sweep, as the probe op's: 32 sizes of 50
+// timed messages each, a burst of 1000.
+constexpr size_t kMaxProbeSizes = 32;
+constexpr int kMaxProbeRepeats = 50;
+constexpr int kMaxProbeBurst = 1000;
+
+// `request[field]` as an integer in [min, max], else InvalidArgument naming
+// `op` and the field. Not value<int64_t>(): it would cast a float such as
+// 1e300 out of range.
+Result<int64_t> IntField(const json& request, const char* op, const char* field, int64_t min,
+                         int64_t max) {
+  const json v = request.value(field, json());
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(max)) ||
+      v.get<int64_t>() < min || v.get<int64_t>() > max) {
+    return Status::InvalidArgument(fmt::format("{}: {} must be an integer in {}..{}, got {}", op,
+                                               field, min, max, v.dump().substr(0, 40)));
+  }
+  return v.get<int64_t>();
+}
 
 struct Connection {
   std::thread thread;
@@ -131,6 +152,7 @@ struct Worker::Impl {
   bool control_busy = false;
   Socket* control_socket = nullptr;
   StageRunner* running = nullptr;  // The stage while a pass runs, for Stop().
+  StageLinks probing;              // The links while probe_backend runs, for Stop().
   std::set<Socket*> probes;        // Link probes in progress, shut down by Stop().
 
   // Registers a probe's socket for Stop() while it lives.
@@ -161,6 +183,9 @@ struct Worker::Impl {
   // The source's images, kept across runs (a sweep sends them once).
   std::shared_ptr<const InputSet> input_set;
   StageTransport* transport = nullptr;  // The current run's backend.
+  // In a probe_backend run (links only, no stage): this end's stage, 0 (the
+  // prober) or 1 (the echo); -1 otherwise.
+  int probe_stage = -1;
 
   std::string Name() const { return listener.endpoint().ToString(); }
 
@@ -182,6 +207,9 @@ struct Worker::Impl {
   // Asks the orchestrator for config's TorchScript segment and loads it.
   Result<std::unique_ptr<ScriptSegment>> ReceiveModule(Socket& socket, const StageConfig& config);
   Result<json> Probe(const json& request);
+  Result<json> ProbeBackend(const json& request);
+  // Runs `exchange` on this run's links, which Stop() shuts down meanwhile.
+  Status WithProbeLinks(const std::function<Status(const StageLinks&)>& exchange);
   Result<json> ProfileDevice(const json& request);
   Result<json> Connect(const json& request);
   Result<json> Pass(Socket& socket, const json& request);
@@ -326,6 +354,7 @@ Result<json> Worker::Impl::Dispatch(Socket& socket, const json& request, int64_t
                 {"pid", static_cast<int64_t>(getpid())}};
   }
   if (op == "probe") return Probe(request);
+  if (op == "probe_backend") return ProbeBackend(request);
   if (op == "profile") return ProfileDevice(request);
   if (op == "configure") return Configure(socket, request);
   if (op == "connect") return Connect(request);
@@ -403,6 +432,130 @@ Result<json> Worker::Impl::Probe(const json& request) {
                 {"bandwidth_mbit", r.bandwidth_mbit},
                 {"bulk_bytes", r.bulk_bytes},
                 {"bulk_s", r.bulk_s}}}};
+}
+
+// `paretopipe linkprobe --backend`: a 2-stage run of links only, no model,
+// on the chosen backend's own Links. "begin" sets it up as configure does (and,
+// like configure, ends the current run: a pass cannot be running, the session
+// reads its next request only after a pass's reply); the orchestrator then
+// sends "connect" to both ends, "echo" to stage 1 and "time" to stage 0, and
+// "finish" to both.
+Result<json> Worker::Impl::ProbeBackend(const json& request) {
+  const json step = request.value("step", json());
+  if (step == "begin") {
+    EndRun();
+    // Strings as configure's (docs/protocol.md, "Limits").
+    for (const char* field : {"backend", "self", "peer"}) {
+      const json v = request.value(field, json());
+      if (!v.is_string() || v.get_ref<const std::string&>().size() > 256) {
+        return Status::InvalidArgument(
+            fmt::format("probe_backend: {} must be a string of at most 256 bytes, got {}", field,
+                        v.dump().substr(0, 40)));
+      }
+    }
+    StageConfig config;
+    config.backend = request.at("backend").get<std::string>();
+    PP_RETURN_IF_ERROR(CheckBackend(config.backend).WithContext("probe_backend: backend"));
+    PP_ASSIGN_OR_RETURN(config.run_id, IntField(request, "probe_backend", "run_id", 1,
+                                                std::numeric_limits<int64_t>::max()));
+    PP_ASSIGN_OR_RETURN(const int64_t stage, IntField(request, "probe_backend", "stage", 0, 1));
+    config.stage = static_cast<int>(stage);
+    config.stages = 2;
+    config.self = request.at("self").get<std::string>();
+    // Stage 0 opens the data link to its peer, stage 1 the credit link back.
+    (stage == 0 ? config.next : config.source) = request.at("peer").get<std::string>();
+    config.device = device->name();
+    // The links' own timeout: a probe of the largest sizes stays within it.
+    config.stall_timeout = kSizeProbeTimeout;
+    StageTransport* chosen = nullptr;
+    for (const auto& t : transports) {
+      if (config.backend == t->name()) chosen = t.get();
+    }
+    if (!chosen) {
+      return Status::Internal(
+          fmt::format("probe_backend: no transport for backend '{}'", config.backend));
+    }
+    PP_RETURN_IF_ERROR(chosen->Admit(config).WithContext(
+        fmt::format("probe_backend: {} backend", config.backend)));
+    transport = chosen;
+    probe_stage = config.stage;
+    transport->BeginRun(config);
+    spdlog::info("worker {}: run {}: link probe, stage {} of 2, {}", Name(), config.run_id,
+                 config.stage + 1, config.backend);
+    return json{{"ok", true}};
+  }
+  if (step == "echo") {
+    if (probe_stage != 1) {
+      return Status::InvalidArgument("probe_backend: echo: no link probe begun as stage 1");
+    }
+    PP_ASSIGN_OR_RETURN(
+        const int64_t messages,
+        IntField(request, "probe_backend", "messages", 1,
+                 LinkProbeMessages(kMaxProbeSizes, kMaxProbeRepeats, kMaxProbeBurst)));
+    const Deadline deadline = DeadlineIn(kSizeProbeTimeout);
+    PP_RETURN_IF_ERROR(WithProbeLinks([&](const StageLinks& links) {
+      return EchoLinkProbe(*links.in, *links.credits_out, messages, deadline);
+    }));
+    return json{{"ok", true}, {"messages", messages}};
+  }
+  if (step == "time") {
+    if (probe_stage != 0) {
+      return Status::InvalidArgument("probe_backend: time: no link probe begun as stage 0");
+    }
+    const json sizes = request.value("sizes", json());
+    if (!sizes.is_array() || sizes.empty() || sizes.size() > kMaxProbeSizes) {
+      return Status::InvalidArgument(
+          fmt::format("probe_backend: sizes must be an array of 1 to {} sizes", kMaxProbeSizes));
+    }
+    std::vector<int64_t> bytes;
+    for (const json& size : sizes) {
+      if (!size.is_number_integer() || size.get<int64_t>() < 1 ||
+          size.get<int64_t>() > (int64_t{64} << 20)) {
+        return Status::InvalidArgument(
+            fmt::format("probe_backend: sizes: {} is not an integer in 1..67108864",
+                        size.dump().substr(0, 40)));
+      }
+      bytes.push_back(size.get<int64_t>());
+    }
+    PP_ASSIGN_OR_RETURN(const int64_t repeats,
+                        IntField(request, "probe_backend", "repeats", 1, kMaxProbeRepeats));
+    PP_ASSIGN_OR_RETURN(const int64_t burst,
+                        IntField(request, "probe_backend", "burst", 2, kMaxProbeBurst));
+    const Deadline deadline = DeadlineIn(kSizeProbeTimeout);
+    MessageSizeProbe r;
+    PP_RETURN_IF_ERROR(WithProbeLinks([&](const StageLinks& links) {
+      Result<MessageSizeProbe> timed =
+          ProbeLinkMessageSizes(*links.out, *links.credits_in, bytes, static_cast<int>(repeats),
+                                static_cast<int>(burst), deadline);
+      if (timed.ok()) r = std::move(timed).value();
+      return timed.status();
+    }));
+    return json{{"ok", true},
+                {"sizes_probe",
+                 {{"bytes", r.bytes},
+                  {"rtt_ms", r.rtt_ms},
+                  {"burst_ms_per_message", r.burst_ms_per_message}}}};
+  }
+  return Status::InvalidArgument(fmt::format(
+      "probe_backend: step must be begin, echo or time, got {}", step.dump().substr(0, 40)));
+}
+
+Status Worker::Impl::WithProbeLinks(const std::function<Status(const StageLinks&)>& exchange) {
+  StageLinks links;
+  PP_RETURN_IF_ERROR(transport->TakeLinks(DeadlineIn(options.link_timeout), &links));
+  // A stage that skipped connect has the links its peer opened, not its own.
+  if (probe_stage == 0 ? !links.out || !links.credits_in : !links.in || !links.credits_out) {
+    return Status::InvalidArgument("probe_backend: this end's links are not open: connect first");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return Status::Unavailable("worker stopping");
+    probing = links;
+  }
+  Status s = exchange(links);
+  std::lock_guard<std::mutex> lock(mu);
+  probing = StageLinks();
+  return s;
 }
 
 // Times every block of a zoo model here, on this worker's device and threads
@@ -647,7 +800,8 @@ Result<InputSet> Worker::Impl::ReceiveInputSet(Socket& socket, const StageConfig
 }
 
 Result<json> Worker::Impl::Connect(const json& request) {
-  if (!runner || !transport) return Status::InvalidArgument("connect: no run configured");
+  // A probe_backend run has links and no stage.
+  if (!transport) return Status::InvalidArgument("connect: no run configured");
   uint16_t rendezvous_port = 0;
   PP_RETURN_IF_ERROR(transport->Connect(request.value("rendezvous", ""),
                                         DeadlineIn(options.link_timeout), &rendezvous_port));
@@ -697,6 +851,7 @@ Result<json> Worker::Impl::Pass(Socket& socket, const json& request) {
 
 void Worker::Impl::EndRun() {
   runner.reset();
+  probe_stage = -1;
   if (transport) transport->EndRun();
   transport = nullptr;
 }
@@ -780,6 +935,10 @@ void Worker::Stop() {
   if (im.control_socket) im.control_socket->Shutdown();
   for (Socket* probe : im.probes) probe->Shutdown();
   if (im.running) im.running->Abort();
+  for (Link* link :
+       {im.probing.in, im.probing.out, im.probing.credits_in, im.probing.credits_out}) {
+    if (link) link->Shutdown();
+  }
   for (const auto& t : im.transports) t->Stop();
 }
 

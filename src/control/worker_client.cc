@@ -31,6 +31,30 @@ constexpr std::chrono::milliseconds kConnectLinksTimeout{30000};
 constexpr std::chrono::milliseconds kReconnectTimeout{10000};
 constexpr std::chrono::milliseconds kBusyRetry{100};
 
+// The worker's links wait up to its link timeout, then the sweep has a
+// minute: the reply may take that long and a little more.
+constexpr std::chrono::seconds kBackendProbeTimeout{75};
+
+// The "sizes_probe" object of a probe or probe_backend reply.
+Result<MessageSizeProbe> SizesProbeFromReply(const json& reply, const std::string& what) {
+  const json p = reply.value("sizes_probe", json::object());
+  MessageSizeProbe r;
+  const json bytes = p.value("bytes", json()), rtt = p.value("rtt_ms", json());
+  const json burst_ms = p.value("burst_ms_per_message", json());
+  if (!bytes.is_array() || !rtt.is_array() || bytes.size() != rtt.size() || !burst_ms.is_number()) {
+    return Status::InvalidArgument(what + ": malformed size sweep reply");
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (!bytes[i].is_number_integer() || !rtt[i].is_number()) {
+      return Status::InvalidArgument(what + ": malformed size sweep sample");
+    }
+    r.bytes.push_back(bytes[i].get<int64_t>());
+    r.rtt_ms.push_back(rtt[i].get<double>());
+  }
+  r.burst_ms_per_message = burst_ms.get<double>();
+  return r;
+}
+
 Result<json> CheckReply(const std::string& text, const std::string& label) {
   PP_ASSIGN_OR_RETURN(json reply, ParseJsonObject(text, label + " reply"));
   if (!reply.value("ok", false)) return StatusOfErrorReply(reply, label);
@@ -187,22 +211,44 @@ Result<MessageSizeProbe> WorkerClient::ProbeMessageSizes(const Endpoint& target,
                                                  .dump(),
                                              DeadlineIn(std::chrono::seconds(75))));
   PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
-  const json p = reply.value("sizes_probe", json::object());
-  MessageSizeProbe r;
-  const json bytes = p.value("bytes", json()), rtt = p.value("rtt_ms", json());
-  const json burst_ms = p.value("burst_ms_per_message", json());
-  if (!bytes.is_array() || !rtt.is_array() || bytes.size() != rtt.size() || !burst_ms.is_number()) {
-    return Status::InvalidArgument(label_ + ": probe: malformed size sweep reply");
-  }
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (!bytes[i].is_number_integer() || !rtt[i].is_number()) {
-      return Status::InvalidArgument(label_ + ": probe: malformed size sweep sample");
-    }
-    r.bytes.push_back(bytes[i].get<int64_t>());
-    r.rtt_ms.push_back(rtt[i].get<double>());
-  }
-  r.burst_ms_per_message = burst_ms.get<double>();
-  return r;
+  return SizesProbeFromReply(reply, label_ + ": probe");
+}
+
+Status WorkerClient::BeginBackendProbe(const std::string& backend, int64_t run_id, int stage,
+                                       const std::string& self, const std::string& peer) {
+  PP_ASSIGN_OR_RETURN(std::string text, Call(json{{"op", "probe_backend"},
+                                                  {"step", "begin"},
+                                                  {"backend", backend},
+                                                  {"run_id", run_id},
+                                                  {"stage", stage},
+                                                  {"self", self},
+                                                  {"peer", peer}}
+                                                 .dump(),
+                                             DeadlineIn(kReplyTimeout)));
+  return CheckReply(text, label_).status();
+}
+
+Status WorkerClient::StartBackendEcho(int64_t messages) {
+  return Send(json{{"op", "probe_backend"}, {"step", "echo"}, {"messages", messages}}.dump(),
+              DeadlineIn(kReplyTimeout));
+}
+
+Status WorkerClient::FinishBackendEcho() {
+  PP_ASSIGN_OR_RETURN(std::string text, ReadReply(DeadlineIn(kBackendProbeTimeout)));
+  return CheckReply(text, label_).status();
+}
+
+Result<MessageSizeProbe> WorkerClient::ProbeBackendSizes(const std::vector<int64_t>& sizes,
+                                                         int repeats, int burst) {
+  PP_ASSIGN_OR_RETURN(std::string text, Call(json{{"op", "probe_backend"},
+                                                  {"step", "time"},
+                                                  {"sizes", sizes},
+                                                  {"repeats", repeats},
+                                                  {"burst", burst}}
+                                                 .dump(),
+                                             DeadlineIn(kBackendProbeTimeout)));
+  PP_ASSIGN_OR_RETURN(json reply, CheckReply(text, label_));
+  return SizesProbeFromReply(reply, label_ + ": probe_backend");
 }
 
 Result<std::string> WorkerClient::Profile(const ModelSpec& model, int64_t batch,

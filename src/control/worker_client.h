@@ -66,6 +66,21 @@ class WorkerClient {
                                              const std::vector<int64_t>& sizes, int repeats,
                                              int burst);
 
+  // `paretopipe linkprobe --backend`: a run of links only between two
+  // workers (docs/protocol.md, "probe_backend"). BeginBackendProbe makes this
+  // worker stage `stage` (0: the prober, 1: the echo) of run `run_id` on
+  // `backend`, `self` its own address and `peer` the other end's address for
+  // that backend (empty for torch); it ends the worker's current run, like
+  // Configure. Then OpenLinks on both (stage 0 first), StartBackendEcho on
+  // stage 1, ProbeBackendSizes on stage 0 (the round trips, as
+  // ProbeMessageSizes's), FinishBackendEcho on stage 1 and EndRun on both.
+  Status BeginBackendProbe(const std::string& backend, int64_t run_id, int stage,
+                           const std::string& self, const std::string& peer);
+  Status StartBackendEcho(int64_t messages);
+  Status FinishBackendEcho();
+  Result<MessageSizeProbe> ProbeBackendSizes(const std::vector<int64_t>& sizes, int repeats,
+                                             int burst);
+
   // Makes the worker measure the network to `target` (the next stage's
   // control endpoint): round trip and bandwidth (transport/link_probe.h),
   // the bulk transfer lasting at least `min_bulk` (0: the probe's default).

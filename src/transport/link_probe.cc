@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace paretopipe {
@@ -237,6 +238,129 @@ Status ServeLinkProbe(Socket& socket, Deadline deadline) {
     }
     return Status::Ok();
   }
+}
+
+namespace {
+
+// A probe message on a backend's link: an activation frame of uint8 [bytes].
+Status SendProbeFrame(Link& out, uint64_t batch_id, int64_t bytes, const char* payload,
+                      Deadline deadline) {
+  PP_ASSIGN_OR_RETURN(FrameHeader h,
+                      TensorFrameHeader(FrameType::kActivation, batch_id, DType::kUInt8, {bytes}));
+  h.sent_ns = NowNs();
+  return out.Send(h, payload, deadline);
+}
+
+// Reads the credit of `batch_id` from `credits_in`.
+Status ReceiveProbeCredit(Link& credits_in, uint64_t batch_id, Deadline deadline) {
+  FrameHeader h;
+  PP_RETURN_IF_ERROR(
+      credits_in.ReceiveHeader(&h, FrameLimits{}, deadline)
+          .WithContext(fmt::format("link probe: credits from {}", credits_in.peer())));
+  if (h.type != FrameType::kCredit || h.batch_id != batch_id) {
+    return Status::InvalidArgument(
+        fmt::format("link probe: from {}: expected the credit of message {}, got a {} frame of {}",
+                    credits_in.peer(), batch_id, FrameTypeName(h.type), h.batch_id));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+int64_t LinkProbeMessages(int64_t sizes, int repeats, int burst) {
+  return sizes * (repeats + 1) + 3 + burst;
+}
+
+Result<MessageSizeProbe> ProbeLinkMessageSizes(Link& out, Link& credits_in,
+                                               const std::vector<int64_t>& sizes, int repeats,
+                                               int burst, Deadline deadline) {
+  if (repeats < 1 || burst < 2) {
+    return Status::InvalidArgument("link probe: repeats must be >= 1 and the burst >= 2");
+  }
+  for (const int64_t size : sizes) {
+    if (size < 1 || size > kMaxSizedBytes) {
+      return Status::InvalidArgument(
+          fmt::format("link probe: message size {} is outside 1..{}", size, kMaxSizedBytes));
+    }
+  }
+  MessageSizeProbe r;
+  uint64_t batch_id = 0;
+  // One message, timed from its send's start to its credit's arrival.
+  auto round_trip_ms = [&](int64_t size, const char* payload) -> Result<double> {
+    const int64_t t0 = NowNs();
+    PP_RETURN_IF_ERROR(SendProbeFrame(out, batch_id, size, payload, deadline)
+                           .WithContext(fmt::format("link probe: send to {}", out.peer())));
+    PP_RETURN_IF_ERROR(ReceiveProbeCredit(credits_in, batch_id, deadline));
+    ++batch_id;
+    return (NowNs() - t0) / 1e6;
+  };
+  std::vector<char> payload;
+  for (const int64_t size : sizes) {
+    payload.assign(static_cast<size_t>(size), 'x');
+    for (int i = 0; i < repeats + 1; ++i) {
+      PP_ASSIGN_OR_RETURN(const double ms, round_trip_ms(size, payload.data()));
+      if (i == 0) continue;  // Untimed: the first of a size grows the buffers.
+      r.bytes.push_back(size);
+      r.rtt_ms.push_back(ms);
+    }
+  }
+  payload.assign(kPingBytes, 'x');
+  double single_ms = 0;
+  for (int i = 0; i < 3; ++i) {  // The fastest of three lone pings.
+    PP_ASSIGN_OR_RETURN(const double ms, round_trip_ms(kPingBytes, payload.data()));
+    single_ms = i == 0 ? ms : std::min(single_ms, ms);
+  }
+  // The credits are read while the burst is sent: a backend whose sends wait
+  // for the receiver (Gloo) would otherwise stall the echoing peer.
+  const uint64_t first = batch_id;
+  const int64_t t0 = NowNs();
+  Status credits;
+  std::thread reader([&] {
+    for (int i = 0; i < burst && credits.ok(); ++i) {
+      credits = ReceiveProbeCredit(credits_in, first + i, deadline);
+    }
+  });
+  Status sent;
+  for (int i = 0; i < burst && sent.ok(); ++i) {
+    sent = SendProbeFrame(out, first + i, kPingBytes, payload.data(), deadline)
+               .WithContext(fmt::format("link probe: send to {}", out.peer()));
+  }
+  // A failed send leaves credits that will never come: wake the reader.
+  if (!sent.ok()) credits_in.Shutdown();
+  reader.join();
+  PP_RETURN_IF_ERROR(sent);
+  PP_RETURN_IF_ERROR(credits);
+  const double total_ms = (NowNs() - t0) / 1e6;
+  r.burst_ms_per_message = std::max(0.0, (total_ms - single_ms) / (burst - 1));
+  return r;
+}
+
+Status EchoLinkProbe(Link& in, Link& credits_out, int64_t messages, Deadline deadline) {
+  const FrameLimits limits{static_cast<uint64_t>(kMaxSizedBytes)};
+  std::vector<char> payload;
+  for (int64_t b = 0; b < messages; ++b) {
+    FrameHeader h;
+    PP_RETURN_IF_ERROR(in.ReceiveHeader(&h, limits, deadline)
+                           .WithContext(fmt::format("link probe: message {} of {} from {}", b,
+                                                    messages, in.peer())));
+    if (h.type != FrameType::kActivation || h.batch_id != static_cast<uint64_t>(b)) {
+      return Status::InvalidArgument(
+          fmt::format("link probe: from {}: expected activation {} of {}, got a {} frame of {}",
+                      in.peer(), b, messages, FrameTypeName(h.type), h.batch_id));
+    }
+    payload.resize(h.payload_bytes);
+    PP_RETURN_IF_ERROR(
+        in.ReceivePayload(payload.data(), h.payload_bytes, deadline)
+            .WithContext(fmt::format("link probe: message {} from {}", b, in.peer())));
+    FrameHeader credit;
+    credit.type = FrameType::kCredit;
+    credit.batch_id = h.batch_id;
+    credit.sent_ns = NowNs();
+    PP_RETURN_IF_ERROR(
+        credits_out.Send(credit, nullptr, deadline)
+            .WithContext(fmt::format("link probe: credit to {}", credits_out.peer())));
+  }
+  return Status::Ok();
 }
 
 }  // namespace paretopipe

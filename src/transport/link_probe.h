@@ -4,15 +4,22 @@
 // path their activations take). Runs record the result as the condition
 // achieved, beside the condition asked for (docs/metrics.md, "Link probe").
 //
-// Owns: the probe's exchange on one connection, both ends. Must not touch:
-// how conditions are applied, the stage links.
-// Thread safety: functions on the caller's socket; one probe per socket.
+// `paretopipe linkprobe --backend grpc|torch` times the same message sizes
+// through a backend's own Links instead (ProbeLinkMessageSizes,
+// EchoLinkProbe): a frame forward on a data link, a credit back on a credit
+// link, as a 2-stage pipeline's sink returns it.
+//
+// Owns: the probe's exchange on one connection or one pair of links, both
+// ends. Must not touch: how conditions are applied, how links are made.
+// Thread safety: functions on the caller's socket or links; one probe at a
+// time on each.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <vector>
 
+#include "transport/link.h"
 #include "transport/socket.h"
 #include "util/status.h"
 
@@ -70,5 +77,29 @@ Result<MessageSizeProbe> ProbeMessageSizes(Socket& socket, const std::vector<int
 // bulk bytes, replies with what it received. Returns when the prober is done
 // (it closes the connection) or `deadline` passes.
 Status ServeLinkProbe(Socket& socket, Deadline deadline);
+
+// The size sweep of ProbeMessageSizes through a backend's links: each
+// message is one activation frame of uint8 [size] sent on `out`, and its
+// acknowledgement the credit frame of the same batch id on `credits_in`,
+// from a peer in EchoLinkProbe; the rtt is from the start of the send to the
+// credit's arrival. Then `burst` 64-byte frames back to back while another
+// thread reads their credits (as a pipeline's source does), for
+// burst_ms_per_message. Sizes 1 B to 64 MiB; the peer must expect
+// LinkProbeMessages(sizes.size(), repeats, burst) frames. InvalidArgument
+// for a bad argument or an unexpected credit; the link's error (Unavailable
+// at `deadline`) otherwise.
+Result<MessageSizeProbe> ProbeLinkMessageSizes(Link& out, Link& credits_in,
+                                               const std::vector<int64_t>& sizes, int repeats,
+                                               int burst, Deadline deadline);
+
+// The frames ProbeLinkMessageSizes sends for `sizes` sizes.
+int64_t LinkProbeMessages(int64_t sizes, int repeats, int burst);
+
+// The receiving end: receives `messages` activation frames (batch ids 0, 1,
+// ...; payloads up to 64 MiB) from `in`, and on each one's last byte sends
+// its credit on `credits_out`. Returns once all are answered; the first
+// error (a link's, Unavailable at `deadline`, InvalidArgument for an
+// unexpected frame) otherwise.
+Status EchoLinkProbe(Link& in, Link& credits_out, int64_t messages, Deadline deadline);
 
 }  // namespace paretopipe
