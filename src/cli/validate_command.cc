@@ -50,11 +50,12 @@ void PrintFigures(const ValidationFigures& f) {
       f.front_precision(), f.front_recall(), f.predicted_front, f.measured_front, f.both_fronts);
 }
 
-// A sweep's prediction ("front", "control") was made before its run was
-// measured: the honest record of the planner, which a prediction made after
-// the fact, knowing the measurement was there to compare, must not replace.
+// A prediction that `validate` did not make (a plan-first sweep's: "front",
+// "near", "control") was made before its run was measured: the honest
+// record of the planner, which a prediction made after the fact, knowing
+// the measurement was there to compare, must not replace.
 bool PredictedBeforeTheRun(const RunRecord& run) {
-  return run.prediction && (run.prediction->role == "front" || run.prediction->role == "control");
+  return run.prediction && run.prediction->role != "validate";
 }
 
 // The base link as the user gave it: a spec described canonically, a

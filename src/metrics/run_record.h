@@ -241,8 +241,9 @@ struct RunPrediction {
   double throughput_ips = 0;
   std::string bottleneck;  // "stage 2", "hop 1", "window".
   // Why the run was measured: "front" (on the predicted front of its
-  // sweep's candidates), "control" (predicted dominated, measured to check
-  // the prediction) or "validate" (predicted after the fact).
+  // sweep's candidates), "near" (within the sweep's --margin of it),
+  // "control" (predicted dominated, measured to check the prediction) or
+  // "validate" (predicted after the fact).
   std::string role;
   std::string source;  // How it was predicted: the profiles and links, for people.
 };
