@@ -208,6 +208,14 @@ struct Worker::Impl {
   Result<std::unique_ptr<ScriptSegment>> ReceiveModule(Socket& socket, const StageConfig& config);
   Result<json> Probe(const json& request);
   Result<json> ProbeBackend(const json& request);
+  // This worker's transport of `backend` (CheckBackend passed); `op` names
+  // the request in the error.
+  Result<StageTransport*> TransportFor(const std::string& backend, const char* op) const {
+    for (const auto& t : transports) {
+      if (backend == t->name()) return t.get();
+    }
+    return Status::Internal(fmt::format("{}: no transport for backend '{}'", op, backend));
+  }
   // Runs `exchange` on this run's links, which Stop() shuts down meanwhile.
   Status WithProbeLinks(const std::function<Status(const StageLinks&)>& exchange);
   Result<json> ProfileDevice(const json& request);
@@ -467,14 +475,7 @@ Result<json> Worker::Impl::ProbeBackend(const json& request) {
     config.device = device->name();
     // The links' own timeout: a probe of the largest sizes stays within it.
     config.stall_timeout = kSizeProbeTimeout;
-    StageTransport* chosen = nullptr;
-    for (const auto& t : transports) {
-      if (config.backend == t->name()) chosen = t.get();
-    }
-    if (!chosen) {
-      return Status::Internal(
-          fmt::format("probe_backend: no transport for backend '{}'", config.backend));
-    }
+    PP_ASSIGN_OR_RETURN(StageTransport * chosen, TransportFor(config.backend, "probe_backend"));
     PP_RETURN_IF_ERROR(chosen->Admit(config).WithContext(
         fmt::format("probe_backend: {} backend", config.backend)));
     transport = chosen;
@@ -606,14 +607,7 @@ Result<json> Worker::Impl::Configure(Socket& socket, const json& request) {
                     config.stage + 1, config.device, device->name()));
   }
   PP_RETURN_IF_ERROR(CheckBackend(config.backend).WithContext("configure"));
-  StageTransport* chosen = nullptr;
-  for (const auto& t : transports) {
-    if (config.backend == t->name()) chosen = t.get();
-  }
-  if (!chosen) {
-    return Status::Internal(
-        fmt::format("configure: no transport for backend '{}'", config.backend));
-  }
+  PP_ASSIGN_OR_RETURN(StageTransport * chosen, TransportFor(config.backend, "configure"));
   PP_RETURN_IF_ERROR(
       chosen->Admit(config).WithContext(fmt::format("configure: {} backend", config.backend)));
   const auto t0 = Clock::now();
